@@ -1,0 +1,58 @@
+package rootcauseprocessor
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap/xconfmap"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+
+	tests := []struct {
+		id        component.ID
+		expected  func(*Config)
+		errSubstr string
+	}{
+		{id: component.NewID(metadata.Type), expected: func(*Config) {}},
+		{
+			id: component.NewIDWithName(metadata.Type, "custom"),
+			expected: func(c *Config) {
+				c.DecisionWait = 2 * time.Second
+				c.MaxTraces = 1000
+			},
+		},
+		{id: component.NewIDWithName(metadata.Type, "bad_wait"), errSubstr: "decision_wait: must be positive, got -1s"},
+		{id: component.NewIDWithName(metadata.Type, "typo"), errSubstr: "decision_wiat"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id.String(), func(t *testing.T) {
+			cfg := NewFactory().CreateDefaultConfig()
+			sub, err := cm.Sub(tt.id.String())
+			require.NoError(t, err)
+			err = sub.Unmarshal(cfg)
+			if err == nil {
+				err = xconfmap.Validate(cfg)
+			}
+			if tt.errSubstr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.errSubstr)
+				return
+			}
+			require.NoError(t, err)
+			want := createDefaultConfig().(*Config)
+			tt.expected(want)
+			assert.Equal(t, want, cfg)
+		})
+	}
+}
+

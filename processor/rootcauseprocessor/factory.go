@@ -1,0 +1,90 @@
+//go:generate mdatagen metadata.yaml
+
+// Package rootcauseprocessor finds the root cause of slow and failed requests
+// inside the telemetry pipeline and tags traces, metrics and logs with it.
+package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor"
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/processor"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
+)
+
+const (
+	defaultDecisionWait = 5 * time.Second
+	defaultMaxTraces    = 50_000
+)
+
+// NewFactory returns the factory of the rootcause processor.
+func NewFactory() processor.Factory {
+	f := &factory{instances: map[component.ID]*sharedProcessor{}}
+	return processor.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		processor.WithTraces(f.createTraces, metadata.TracesStability),
+		processor.WithMetrics(f.createMetrics, metadata.MetricsStability),
+		processor.WithLogs(f.createLogs, metadata.LogsStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		DecisionWait: defaultDecisionWait,
+		MaxTraces:    defaultMaxTraces,
+	}
+}
+
+// factory keeps one processor per component ID: the traces, metrics and logs
+// pipelines that name the same rootcause processor share its incident state.
+type factory struct {
+	mu        sync.Mutex
+	instances map[component.ID]*sharedProcessor
+}
+
+func (f *factory) instance(set processor.Settings, cfg component.Config) (*sharedProcessor, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p, ok := f.instances[set.ID]; ok {
+		return p, nil
+	}
+	p, err := newSharedProcessor(set, cfg.(*Config), func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		delete(f.instances, set.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.instances[set.ID] = p
+	return p, nil
+}
+
+func (f *factory) createTraces(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+	p, err := f.instance(set, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return p.tracesProcessor(next), nil
+}
+
+func (f *factory) createMetrics(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
+	p, err := f.instance(set, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return p.metricsProcessor(next), nil
+}
+
+func (f *factory) createLogs(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
+	p, err := f.instance(set, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return p.logsProcessor(next), nil
+}

@@ -1,0 +1,59 @@
+package scenarioreceiver
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap/xconfmap"
+
+	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+
+	tests := []struct {
+		id        component.ID
+		expected  func(*Config)
+		errSubstr string
+	}{
+		{id: component.NewID(metadata.Type), expected: func(*Config) {}},
+		{
+			id: component.NewIDWithName(metadata.Type, "login"),
+			expected: func(c *Config) {
+				c.Scenario = "login_db_pool_exhaustion"
+				c.Seed = 42
+				c.TimeScale = 720
+				c.GroundTruthPath = "/tmp/truth.jsonl"
+			},
+		},
+		{id: component.NewIDWithName(metadata.Type, "unknown"), errSubstr: `scenario: unknown scenario "no_such_scenario"`},
+		{id: component.NewIDWithName(metadata.Type, "typo"), errSubstr: "senario"},
+		{id: component.NewIDWithName(metadata.Type, "bad_scale"), errSubstr: "time_scale: must be positive, got -2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id.String(), func(t *testing.T) {
+			cfg := NewFactory().CreateDefaultConfig()
+			sub, err := cm.Sub(tt.id.String())
+			require.NoError(t, err)
+			err = sub.Unmarshal(cfg)
+			if err == nil {
+				err = xconfmap.Validate(cfg)
+			}
+			if tt.errSubstr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.errSubstr)
+				return
+			}
+			require.NoError(t, err)
+			want := createDefaultConfig().(*Config)
+			tt.expected(want)
+			assert.Equal(t, want, cfg)
+		})
+	}
+}
