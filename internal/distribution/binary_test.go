@@ -1,0 +1,104 @@
+package distribution
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestComponentsListed(t *testing.T) {
+	out, err := runCollector(t, "components")
+	require.NoError(t, err, out)
+	for _, name := range []string{
+		"otlp", "scenario",
+		"memory_limiter", "batch", "rootcause", "tail_sampling",
+		"debug", "file", "prometheus", "elasticsearch",
+		"health_check", "pprof", "zpages",
+	} {
+		assert.Contains(t, out, "- name: "+name+"\n", "component %s", name)
+	}
+}
+
+// TestOTLPExportersPresent: at v0.148.0 `components` skips factories that
+// also answer to a deprecated type (otlp_grpc/otlp, otlp_http/otlphttp), so
+// the OTLP exporters are proven present by a config that uses them.
+func TestOTLPExportersPresent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`
+receivers: {otlp: {protocols: {grpc: {endpoint: "localhost:0"}}}}
+exporters:
+  otlp_grpc: {endpoint: "localhost:4317"}
+  otlp_http: {endpoint: "http://localhost:4318"}
+service: {pipelines: {traces: {receivers: [otlp], exporters: [otlp_grpc, otlp_http]}}}
+`), 0o600))
+	out, err := runCollector(t, "validate", "--config", path)
+	require.NoError(t, err, out)
+}
+
+func TestValidateShippedConfig(t *testing.T) {
+	out, err := runCollector(t, "validate", "--config", "otelcol-config.yaml")
+	require.NoError(t, err, out)
+}
+
+// TestValidateNamesMistypedKeys: a typo in our components' configuration must
+// fail validation with a message that names the key.
+func TestValidateNamesMistypedKeys(t *testing.T) {
+	tests := []struct {
+		name    string
+		config  string
+		wantErr []string
+	}{
+		{
+			name: "rootcause key typo",
+			config: `
+receivers: {otlp: {protocols: {grpc: {endpoint: "localhost:0"}}}}
+processors: {rootcause: {decision_wiat: 5s}}
+exporters: {debug: {}}
+service: {pipelines: {traces: {receivers: [otlp], processors: [rootcause], exporters: [debug]}}}
+`,
+			wantErr: []string{"rootcause", "decision_wiat"},
+		},
+		{
+			name: "scenario key typo",
+			config: `
+receivers: {scenario: {senario: checkout_payment_timeout}}
+exporters: {debug: {}}
+service: {pipelines: {traces: {receivers: [scenario], exporters: [debug]}}}
+`,
+			wantErr: []string{"scenario", "senario"},
+		},
+		{
+			name: "unknown built-in scenario",
+			config: `
+receivers: {scenario: {scenario: checkout_payment_timeuot}}
+exporters: {debug: {}}
+service: {pipelines: {traces: {receivers: [scenario], exporters: [debug]}}}
+`,
+			wantErr: []string{"scenario", "checkout_payment_timeuot"},
+		},
+		{
+			name: "negative decision wait",
+			config: `
+receivers: {otlp: {protocols: {grpc: {endpoint: "localhost:0"}}}}
+processors: {rootcause: {decision_wait: -5s}}
+exporters: {debug: {}}
+service: {pipelines: {traces: {receivers: [otlp], processors: [rootcause], exporters: [debug]}}}
+`,
+			wantErr: []string{"decision_wait", "-5s"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.yaml")
+			require.NoError(t, os.WriteFile(path, []byte(tt.config), 0o600))
+			out, err := runCollector(t, "validate", "--config", path)
+			require.Error(t, err, "validate accepted a bad config:\n%s", out)
+			for _, want := range tt.wantErr {
+				assert.Contains(t, out, want)
+			}
+		})
+	}
+}
