@@ -3,8 +3,14 @@ package scenarioreceiver // import "github.com/otelcol-rca/otelcol-rca/receiver/
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/confmap/xconfmap"
+
+	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/builtin"
+	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/model"
+	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/simulate"
 )
 
 // Config defines the configuration of the scenario receiver.
@@ -28,15 +34,37 @@ type Config struct {
 	// per fault window. Default: empty (no file).
 	GroundTruthPath string `mapstructure:"ground_truth_path"`
 
+	// Rate, in requests per real second, replaces the scenario's base rate;
+	// the traffic profile still shapes it. Default: 0 (the scenario's rate).
+	Rate float64 `mapstructure:"rate"`
+
+	// StartAt is the scenario clock's time of day when the receiver starts,
+	// "HH:MM" or "HH:MM:SS". Default: empty (the local wall-clock time).
+	StartAt string `mapstructure:"start_at"`
+
+	// FaultSchedule, when set, replaces the windows of every fault in the
+	// scenario, e.g. ["at 30s for 1m"] or ["every 10m for 2m"]. Offsets are on
+	// the scenario clock. Default: empty (the scenario's windows).
+	FaultSchedule []string `mapstructure:"fault_schedule"`
+
+	// Duration stops new requests after this real time. Default: 0 (never).
+	Duration time.Duration `mapstructure:"duration"`
+
+	// BatchInterval is the real time between two exports of the spans and logs
+	// that became due. Default: 200ms.
+	BatchInterval time.Duration `mapstructure:"batch_interval"`
+
+	// MetricsInterval is the real time between two exports of the services'
+	// cumulative metrics. Default: 10s.
+	MetricsInterval time.Duration `mapstructure:"metrics_interval"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
 
 var _ xconfmap.Validator = (*Config)(nil)
 
-var builtinScenarios = []string{"checkout_payment_timeout", "login_db_pool_exhaustion", "catalog_slow_query"}
-
-// Validate checks that the configuration is usable.
+// Validate checks that the configuration is usable, including the scenario itself.
 func (cfg *Config) Validate() error {
 	var errs []error
 	switch {
@@ -44,20 +72,84 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, errors.New("scenario and scenario_file: set one, not both"))
 	case cfg.Scenario == "" && cfg.ScenarioFile == "":
 		errs = append(errs, errors.New("scenario: set a built-in scenario name or scenario_file"))
-	case cfg.Scenario != "" && !isBuiltin(cfg.Scenario):
-		errs = append(errs, fmt.Errorf("scenario: unknown scenario %q (built-in: %v)", cfg.Scenario, builtinScenarios))
+	default:
+		if _, err := cfg.loadScenario(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if cfg.TimeScale <= 0 {
 		errs = append(errs, fmt.Errorf("time_scale: must be positive, got %v", cfg.TimeScale))
 	}
+	if cfg.Rate < 0 {
+		errs = append(errs, fmt.Errorf("rate: must not be negative, got %v", cfg.Rate))
+	}
+	if cfg.StartAt != "" {
+		if _, err := model.ParseTimeOfDay(cfg.StartAt); err != nil {
+			errs = append(errs, fmt.Errorf("start_at: %w", err))
+		}
+	}
+	for i, w := range cfg.FaultSchedule {
+		if _, err := model.ParseWindow(w); err != nil {
+			errs = append(errs, fmt.Errorf("fault_schedule[%d]: %w", i, err))
+		}
+	}
+	if cfg.Duration < 0 {
+		errs = append(errs, fmt.Errorf("duration: must not be negative, got %v", cfg.Duration))
+	}
+	if cfg.BatchInterval <= 0 {
+		errs = append(errs, fmt.Errorf("batch_interval: must be positive, got %v", cfg.BatchInterval))
+	}
+	if cfg.MetricsInterval <= 0 {
+		errs = append(errs, fmt.Errorf("metrics_interval: must be positive, got %v", cfg.MetricsInterval))
+	}
 	return errors.Join(errs...)
 }
 
-func isBuiltin(name string) bool {
-	for _, b := range builtinScenarios {
-		if b == name {
-			return true
+func (cfg *Config) loadScenario() (*model.Scenario, error) {
+	if cfg.ScenarioFile != "" {
+		sc, err := model.Load(cfg.ScenarioFile)
+		if err != nil {
+			return nil, fmt.Errorf("scenario_file %q: %w", cfg.ScenarioFile, err)
 		}
+		return sc, nil
 	}
-	return false
+	data, err := builtin.YAML(cfg.Scenario)
+	if err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	sc, err := model.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("scenario %q: %w", cfg.Scenario, err)
+	}
+	return sc, nil
+}
+
+// engineOptions turns the configuration into engine options for a start at now.
+func (cfg *Config) engineOptions(now time.Time) (simulate.Options, error) {
+	opts := simulate.Options{
+		Seed:            cfg.Seed,
+		Start:           now,
+		TimeScale:       cfg.TimeScale,
+		Rate:            cfg.Rate,
+		MetricsInterval: cfg.MetricsInterval,
+		Duration:        cfg.Duration,
+	}
+	if cfg.StartAt != "" {
+		d, err := model.ParseTimeOfDay(cfg.StartAt)
+		if err != nil {
+			return opts, fmt.Errorf("start_at: %w", err)
+		}
+		opts.StartAt = d
+	} else {
+		l := now.Local()
+		opts.StartAt = l.Sub(time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, time.Local))
+	}
+	for _, s := range cfg.FaultSchedule {
+		w, err := model.ParseWindow(strings.TrimSpace(s))
+		if err != nil {
+			return opts, err
+		}
+		opts.FaultSchedule = append(opts.FaultSchedule, w)
+	}
+	return opts, nil
 }

@@ -7,6 +7,7 @@ package scenarioreceiver // import "github.com/otelcol-rca/otelcol-rca/receiver/
 import (
 	"context"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -29,9 +30,11 @@ func NewFactory() receiver.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Scenario:  "checkout_payment_timeout",
-		Seed:      1,
-		TimeScale: 1,
+		Scenario:        "checkout_payment_timeout",
+		Seed:            1,
+		TimeScale:       1,
+		BatchInterval:   200 * time.Millisecond,
+		MetricsInterval: 10 * time.Second,
 	}
 }
 
