@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# otelcol-rca collector image: ocb v0.148.0 builds the distribution described by
+# builder-config.yaml; the result runs on distroless (no shell), so the image
+# also carries a tiny HTTP probe (deploy/cmd/httpcheck) for health checks.
+#   docker build -t otelcol-rca:dev .
+
+FROM golang:1.26-bookworm AS build
+ENV CGO_ENABLED=0 GOFLAGS=-trimpath
+WORKDIR /src
+
+# ocb at the version pinned by internal/tools/go.mod (v0.148.0).
+COPY internal/tools/ internal/tools/
+RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    cd internal/tools && go build -o /usr/local/bin/ocb go.opentelemetry.io/collector/cmd/builder
+
+# The health probe (standard library only).
+COPY deploy/go.mod deploy/go.sum deploy/
+COPY deploy/cmd/httpcheck/ deploy/cmd/httpcheck/
+RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    cd deploy && go build -o /out/httpcheck ./cmd/httpcheck
+
+# The distribution. `path:` entries in the manifest resolve from /src.
+COPY builder-config.yaml ./
+COPY receiver/ receiver/
+COPY processor/ processor/
+RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    ocb --config=builder-config.yaml && cp _build/otelcol-rca /out/otelcol-rca
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/otelcol-rca /otelcol-rca
+COPY --from=build /out/httpcheck /httpcheck
+COPY otelcol-config.yaml /etc/otelcol-rca/config.yaml
+# OTLP gRPC/HTTP, prometheus exporter, internal telemetry, health_check extension.
+EXPOSE 4317 4318 8889 8888 13133
+USER nonroot:nonroot
+ENTRYPOINT ["/otelcol-rca"]
+CMD ["--config=/etc/otelcol-rca/config.yaml"]
