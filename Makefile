@@ -13,6 +13,7 @@ export GONOSUMDB := github.com/open-telemetry/opentelemetry-collector-contrib/ex
 TOOLS_BIN   := $(CURDIR)/.tools/bin
 BUILDER     := $(TOOLS_BIN)/builder
 MDATAGEN    := $(TOOLS_BIN)/mdatagen
+VICTORIALOGS := $(TOOLS_BIN)/victoria-logs
 COLLECTOR   := bin/otelcol-rca
 
 # Go modules of the repository, one go.mod each (as in collector-contrib).
@@ -36,8 +37,13 @@ $(BUILDER) $(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
 	cd internal/tools && go build -o $(TOOLS_BIN)/ go.opentelemetry.io/collector/cmd/builder go.opentelemetry.io/collector/cmd/mdatagen
 	@touch $(BUILDER) $(MDATAGEN)
 
+# A real log store that speaks the Elasticsearch bulk API, for the tests of
+# the elasticsearch exporter path (Elasticsearch itself cannot run here).
+$(VICTORIALOGS):
+	GOBIN=$(TOOLS_BIN) go install github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@v1.52.1
+
 .PHONY: tools
-tools: $(BUILDER) $(MDATAGEN) ## Install the pinned build tools (ocb, mdatagen) into ./.tools/bin
+tools: $(BUILDER) $(MDATAGEN) $(VICTORIALOGS) ## Install the pinned tools (ocb, mdatagen, VictoriaLogs) into ./.tools/bin
 
 $(COLLECTOR): builder-config.yaml $(BUILDER) $(COMPONENT_SOURCES)
 	$(BUILDER) --config builder-config.yaml
@@ -53,8 +59,8 @@ run: build ## Run the local demo: collector, services, load and the three seed i
 	./bin/rca-demo --collector $(COLLECTOR) --duration $(DURATION) --incidents $(INCIDENTS)
 
 .PHONY: test
-test: build ## Run the whole test suite (components with -race, services, deploy, distribution end-to-end)
-	@set -e; for m in $(PRESENT_MODULES); do \
+test: build $(VICTORIALOGS) ## Run the whole test suite (components with -race, services, deploy, distribution end-to-end)
+	@set -e; export RCA_VICTORIALOGS=$(VICTORIALOGS); for m in $(PRESENT_MODULES); do \
 		echo "== go test $$m"; \
 		race=""; case " $(COMPONENT_MODULES) " in *" $$m "*) race="-race";; esac; \
 		(cd $$m && go test $$race -count=1 -timeout 20m ./...); \
