@@ -18,7 +18,7 @@ COLLECTOR   := bin/otelcol-rca
 
 # Go modules of the repository, one go.mod each (as in collector-contrib).
 COMPONENT_MODULES := receiver/scenarioreceiver processor/rootcauseprocessor
-MODULES := $(COMPONENT_MODULES) services deploy .
+MODULES := $(COMPONENT_MODULES) services deploy testbed .
 # Modules present in this checkout (later ones may not exist yet on old branches).
 PRESENT_MODULES = $(foreach m,$(MODULES),$(if $(wildcard $(m)/go.mod),$(m)))
 
@@ -65,6 +65,10 @@ test: build $(VICTORIALOGS) ## Run the whole test suite (components with -race, 
 		race=""; case " $(COMPONENT_MODULES) " in *" $$m "*) race="-race";; esac; \
 		(cd $$m && go test $$race -count=1 -timeout 20m ./...); \
 	done
+
+.PHONY: test-testbed
+test-testbed: build ## Full testbed runs: correctness, 10k and 50k spans/s through passthrough, tail_sampling and rootcause
+	cd testbed && RCA_TESTBED_FULL=1 go test -count=1 -timeout 60m ./...
 
 .PHONY: lint
 lint: ## go vet and gofmt on every module
