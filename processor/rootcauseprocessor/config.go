@@ -15,9 +15,78 @@ type Config struct {
 	DecisionWait time.Duration `mapstructure:"decision_wait"`
 
 	// MaxTraces is the maximum number of traces buffered while they wait for their
-	// decision. The oldest trace is evicted (diagnosed early) when it is reached.
-	// Default: 50000.
+	// decision. When it is reached the least recently updated trace is evicted:
+	// forwarded at once without a diagnosis. It also bounds the traces whose logs
+	// are kept as evidence. Default: 50000.
 	MaxTraces int `mapstructure:"max_traces"`
+
+	// MaxSpansPerTrace is the maximum number of spans buffered per trace. Further
+	// spans are forwarded at once, untagged, and the trace is diagnosed without
+	// them. Default: 5000.
+	MaxSpansPerTrace int `mapstructure:"max_spans_per_trace"`
+
+	// DecidedCacheSize is the number of decided trace IDs remembered so that late
+	// spans join their trace's decision instead of starting a new trace. 0
+	// disables it. Default: 100000.
+	DecidedCacheSize int `mapstructure:"decided_cache_size"`
+
+	// Objectives are latency objectives for server spans. A server span slower
+	// than the objective of its service and operation breaches it. Operations
+	// without an objective use the learned baseline. Default: none.
+	Objectives []Objective `mapstructure:"objectives"`
+
+	// Baseline configures the learned latency objectives.
+	Baseline BaselineConfig `mapstructure:"baseline"`
+
+	// IncidentWindow groups anomalous traces with the same culprit into one
+	// incident: a trace joins an open incident when it starts at most this long
+	// after the incident's last trace. It is also the time bucket of the
+	// incident ID. Default: 1m.
+	IncidentWindow time.Duration `mapstructure:"incident_window"`
+
+	// ResolveAfter resolves an incident when no anomalous trace joined it for
+	// this long. Default: 2m.
+	ResolveAfter time.Duration `mapstructure:"resolve_after"`
+
+	// UpdateInterval is the minimum time between two update records of an
+	// incident, and the interval of the incident metrics. Default: 30s.
+	UpdateInterval time.Duration `mapstructure:"update_interval"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// Objective is the latency objective of a service's operation.
+type Objective struct {
+	// Service is the service.name of the server span. Required.
+	Service string `mapstructure:"service"`
+	// Operation is the span name (e.g. "POST /checkout"); empty means every
+	// operation of the service.
+	Operation string `mapstructure:"operation"`
+	// Latency is the longest acceptable duration. Required, positive.
+	Latency time.Duration `mapstructure:"latency"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// BaselineConfig configures the learned baselines: per service and operation,
+// a streaming quantile sketch (DDSketch, 1% relative accuracy) of the span
+// durations of traces judged normal.
+type BaselineConfig struct {
+	// Quantile of the learned latency a server span is compared with. Default: 0.99.
+	Quantile float64 `mapstructure:"quantile"`
+	// Multiplier: a server span breaches when it is slower than the quantile
+	// times Multiplier. Must be at least 1. Default: 2.
+	Multiplier float64 `mapstructure:"multiplier"`
+	// MinExcess: ...and slower than the quantile plus MinExcess, so that very
+	// fast operations do not alert on tiny absolute changes. Default: 50ms.
+	MinExcess time.Duration `mapstructure:"min_excess"`
+	// Warmup is the number of normal observations an operation needs before its
+	// learned baseline is used. Default: 50.
+	Warmup int `mapstructure:"warmup"`
+	// MaxOperations bounds the service/operation pairs learned. Default: 10000.
+	MaxOperations int `mapstructure:"max_operations"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -28,11 +97,42 @@ var _ xconfmap.Validator = (*Config)(nil)
 // Validate checks that the configuration is usable.
 func (cfg *Config) Validate() error {
 	var errs []error
-	if cfg.DecisionWait <= 0 {
-		errs = append(errs, fmt.Errorf("decision_wait: must be positive, got %v", cfg.DecisionWait))
+	positive := func(key string, v time.Duration) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", key, v))
+		}
 	}
-	if cfg.MaxTraces <= 0 {
-		errs = append(errs, fmt.Errorf("max_traces: must be positive, got %d", cfg.MaxTraces))
+	positiveInt := func(key string, v int) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %d", key, v))
+		}
 	}
+	positive("decision_wait", cfg.DecisionWait)
+	positiveInt("max_traces", cfg.MaxTraces)
+	positiveInt("max_spans_per_trace", cfg.MaxSpansPerTrace)
+	if cfg.DecidedCacheSize < 0 {
+		errs = append(errs, fmt.Errorf("decided_cache_size: must not be negative, got %d", cfg.DecidedCacheSize))
+	}
+	for i, o := range cfg.Objectives {
+		if o.Service == "" {
+			errs = append(errs, fmt.Errorf("objectives[%d].service: must not be empty", i))
+		}
+		positive(fmt.Sprintf("objectives[%d].latency", i), o.Latency)
+	}
+	b := cfg.Baseline
+	if b.Quantile <= 0 || b.Quantile >= 1 {
+		errs = append(errs, fmt.Errorf("baseline.quantile: must be in (0, 1), got %v", b.Quantile))
+	}
+	if b.Multiplier < 1 {
+		errs = append(errs, fmt.Errorf("baseline.multiplier: must be at least 1, got %v", b.Multiplier))
+	}
+	if b.MinExcess < 0 {
+		errs = append(errs, fmt.Errorf("baseline.min_excess: must not be negative, got %v", b.MinExcess))
+	}
+	positiveInt("baseline.warmup", b.Warmup)
+	positiveInt("baseline.max_operations", b.MaxOperations)
+	positive("incident_window", cfg.IncidentWindow)
+	positive("resolve_after", cfg.ResolveAfter)
+	positive("update_interval", cfg.UpdateInterval)
 	return errors.Join(errs...)
 }

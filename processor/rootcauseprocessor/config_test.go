@@ -29,10 +29,24 @@ func TestLoadConfig(t *testing.T) {
 			expected: func(c *Config) {
 				c.DecisionWait = 2 * time.Second
 				c.MaxTraces = 1000
+				c.MaxSpansPerTrace = 200
+				c.DecidedCacheSize = 0
+				c.Objectives = []Objective{
+					{Service: "payment", Operation: "POST /pay", Latency: 300 * time.Millisecond},
+					{Service: "catalog", Latency: time.Second},
+				}
+				c.Baseline = BaselineConfig{Quantile: 0.95, Multiplier: 1.5, MinExcess: 20 * time.Millisecond, Warmup: 10, MaxOperations: 100}
+				c.IncidentWindow = 30 * time.Second
+				c.ResolveAfter = time.Minute
+				c.UpdateInterval = 10 * time.Second
 			},
 		},
 		{id: component.NewIDWithName(metadata.Type, "bad_wait"), errSubstr: "decision_wait: must be positive, got -1s"},
 		{id: component.NewIDWithName(metadata.Type, "typo"), errSubstr: "decision_wiat"},
+		{id: component.NewIDWithName(metadata.Type, "bad_quantile"), errSubstr: "baseline.quantile: must be in (0, 1), got 1.5"},
+		{id: component.NewIDWithName(metadata.Type, "bad_objective"), errSubstr: "objectives[0].service: must not be empty"},
+		{id: component.NewIDWithName(metadata.Type, "bad_objective"), errSubstr: "objectives[0].latency: must be positive, got 0s"},
+		{id: component.NewIDWithName(metadata.Type, "bad_spans"), errSubstr: "max_spans_per_trace: must be positive, got 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -55,4 +69,3 @@ func TestLoadConfig(t *testing.T) {
 		})
 	}
 }
-

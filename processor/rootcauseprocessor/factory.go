@@ -17,8 +17,13 @@ import (
 )
 
 const (
-	defaultDecisionWait = 5 * time.Second
-	defaultMaxTraces    = 50_000
+	defaultDecisionWait     = 5 * time.Second
+	defaultMaxTraces        = 50_000
+	defaultMaxSpansPerTrace = 5000
+	defaultDecidedCacheSize = 100_000
+	defaultIncidentWindow   = time.Minute
+	defaultResolveAfter     = 2 * time.Minute
+	defaultUpdateInterval   = 30 * time.Second
 )
 
 // NewFactory returns the factory of the rootcause processor.
@@ -35,8 +40,20 @@ func NewFactory() processor.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		DecisionWait: defaultDecisionWait,
-		MaxTraces:    defaultMaxTraces,
+		DecisionWait:     defaultDecisionWait,
+		MaxTraces:        defaultMaxTraces,
+		MaxSpansPerTrace: defaultMaxSpansPerTrace,
+		DecidedCacheSize: defaultDecidedCacheSize,
+		Baseline: BaselineConfig{
+			Quantile:      0.99,
+			Multiplier:    2,
+			MinExcess:     50 * time.Millisecond,
+			Warmup:        50,
+			MaxOperations: 10_000,
+		},
+		IncidentWindow: defaultIncidentWindow,
+		ResolveAfter:   defaultResolveAfter,
+		UpdateInterval: defaultUpdateInterval,
 	}
 }
 

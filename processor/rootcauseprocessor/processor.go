@@ -2,7 +2,9 @@ package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/process
 
 import (
 	"context"
+	"slices"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -10,9 +12,19 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
 
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/assembly"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/baseline"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
 )
+
+// maxTick bounds the interval of the decision loop; decisions are late by at most one tick.
+const maxTick = time.Second
 
 // sharedProcessor is the single rootcause instance behind every pipeline that
 // names the same component ID. It starts with the first pipeline and stops
@@ -22,9 +34,60 @@ type sharedProcessor struct {
 	set       processor.Settings
 	telemetry *metadata.TelemetryBuilder
 	onLast    func()
+	// now is the clock of every time-based decision; tests replace it.
+	now func() time.Time
+	// manualTicks disables the ticker goroutine; tests call tick themselves.
+	manualTicks bool
 
-	mu      sync.Mutex
-	started int
+	mu       sync.Mutex // guards the fields below
+	started  int
+	traces   []*tracesProcessor
+	metrics  []*metricsProcessor
+	logs     []*logsProcessor
+	stop     chan struct{}
+	loopDone chan struct{}
+
+	store    *incident.Store
+	evidence *logEvidence
+
+	// decideMu serializes decisions: the fields below belong to the decision loop.
+	decideMu    sync.Mutex
+	baselines   *baseline.Baselines
+	objectives  map[baseline.Key]time.Duration
+	diagnoser   *diagnosis.Diagnoser
+	scratch     traceScratch
+	expired     []*assembly.Trace
+	startTime   time.Time
+	lastMetrics time.Time
+
+	attrs telemetryAttrs
+}
+
+type telemetryAttrs struct {
+	verdict  map[diagnosis.Kind]metric.MeasurementOption
+	problems [6]metric.MeasurementOption
+	cache    map[string]metric.MeasurementOption
+}
+
+func newTelemetryAttrs() telemetryAttrs {
+	set := func(k, v string) metric.MeasurementOption {
+		return metric.WithAttributeSet(attribute.NewSet(attribute.String(k, v)))
+	}
+	a := telemetryAttrs{
+		verdict: map[diagnosis.Kind]metric.MeasurementOption{
+			diagnosis.KindNone:    set("verdict", "normal"),
+			diagnosis.KindError:   set("verdict", "error"),
+			diagnosis.KindLatency: set("verdict", "latency"),
+		},
+		cache: map[string]metric.MeasurementOption{},
+	}
+	for i, p := range []string{"zero_span_id", "duplicate_span_id", "orphan", "cycle", "outside_parent", "extra_root"} {
+		a.problems[i] = set("problem", p)
+	}
+	for _, c := range []string{"decided", "log_evidence", "incidents", "baselines"} {
+		a.cache[c] = set("cache", c)
+	}
+	return a
 }
 
 func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sharedProcessor, error) {
@@ -32,24 +95,87 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 	if err != nil {
 		return nil, err
 	}
-	return &sharedProcessor{cfg: cfg, set: set, telemetry: tb, onLast: onLast}, nil
+	p := &sharedProcessor{
+		cfg:       cfg,
+		set:       set,
+		telemetry: tb,
+		onLast:    onLast,
+		now:       time.Now,
+		store: incident.New(incident.Options{
+			Window:         cfg.IncidentWindow,
+			ResolveAfter:   cfg.ResolveAfter,
+			UpdateInterval: cfg.UpdateInterval,
+		}),
+		evidence: newLogEvidence(cfg.MaxTraces),
+		baselines: baseline.New(baseline.Options{
+			Quantile:   cfg.Baseline.Quantile,
+			Multiplier: cfg.Baseline.Multiplier,
+			MinExcess:  cfg.Baseline.MinExcess,
+			Warmup:     cfg.Baseline.Warmup,
+			MaxKeys:    cfg.Baseline.MaxOperations,
+			HalfLife:   baselineHalfLife,
+		}),
+		objectives: map[baseline.Key]time.Duration{},
+		diagnoser:  diagnosis.NewDiagnoser(),
+		attrs:      newTelemetryAttrs(),
+	}
+	for _, o := range cfg.Objectives {
+		p.objectives[baseline.Key{Service: o.Service, Operation: o.Operation}] = o.Latency
+	}
+	return p, nil
 }
 
-func (p *sharedProcessor) start(context.Context, component.Host) error {
+func (p *sharedProcessor) start(_ context.Context, register func()) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	register()
 	p.started++
+	if p.started == 1 {
+		p.startTime = p.now()
+		p.lastMetrics = p.startTime
+		if !p.manualTicks {
+			p.stop, p.loopDone = make(chan struct{}), make(chan struct{})
+			go p.loop(p.stop, p.loopDone)
+		}
+	}
 	return nil
 }
 
-func (p *sharedProcessor) shutdown(context.Context) error {
+func (p *sharedProcessor) tickInterval() time.Duration {
+	return min(maxTick, max(p.cfg.DecisionWait/5, 10*time.Millisecond))
+}
+
+func (p *sharedProcessor) loop(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(p.tickInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			p.tick(context.Background())
+		}
+	}
+}
+
+// shutdown stops the pipeline's adapter: its buffered traces are diagnosed
+// and forwarded, and the loop stops with the last pipeline.
+func (p *sharedProcessor) shutdown(ctx context.Context, unregister func() bool) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.started == 0 {
+	if !unregister() || p.started == 0 {
+		p.mu.Unlock()
 		return nil
 	}
 	p.started--
-	if p.started == 0 {
+	last := p.started == 0
+	stop, done := p.stop, p.loopDone
+	p.mu.Unlock()
+	if last && stop != nil {
+		close(stop)
+		<-done
+	}
+	if last {
 		p.telemetry.Shutdown()
 		p.onLast()
 	}
@@ -61,12 +187,6 @@ type signalProcessor struct {
 	shared *sharedProcessor
 }
 
-func (s signalProcessor) Start(ctx context.Context, host component.Host) error {
-	return s.shared.start(ctx, host)
-}
-
-func (s signalProcessor) Shutdown(ctx context.Context) error { return s.shared.shutdown(ctx) }
-
 func (signalProcessor) Capabilities() consumer.Capabilities {
 	return consumer.Capabilities{MutatesData: true}
 }
@@ -74,14 +194,57 @@ func (signalProcessor) Capabilities() consumer.Capabilities {
 type tracesProcessor struct {
 	signalProcessor
 	next consumer.Traces
+
+	mu  sync.Mutex
+	buf *assembly.Buffer
 }
 
 func (p *sharedProcessor) tracesProcessor(next consumer.Traces) *tracesProcessor {
-	return &tracesProcessor{signalProcessor{p}, next}
+	return &tracesProcessor{signalProcessor: signalProcessor{p}, next: next, buf: assembly.New(assembly.Options{
+		DecisionWait:     p.cfg.DecisionWait,
+		MaxTraces:        p.cfg.MaxTraces,
+		MaxSpansPerTrace: p.cfg.MaxSpansPerTrace,
+		DecidedCacheSize: p.cfg.DecidedCacheSize,
+	})}
 }
 
+func (t *tracesProcessor) Start(ctx context.Context, _ component.Host) error {
+	p := t.shared
+	return p.start(ctx, func() { p.traces = append(p.traces, t) })
+}
+
+func (t *tracesProcessor) Shutdown(ctx context.Context) error {
+	p := t.shared
+	var registered bool
+	err := p.shutdown(ctx, func() bool {
+		i := slices.Index(p.traces, t)
+		if registered = i >= 0; registered {
+			p.traces = slices.Delete(p.traces, i, i+1)
+		}
+		return registered
+	})
+	if registered {
+		p.flush(ctx, t)
+	}
+	return err
+}
+
+// ConsumeTraces buffers the spans by trace; they are forwarded, tagged, once
+// their trace is decided. Spans that cannot be buffered are forwarded now.
 func (t *tracesProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	return t.next.ConsumeTraces(ctx, td)
+	if td.ResourceSpans().Len() == 0 {
+		return nil
+	}
+	now := t.shared.now()
+	t.mu.Lock()
+	pass := t.buf.Add(td, now)
+	st := t.buf.TakeStats()
+	t.mu.Unlock()
+	t.shared.recordAssembly(ctx, st)
+	if pass.ResourceSpans().Len() == 0 {
+		return nil
+	}
+	return t.next.ConsumeTraces(ctx, pass)
 }
 
 type metricsProcessor struct {
@@ -91,6 +254,22 @@ type metricsProcessor struct {
 
 func (p *sharedProcessor) metricsProcessor(next consumer.Metrics) *metricsProcessor {
 	return &metricsProcessor{signalProcessor{p}, next}
+}
+
+func (m *metricsProcessor) Start(ctx context.Context, _ component.Host) error {
+	p := m.shared
+	return p.start(ctx, func() { p.metrics = append(p.metrics, m) })
+}
+
+func (m *metricsProcessor) Shutdown(ctx context.Context) error {
+	p := m.shared
+	return p.shutdown(ctx, func() bool {
+		i := slices.Index(p.metrics, m)
+		if i >= 0 {
+			p.metrics = slices.Delete(p.metrics, i, i+1)
+		}
+		return i >= 0
+	})
 }
 
 func (m *metricsProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
@@ -106,6 +285,149 @@ func (p *sharedProcessor) logsProcessor(next consumer.Logs) *logsProcessor {
 	return &logsProcessor{signalProcessor{p}, next}
 }
 
+func (l *logsProcessor) Start(ctx context.Context, _ component.Host) error {
+	p := l.shared
+	return p.start(ctx, func() { p.logs = append(p.logs, l) })
+}
+
+func (l *logsProcessor) Shutdown(ctx context.Context) error {
+	p := l.shared
+	return p.shutdown(ctx, func() bool {
+		i := slices.Index(p.logs, l)
+		if i >= 0 {
+			p.logs = slices.Delete(p.logs, i, i+1)
+		}
+		return i >= 0
+	})
+}
+
+// ConsumeLogs keeps trace-linked log messages as evidence for the diagnosis
+// and forwards the logs unchanged.
 func (l *logsProcessor) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	if n := l.shared.evidence.add(ld); n > 0 {
+		l.shared.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, l.shared.attrs.cache["log_evidence"])
+	}
 	return l.next.ConsumeLogs(ctx, ld)
+}
+
+func (p *sharedProcessor) recordAssembly(ctx context.Context, st assembly.Stats) {
+	tb := p.telemetry
+	add := func(c metric.Int64Counter, n int64, opts ...metric.AddOption) {
+		if n != 0 {
+			c.Add(ctx, n, opts...)
+		}
+	}
+	add(tb.ProcessorRootcauseTracesEvicted, st.Evicted)
+	add(tb.ProcessorRootcauseSpansOverflow, st.Overflow)
+	add(tb.ProcessorRootcauseSpansLate, st.Late)
+	add(tb.ProcessorRootcauseSpansZeroTraceID, st.ZeroTraceID)
+	add(tb.ProcessorRootcauseCacheEvictions, st.DecidedEvicted, p.attrs.cache["decided"])
+	if d := st.Traces - st.Evicted; d != 0 {
+		tb.ProcessorRootcauseTracesBuffered.Add(ctx, d)
+	}
+}
+
+func (p *sharedProcessor) snapshot() (traces []*tracesProcessor, metrics []*metricsProcessor, logs []*logsProcessor) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.traces), slices.Clone(p.metrics), slices.Clone(p.logs)
+}
+
+// tick is one turn of the decision loop: it decides the traces whose
+// decision_wait is over, forwards them, and emits the incident records and
+// metrics that are due.
+func (p *sharedProcessor) tick(ctx context.Context) {
+	p.decideMu.Lock()
+	defer p.decideMu.Unlock()
+	now := p.now()
+	traces, metrics, logs := p.snapshot()
+	for _, t := range traces {
+		t.mu.Lock()
+		p.expired = t.buf.Expired(now, p.expired[:0])
+		st := t.buf.TakeStats()
+		t.mu.Unlock()
+		p.recordAssembly(ctx, st)
+		p.decideAndForward(ctx, now, t, p.expired)
+	}
+	clear(p.expired)
+	p.emit(ctx, now, metrics, logs)
+}
+
+// flush decides and forwards every trace buffered by t, at shutdown.
+func (p *sharedProcessor) flush(ctx context.Context, t *tracesProcessor) {
+	p.decideMu.Lock()
+	defer p.decideMu.Unlock()
+	now := p.now()
+	t.mu.Lock()
+	p.expired = t.buf.Drain(p.expired[:0])
+	t.mu.Unlock()
+	p.decideAndForward(ctx, now, t, p.expired)
+	clear(p.expired)
+	_, metrics, logs := p.snapshot()
+	p.emit(ctx, now, metrics, logs)
+}
+
+func (p *sharedProcessor) decideAndForward(ctx context.Context, now time.Time, t *tracesProcessor, expired []*assembly.Trace) {
+	if len(expired) == 0 {
+		return
+	}
+	p.telemetry.ProcessorRootcauseTracesBuffered.Add(ctx, -int64(len(expired)))
+	out := ptrace.NewTraces()
+	decisions := make([]assembly.Decision, len(expired))
+	spans := 0
+	for i, tr := range expired {
+		if d := p.decide(ctx, now, tr); d != nil {
+			decisions[i] = d
+		}
+		spans += tr.Spans
+		tr.Data.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
+	}
+	t.mu.Lock()
+	for i, tr := range expired {
+		if decisions[i] != nil {
+			t.buf.SetDecision(tr.ID, decisions[i])
+		}
+	}
+	t.mu.Unlock()
+	if err := t.next.ConsumeTraces(ctx, out); err != nil {
+		p.telemetry.ProcessorRootcauseSpansForwardFailed.Add(ctx, int64(spans))
+		p.set.Logger.Warn("Forwarding decided traces failed; their spans are lost.", zap.Int("spans", spans), zap.Error(err))
+	}
+}
+
+// emit sends the due incident records to the logs pipelines and, on a change
+// or every update_interval, the incident metrics to the metrics pipelines.
+func (p *sharedProcessor) emit(ctx context.Context, now time.Time, metrics []*metricsProcessor, logs []*logsProcessor) {
+	events := p.store.Flush(now)
+	if n := p.store.TakeEvicted(); n > 0 {
+		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["incidents"])
+	}
+	if len(events) > 0 && len(logs) > 0 {
+		ld := incidentLogs(events, now)
+		for i, l := range logs {
+			out := ld
+			if i < len(logs)-1 {
+				out = plog.NewLogs()
+				ld.CopyTo(out)
+			}
+			if err := l.next.ConsumeLogs(ctx, out); err != nil {
+				p.set.Logger.Warn("Emitting incident records failed.", zap.Error(err))
+			}
+		}
+	}
+	if len(metrics) == 0 || (len(events) == 0 && now.Sub(p.lastMetrics) < p.cfg.UpdateInterval) {
+		return
+	}
+	p.lastMetrics = now
+	md := incidentMetrics(p.store.Totals(), p.store.Active(), p.startTime, now)
+	for i, m := range metrics {
+		out := md
+		if i < len(metrics)-1 {
+			out = pmetric.NewMetrics()
+			md.CopyTo(out)
+		}
+		if err := m.next.ConsumeMetrics(ctx, out); err != nil {
+			p.set.Logger.Warn("Emitting incident metrics failed.", zap.Error(err))
+		}
+	}
 }

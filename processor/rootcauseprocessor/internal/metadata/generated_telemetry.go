@@ -23,10 +23,18 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                           metric.Meter
-	mu                              sync.Mutex
-	registrations                   []metric.Registration
-	ProcessorRootcauseTracesEvicted metric.Int64Counter
+	meter                                metric.Meter
+	mu                                   sync.Mutex
+	registrations                        []metric.Registration
+	ProcessorRootcauseCacheEvictions     metric.Int64Counter
+	ProcessorRootcauseSpanProblems       metric.Int64Counter
+	ProcessorRootcauseSpansForwardFailed metric.Int64Counter
+	ProcessorRootcauseSpansLate          metric.Int64Counter
+	ProcessorRootcauseSpansOverflow      metric.Int64Counter
+	ProcessorRootcauseSpansZeroTraceID   metric.Int64Counter
+	ProcessorRootcauseTracesBuffered     metric.Int64UpDownCounter
+	ProcessorRootcauseTracesDiagnosed    metric.Int64Counter
+	ProcessorRootcauseTracesEvicted      metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -58,6 +66,54 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ProcessorRootcauseCacheEvictions, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_cache_evictions",
+		metric.WithDescription("Entries forgotten by a bounded cache, by cache. decided - late spans of the trace are then buffered as a new trace; log_evidence - the logs are not used as evidence; incidents - the incident can no longer be looked up; baselines - observations of new operations not learned. [Development]"),
+		metric.WithUnit("{entries}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseSpanProblems, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_span_problems",
+		metric.WithDescription("Malformed spans found by the diagnosis, by problem. Spans with zero or duplicate IDs and spans in parent cycles are ignored by the diagnosis; orphans are diagnosed as sub-trees; children outside their parent's time are clipped. All are forwarded unchanged. [Development]"),
+		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseSpansForwardFailed, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_spans_forward_failed",
+		metric.WithDescription("Spans of decided traces the next consumer refused. They are lost. [Development]"),
+		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseSpansLate, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_spans_late",
+		metric.WithDescription("Spans that arrived after their trace was decided. They are forwarded at once and join the trace's decision. [Development]"),
+		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseSpansOverflow, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_spans_overflow",
+		metric.WithDescription("Spans beyond max_spans_per_trace. They are forwarded at once, untagged; the trace is diagnosed without them. [Development]"),
+		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseSpansZeroTraceID, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_spans_zero_trace_id",
+		metric.WithDescription("Spans with an all-zero trace ID. They are forwarded at once, undiagnosed. [Development]"),
+		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseTracesBuffered, err = builder.meter.Int64UpDownCounter(
+		"otelcol_processor_rootcause_traces_buffered",
+		metric.WithDescription("Traces waiting for their decision. [Development]"),
+		metric.WithUnit("{traces}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseTracesDiagnosed, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_traces_diagnosed",
+		metric.WithDescription("Traces diagnosed, by verdict. [Development]"),
+		metric.WithUnit("{traces}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorRootcauseTracesEvicted, err = builder.meter.Int64Counter(
 		"otelcol_processor_rootcause_traces_evicted",
 		metric.WithDescription("Traces evicted from the assembly buffer before their decision_wait ended, because max_traces was reached. Their spans are forwarded without a diagnosis. [Development]"),

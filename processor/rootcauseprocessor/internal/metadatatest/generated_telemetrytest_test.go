@@ -19,7 +19,39 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ProcessorRootcauseCacheEvictions.Add(context.Background(), 1)
+	tb.ProcessorRootcauseSpanProblems.Add(context.Background(), 1)
+	tb.ProcessorRootcauseSpansForwardFailed.Add(context.Background(), 1)
+	tb.ProcessorRootcauseSpansLate.Add(context.Background(), 1)
+	tb.ProcessorRootcauseSpansOverflow.Add(context.Background(), 1)
+	tb.ProcessorRootcauseSpansZeroTraceID.Add(context.Background(), 1)
+	tb.ProcessorRootcauseTracesBuffered.Add(context.Background(), 1)
+	tb.ProcessorRootcauseTracesDiagnosed.Add(context.Background(), 1)
 	tb.ProcessorRootcauseTracesEvicted.Add(context.Background(), 1)
+	AssertEqualProcessorRootcauseCacheEvictions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseSpanProblems(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseSpansForwardFailed(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseSpansLate(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseSpansOverflow(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseSpansZeroTraceID(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseTracesBuffered(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseTracesDiagnosed(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorRootcauseTracesEvicted(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())

@@ -1,0 +1,218 @@
+package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor"
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/assembly"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/baseline"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
+)
+
+// baselineHalfLife halves a baseline's history every so many observations so
+// that it follows slow drifts without forgetting quickly.
+const baselineHalfLife = 10_000
+
+// Span attributes the processor sets on anomalous traces.
+const (
+	attrIncidentID       = "rca.incident.id"
+	attrCulpritService   = "rca.culprit.service"
+	attrCulpritOperation = "rca.culprit.operation"
+	attrCulprit          = "rca.culprit"
+)
+
+// traceScratch is reused across decisions to keep them allocation-light.
+type traceScratch struct {
+	spans   []diagnosis.Span
+	handles []ptrace.Span
+}
+
+// decision is an anomalous trace's outcome, applied to its late spans too.
+type decision struct {
+	incidentID, service, operation string
+}
+
+// TagLate tags a late root span like the trace's root.
+func (d *decision) TagLate(s ptrace.Span) {
+	if s.ParentSpanID().IsEmpty() {
+		d.tagRoot(s)
+	}
+}
+
+func (d *decision) tagRoot(s ptrace.Span) {
+	a := s.Attributes()
+	a.PutStr(attrIncidentID, d.incidentID)
+	a.PutStr(attrCulpritService, d.service)
+	a.PutStr(attrCulpritOperation, d.operation)
+}
+
+// decide diagnoses a trace, tags it when anomalous and feeds the baselines
+// when normal. It returns the decision for late spans, nil for normal traces.
+func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembly.Trace) *decision {
+	sc := &p.scratch
+	sc.spans, sc.handles = extract(tr.Data, sc.spans[:0], sc.handles[:0])
+	logs := p.evidence.take(tr.ID)
+	v := p.diagnoser.Diagnose(sc.spans, logs, baselineView{p})
+	p.recordProblems(ctx, v.Problems)
+	p.telemetry.ProcessorRootcauseTracesDiagnosed.Add(ctx, 1, p.attrs.verdict[v.Kind])
+	defer clear(sc.handles) // do not keep the forwarded spans alive
+	if !v.Anomalous {
+		rejected := p.baselines.Rejected
+		for i := range sc.spans {
+			if s := &sc.spans[i]; v.Exclusive[i] >= 0 {
+				p.baselines.Observe(baseline.Key{Service: s.Service, Operation: s.Name}, time.Duration(max(0, s.End-s.Start)), v.Exclusive[i])
+			}
+		}
+		if n := p.baselines.Rejected - rejected; n > 0 {
+			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
+		}
+		return nil
+	}
+	root := &sc.spans[v.Root]
+	obs := incident.Observation{
+		TraceID:          tr.ID,
+		Start:            time.Unix(0, root.Start).UTC(),
+		End:              time.Unix(0, root.End).UTC(),
+		Kind:             v.Kind.String(),
+		CulpritService:   v.CulpritService,
+		CulpritOperation: v.CulpritOperation,
+		Dependency:       v.Dependency,
+		Reason:           v.Reason,
+		Affected:         v.Affected,
+		Evidence:         v.Evidence,
+		Candidates:       make([]incident.Candidate, len(v.Candidates)),
+	}
+	for i, c := range v.Candidates {
+		obs.Candidates[i] = incident.Candidate{Name: c.Name, Score: c.Score}
+	}
+	if v.Culprit >= 0 {
+		obs.CulpritSpanID = sc.spans[v.Culprit].ID
+	}
+	d := &decision{
+		incidentID: p.store.Record(now, obs),
+		service:    v.CulpritService,
+		operation:  v.CulpritOperation,
+	}
+	d.tagRoot(sc.handles[v.Root])
+	if v.Culprit >= 0 {
+		sc.handles[v.Culprit].Attributes().PutBool(attrCulprit, true)
+	}
+	return d
+}
+
+func (p *sharedProcessor) recordProblems(ctx context.Context, pr diagnosis.Problems) {
+	for i, n := range [...]int{pr.ZeroSpanID, pr.DuplicateID, pr.Orphans, pr.Cycles, pr.OutsideParent, pr.ExtraRoots} {
+		if n > 0 {
+			p.telemetry.ProcessorRootcauseSpanProblems.Add(ctx, int64(n), p.attrs.problems[i])
+		}
+	}
+}
+
+// baselineView answers the diagnosis from the configured objectives first,
+// then from the learned baselines.
+type baselineView struct{ p *sharedProcessor }
+
+func (b baselineView) Threshold(service, operation string) (time.Duration, bool) {
+	if len(b.p.objectives) > 0 {
+		if d, ok := b.p.objectives[baseline.Key{Service: service, Operation: operation}]; ok {
+			return d, true
+		}
+		if d, ok := b.p.objectives[baseline.Key{Service: service}]; ok {
+			return d, true
+		}
+	}
+	return b.p.baselines.Threshold(baseline.Key{Service: service, Operation: operation})
+}
+
+func (b baselineView) Typical(service, operation string) (time.Duration, bool) {
+	return b.p.baselines.Typical(baseline.Key{Service: service, Operation: operation})
+}
+
+// extract reads the spans of td for the diagnosis, with handles to tag them.
+func extract(td ptrace.Traces, spans []diagnosis.Span, handles []ptrace.Span) ([]diagnosis.Span, []ptrace.Span) {
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		service := ""
+		if v, ok := rs.Resource().Attributes().Get("service.name"); ok {
+			service = v.Str()
+		}
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j).Spans()
+			for k := 0; k < ss.Len(); k++ {
+				s := ss.At(k)
+				spans = append(spans, toSpan(s, service))
+				handles = append(handles, s)
+			}
+		}
+	}
+	return spans, handles
+}
+
+func toSpan(s ptrace.Span, service string) diagnosis.Span {
+	d := diagnosis.Span{
+		ID:            s.SpanID(),
+		Parent:        s.ParentSpanID(),
+		Service:       service,
+		Name:          s.Name(),
+		Kind:          s.Kind(),
+		Start:         int64(s.StartTimestamp()),
+		End:           int64(s.EndTimestamp()),
+		StatusError:   s.Status().Code() == ptrace.StatusCodeError,
+		StatusMessage: s.Status().Message(),
+	}
+	for k, v := range s.Attributes().All() {
+		switch k {
+		case "http.response.status_code", "http.status_code":
+			d.HTTPStatus = intValue(v)
+		case "error.type":
+			d.ErrorType = v.AsString()
+		case "peer.service":
+			d.PeerService = v.Str()
+		case "server.address":
+			d.ServerAddress = v.Str()
+		case "db.system.name", "db.system":
+			d.DBSystem = v.Str()
+		case "db.operation.name":
+			d.DBOperation = v.Str()
+		case "db.collection.name":
+			d.DBCollection = v.Str()
+		}
+	}
+	events := s.Events()
+	for i := 0; i < events.Len(); i++ {
+		e := events.At(i)
+		if e.Name() != "exception" {
+			continue
+		}
+		if m, ok := e.Attributes().Get("exception.message"); ok {
+			d.Exceptions = append(d.Exceptions, m.AsString())
+		}
+	}
+	return d
+}
+
+func intValue(v pcommon.Value) int64 {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return v.Int()
+	case pcommon.ValueTypeDouble:
+		return int64(v.Double())
+	case pcommon.ValueTypeStr:
+		var n int64
+		for _, c := range v.Str() {
+			if c < '0' || c > '9' {
+				return 0
+			}
+			n = n*10 + int64(c-'0')
+		}
+		return n
+	default:
+		return 0
+	}
+}

@@ -1,0 +1,137 @@
+// Package baseline learns what is normal: streaming quantile sketches of span
+// latency per service and operation.
+package baseline // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/baseline"
+
+import (
+	"time"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+)
+
+const (
+	relativeAccuracy = 0.01
+	maxBins          = 1024
+	typicalQuantile  = 0.5
+)
+
+// Options configures the learned objectives.
+type Options struct {
+	// Quantile is the learned quantile a server span's latency is compared with, in (0, 1).
+	Quantile float64
+	// Multiplier: a server span breaches when its latency exceeds Quantile's value times Multiplier...
+	Multiplier float64
+	// MinExcess ...and exceeds it by at least MinExcess. Zero means no minimum.
+	MinExcess time.Duration
+	// Warmup is the number of observations a key needs before it is used. Zero means one.
+	Warmup int
+	// MaxKeys bounds the number of service/operation pairs learned; new pairs beyond it
+	// are not learned. Zero means no bound.
+	MaxKeys int
+	// HalfLife is the number of observations after which a key's history is halved, so the
+	// baseline follows slow drifts. Zero means never.
+	HalfLife int
+}
+
+// Key identifies one operation of one service.
+type Key struct {
+	Service   string
+	Operation string
+}
+
+type entry struct {
+	duration  *ddsketch.DDSketch // whole span duration, for latency objectives
+	exclusive *ddsketch.DDSketch // exclusive (self) time, for culprit attribution
+	n         int
+}
+
+// Baselines holds the sketches. It is not safe for concurrent use.
+type Baselines struct {
+	opts    Options
+	entries map[Key]*entry
+	// Rejected counts the observations of keys refused because MaxKeys was reached.
+	Rejected int64
+}
+
+// New returns empty baselines.
+func New(opts Options) *Baselines {
+	if opts.Warmup < 1 {
+		opts.Warmup = 1
+	}
+	return &Baselines{opts: opts, entries: map[Key]*entry{}}
+}
+
+// Len returns the number of keys learned.
+func (b *Baselines) Len() int { return len(b.entries) }
+
+// Observe records one span of a trace judged normal. Anomalous traces must not
+// be observed: a baseline dragged along by the fault it should detect would
+// stop detecting it.
+func (b *Baselines) Observe(k Key, duration, exclusive time.Duration) {
+	e, ok := b.entries[k]
+	if !ok {
+		if b.opts.MaxKeys > 0 && len(b.entries) >= b.opts.MaxKeys {
+			b.Rejected++
+			return
+		}
+		e = &entry{duration: newSketch(), exclusive: newSketch()}
+		b.entries[k] = e
+	}
+	// Errors only come from negative or NaN values, which durations are not.
+	_ = e.duration.Add(max(0, duration.Seconds()))
+	_ = e.exclusive.Add(max(0, exclusive.Seconds()))
+	e.n++
+	if b.opts.HalfLife > 0 && e.n%b.opts.HalfLife == 0 {
+		_ = e.duration.Reweight(0.5)
+		_ = e.exclusive.Reweight(0.5)
+	}
+}
+
+func newSketch() *ddsketch.DDSketch {
+	s, err := ddsketch.LogCollapsingLowestDenseDDSketch(relativeAccuracy, maxBins)
+	if err != nil {
+		panic(err) // constant, valid arguments
+	}
+	return s
+}
+
+func (b *Baselines) warm(k Key) *entry {
+	e, ok := b.entries[k]
+	if !ok || e.n < b.opts.Warmup {
+		return nil
+	}
+	return e
+}
+
+// Threshold returns the latency above which a span of k breaches its learned
+// objective; false while k is unknown or warming up.
+func (b *Baselines) Threshold(k Key) (time.Duration, bool) {
+	e := b.warm(k)
+	if e == nil {
+		return 0, false
+	}
+	q, err := e.duration.GetValueAtQuantile(b.opts.Quantile)
+	if err != nil {
+		return 0, false
+	}
+	base := seconds(q)
+	mult := b.opts.Multiplier
+	if mult < 1 {
+		mult = 1
+	}
+	return max(time.Duration(float64(base)*mult), base+b.opts.MinExcess), true
+}
+
+// Typical returns the median exclusive time of k; false while k is unknown or warming up.
+func (b *Baselines) Typical(k Key) (time.Duration, bool) {
+	e := b.warm(k)
+	if e == nil {
+		return 0, false
+	}
+	q, err := e.exclusive.GetValueAtQuantile(typicalQuantile)
+	if err != nil {
+		return 0, false
+	}
+	return seconds(q), true
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

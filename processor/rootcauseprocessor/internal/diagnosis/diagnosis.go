@@ -1,0 +1,487 @@
+// Package diagnosis decides whether one complete trace is anomalous and, if it
+// is, which span caused it and why. It is pure: a trace and baselines in, a
+// verdict out; no clock, no I/O, no shared state.
+package diagnosis // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Span is the part of a span the diagnosis reads.
+type Span struct {
+	ID, Parent pcommon.SpanID
+	Service    string
+	Name       string
+	Kind       ptrace.SpanKind
+	Start, End int64 // Unix nanoseconds
+
+	StatusError   bool
+	StatusMessage string
+	HTTPStatus    int64  // http.response.status_code, 0 when absent
+	ErrorType     string // error.type
+	PeerService   string // peer.service
+	ServerAddress string // server.address
+	DBSystem      string // db.system.name
+	DBOperation   string // db.operation.name
+	DBCollection  string // db.collection.name
+	Exceptions    []string
+}
+
+func (s *Span) failed() bool { return s.StatusError || s.HTTPStatus >= 500 }
+
+func (s *Span) duration() int64 { return max(0, s.End-s.Start) }
+
+func (s *Span) outbound() bool {
+	return s.Kind == ptrace.SpanKindClient || s.Kind == ptrace.SpanKindProducer
+}
+
+// dependency names what an outbound span calls, "" when it names nothing.
+func (s *Span) dependency() string {
+	switch {
+	case s.PeerService != "":
+		return s.PeerService
+	case s.DBSystem != "":
+		return s.DBSystem
+	default:
+		return s.ServerAddress
+	}
+}
+
+// Log is a log record linked to the trace.
+type Log struct {
+	Service  string
+	Severity plog.SeverityNumber
+	Body     string
+}
+
+// Baselines tells what is normal for an operation of a service.
+type Baselines interface {
+	// Threshold is the latency above which a server span breaches its objective;
+	// false when there is no objective (yet).
+	Threshold(service, operation string) (time.Duration, bool)
+	// Typical is the usual exclusive time of a span; false when unknown.
+	Typical(service, operation string) (time.Duration, bool)
+}
+
+// Kind says why a trace is anomalous.
+type Kind uint8
+
+const (
+	KindNone Kind = iota
+	KindError
+	KindLatency
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindError:
+		return "error"
+	case KindLatency:
+		return "latency"
+	default:
+		return "none"
+	}
+}
+
+// Candidate is a service or dependency with its suspicion score in [0, 1].
+type Candidate struct {
+	Name  string
+	Score float64
+}
+
+// Problems counts malformed data found in the trace. Affected spans are
+// ignored (zero or duplicate IDs, cycles) or repaired (clipped to the parent).
+type Problems struct {
+	ZeroSpanID    int // spans with an all-zero span ID: ignored
+	DuplicateID   int // spans whose ID was already seen in the trace: ignored
+	Orphans       int // spans whose parent is not in the trace: diagnosed as sub-trees
+	Cycles        int // spans in or below a parent cycle: ignored
+	OutsideParent int // spans starting before or ending after their parent: clipped
+	ExtraRoots    int // parentless spans beyond the first
+}
+
+// Verdict is the outcome of one diagnosis.
+type Verdict struct {
+	Anomalous bool
+	Kind      Kind
+	// Root is the index of the trace's root span, Culprit of the culprit span; -1 when none.
+	Root, Culprit    int
+	CulpritService   string
+	CulpritOperation string
+	// Dependency is the uninstrumented dependency blamed through an outbound span, if any.
+	Dependency string
+	Reason     string
+	// Evidence holds log messages ("service: body") that support the reason, best first.
+	Evidence []string
+	// Candidates are scored services and dependencies, best first.
+	Candidates []Candidate
+	// Affected are the services whose server spans failed or breached, sorted.
+	Affected []string
+	Problems Problems
+	// Exclusive holds every span's exclusive time, aligned with the input; -1 for ignored spans.
+	Exclusive []time.Duration
+}
+
+// Diagnoser holds reusable scratch space. It is not safe for concurrent use.
+type Diagnoser struct {
+	index    map[pcommon.SpanID]int32
+	parent   []int32
+	depth    []int32
+	order    []int32 // breadth-first from the roots
+	kids     []int32 // children of i are kids[kidOff[i]:kidOff[i+1]]
+	kidOff   []int32
+	fill     []int32
+	ignored  []bool
+	failed   []bool
+	breached []bool
+	onPath   []bool
+	cpSelf   []int64
+	score    []float64
+	tmp      []int32
+}
+
+// NewDiagnoser returns a Diagnoser.
+func NewDiagnoser() *Diagnoser { return &Diagnoser{index: map[pcommon.SpanID]int32{}} }
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// Diagnose judges one trace. The spans are not modified.
+func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
+	v := Verdict{Root: -1, Culprit: -1}
+	n := len(spans)
+	v.Exclusive = make([]time.Duration, n)
+	if n == 0 {
+		return v
+	}
+	d.build(spans, &v.Problems)
+	v.Root = d.root(spans, &v.Problems)
+	d.exclusive(spans, v.Exclusive, &v.Problems)
+
+	var anyFailed, anyBreached bool
+	for i := range spans {
+		s := &spans[i]
+		if d.ignored[i] {
+			continue
+		}
+		d.failed[i] = s.failed()
+		if s.Kind != ptrace.SpanKindServer && int(i) != v.Root {
+			continue
+		}
+		if d.failed[i] {
+			anyFailed = true
+			v.Affected = appendUnique(v.Affected, s.Service)
+		} else if th, ok := b.Threshold(s.Service, s.Name); ok && time.Duration(s.duration()) > th {
+			d.breached[i] = true
+			anyBreached = true
+			v.Affected = appendUnique(v.Affected, s.Service)
+		}
+	}
+	switch {
+	case anyFailed:
+		v.Kind = KindError
+		v.Culprit = d.errorOrigin(spans)
+		if c := v.Culprit; c >= 0 && spans[c].outbound() {
+			// A call that failed while its callee did not: the callee was too
+			// slow (a timeout). Blame the slowest part of the callee.
+			if callee := d.serverChild(spans, int32(c)); callee >= 0 {
+				if lc := d.latencyCulprit(spans, callee, b); lc >= 0 {
+					v.Culprit = int(lc)
+				}
+			}
+		}
+	case anyBreached:
+		v.Kind = KindLatency
+		top := d.topBreach(spans)
+		v.Culprit = int(d.latencyCulprit(spans, top, b))
+	default:
+		return v
+	}
+	v.Anomalous = true
+	if v.Culprit < 0 {
+		v.Culprit = v.Root
+	}
+	if v.Culprit >= 0 {
+		c := &spans[v.Culprit]
+		v.CulpritService, v.CulpritOperation = c.Service, c.Name
+		if c.outbound() && d.serverChild(spans, int32(v.Culprit)) < 0 {
+			v.Dependency = c.dependency()
+		}
+		v.Reason, v.Evidence = reason(spans, v.Culprit, v.Kind, logs)
+		v.Affected = appendUnique(v.Affected, c.Service)
+	}
+	slices.Sort(v.Affected)
+	v.Candidates = d.candidates(spans, &v, b)
+	return v
+}
+
+// build indexes the spans, links parents to children and finds cycles.
+func (d *Diagnoser) build(spans []Span, p *Problems) {
+	n := len(spans)
+	clear(d.index)
+	d.parent = grow(d.parent, n)
+	d.depth = grow(d.depth, n)
+	d.ignored = grow(d.ignored, n)
+	d.failed = grow(d.failed, n)
+	d.breached = grow(d.breached, n)
+	d.onPath = grow(d.onPath, n)
+	d.cpSelf = grow(d.cpSelf, n)
+	d.score = grow(d.score, n)
+	d.kidOff = grow(d.kidOff, n+1)
+	for i := range spans {
+		id := spans[i].ID
+		switch _, dup := d.index[id]; {
+		case id.IsEmpty():
+			p.ZeroSpanID++
+			d.ignored[i] = true
+		case dup:
+			p.DuplicateID++
+			d.ignored[i] = true
+		default:
+			d.index[id] = int32(i)
+		}
+	}
+	for i := range spans {
+		d.parent[i] = -1
+		if d.ignored[i] || spans[i].Parent.IsEmpty() {
+			continue
+		}
+		if j, ok := d.index[spans[i].Parent]; ok && int(j) != i {
+			d.parent[i] = j
+			d.kidOff[j+1]++
+		} else {
+			p.Orphans++
+		}
+	}
+	for i := 1; i <= n; i++ {
+		d.kidOff[i] += d.kidOff[i-1]
+	}
+	d.kids = grow(d.kids, int(d.kidOff[n]))
+	d.fill = grow(d.fill, n)
+	copy(d.fill, d.kidOff[:n])
+	for i := range spans {
+		if j := d.parent[i]; j >= 0 {
+			d.kids[d.fill[j]] = int32(i)
+			d.fill[j]++
+		}
+	}
+	// Breadth-first from every parentless span; what is left is in or below a cycle.
+	d.order = d.order[:0]
+	for i := range spans {
+		if !d.ignored[i] && d.parent[i] < 0 {
+			d.order = append(d.order, int32(i))
+		}
+	}
+	for k := 0; k < len(d.order); k++ {
+		i := d.order[k]
+		for _, c := range d.children(i) {
+			d.depth[c] = d.depth[i] + 1
+			d.order = append(d.order, c)
+		}
+	}
+	reached := len(d.order)
+	for i := range spans {
+		if !d.ignored[i] {
+			reached--
+		}
+	}
+	if reached < 0 {
+		seen := d.onPath // borrowed, cleared below
+		for _, i := range d.order {
+			seen[i] = true
+		}
+		for i := range spans {
+			if !d.ignored[i] && !seen[i] {
+				p.Cycles++
+				d.ignored[i] = true
+			}
+		}
+		clear(seen)
+	}
+	// Children by start time, for the exclusive time and the critical path.
+	for i := range spans {
+		slices.SortFunc(d.children(int32(i)), func(a, b int32) int {
+			return cmp.Or(cmp.Compare(spans[a].Start, spans[b].Start), cmp.Compare(a, b))
+		})
+	}
+}
+
+func (d *Diagnoser) children(i int32) []int32 { return d.kids[d.kidOff[i]:d.kidOff[i+1]] }
+
+// root picks the trace's root: a parentless span (the longest if several),
+// else the longest orphan.
+func (d *Diagnoser) root(spans []Span, p *Problems) int {
+	best, bestTrue := -1, false
+	for _, i := range d.order {
+		if d.parent[i] >= 0 {
+			break // the order lists all parentless spans first
+		}
+		s := &spans[i]
+		isTrue := s.Parent.IsEmpty()
+		if isTrue && bestTrue {
+			p.ExtraRoots++
+		}
+		switch {
+		case best < 0, isTrue && !bestTrue:
+		case isTrue != bestTrue:
+			continue
+		case s.duration() > spans[best].duration():
+		case s.duration() == spans[best].duration() && s.Start < spans[best].Start:
+		default:
+			continue
+		}
+		best, bestTrue = int(i), isTrue
+	}
+	return best
+}
+
+// exclusive computes each span's time not covered by its children, clipping
+// children to their parent's time.
+func (d *Diagnoser) exclusive(spans []Span, out []time.Duration, p *Problems) {
+	for i := range spans {
+		if d.ignored[i] {
+			out[i] = -1
+			continue
+		}
+		s := &spans[i]
+		covered, cursor := int64(0), s.Start
+		for _, c := range d.children(int32(i)) {
+			cs, ce := spans[c].Start, spans[c].End
+			if cs < s.Start || ce > s.End {
+				p.OutsideParent++
+			}
+			cs, ce = max(cs, cursor), min(ce, s.End)
+			if ce > cs {
+				covered += ce - cs
+				cursor = ce
+			}
+		}
+		out[i] = time.Duration(s.duration() - covered)
+	}
+}
+
+// errorOrigin returns the deepest failed span whose children did not fail and
+// whose failure reaches the highest failed span, the earliest on a tie.
+func (d *Diagnoser) errorOrigin(spans []Span) int {
+	topDepth := int32(-1)
+	for _, i := range d.order {
+		if d.failed[i] {
+			topDepth = d.depth[i]
+			break
+		}
+	}
+	best := -1
+	for _, i := range d.order {
+		if !d.failed[i] || slices.ContainsFunc(d.children(i), func(c int32) bool { return d.failed[c] }) {
+			continue
+		}
+		top := i
+		for p := d.parent[top]; p >= 0 && d.failed[p]; p = d.parent[top] {
+			top = p
+		}
+		if d.depth[top] != topDepth {
+			continue // a failure handled on the way up
+		}
+		if best < 0 || d.depth[i] > d.depth[best] ||
+			(d.depth[i] == d.depth[best] && spans[i].Start < spans[best].Start) {
+			best = int(i)
+		}
+	}
+	return best
+}
+
+// serverChild returns a server (or consumer) span called by the outbound span i, or -1.
+func (d *Diagnoser) serverChild(spans []Span, i int32) int32 {
+	for _, c := range d.children(i) {
+		if k := spans[c].Kind; k == ptrace.SpanKindServer || k == ptrace.SpanKindConsumer {
+			return c
+		}
+	}
+	return -1
+}
+
+// topBreach returns the highest breaching server span.
+func (d *Diagnoser) topBreach(spans []Span) int32 {
+	for _, i := range d.order {
+		if d.breached[i] {
+			return i
+		}
+	}
+	return -1
+}
+
+// latencyCulprit walks the critical path below from and returns the span
+// with the largest exclusive critical-path time over its typical exclusive time.
+func (d *Diagnoser) latencyCulprit(spans []Span, from int32, b Baselines) int32 {
+	if from < 0 {
+		return -1
+	}
+	d.tmp = d.tmp[:0]
+	d.criticalPath(spans, from, spans[from].End)
+	best, bestExcess := int32(-1), int64(0)
+	for _, i := range d.tmp {
+		s := &spans[i]
+		excess := d.cpSelf[i]
+		if typ, ok := b.Typical(s.Service, s.Name); ok {
+			excess -= int64(typ)
+		}
+		if best < 0 || excess > bestExcess {
+			best, bestExcess = i, excess
+		}
+	}
+	return best
+}
+
+// criticalPath appends the spans on the critical path of i (ending at end) to
+// d.tmp and sets their exclusive critical-path time: walking back from the
+// end, the last child to finish before the cursor is what the span waited for.
+func (d *Diagnoser) criticalPath(spans []Span, i int32, end int64) {
+	s := &spans[i]
+	d.onPath[i] = true
+	d.tmp = append(d.tmp, i)
+	kids := d.children(i)
+	cursor, self := end, int64(0)
+	for cursor > s.Start {
+		next, nextEnd := int32(-1), int64(0)
+		for _, c := range kids {
+			cs, ce := max(spans[c].Start, s.Start), min(spans[c].End, s.End)
+			if ce <= cursor && ce > cs && (next < 0 || ce > nextEnd) {
+				next, nextEnd = c, ce
+			}
+		}
+		if next < 0 {
+			break
+		}
+		self += cursor - nextEnd
+		d.criticalPath(spans, next, nextEnd)
+		cursor = max(spans[next].Start, s.Start)
+		kids = kidsBefore(spans, kids, cursor)
+	}
+	self += max(0, cursor-s.Start)
+	d.cpSelf[i] = self
+}
+
+// kidsBefore keeps the children (sorted by start) that start before t.
+func kidsBefore(spans []Span, kids []int32, t int64) []int32 {
+	n, _ := slices.BinarySearchFunc(kids, t, func(c int32, t int64) int { return cmp.Compare(spans[c].Start, t) })
+	return kids[:n]
+}
+
+func appendUnique(s []string, v string) []string {
+	if v == "" || slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
+}

@@ -1,0 +1,206 @@
+package diagnosis // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+const maxEvidence = 5
+
+// saturationHints mark log messages that explain a failure by an exhausted
+// resource; they are appended to the reason because they name the cause
+// behind the symptom ("timeout" because "pool reached max connections").
+var saturationHints = []string{"pool", "max connections", "exhausted", "saturat", "queue full", "too many", "out of memory", "rate limit"}
+
+var stopWords = map[string]bool{
+	"the": true, "and": true, "for": true, "with": true, "from": true, "while": true,
+	"during": true, "due": true, "because": true, "was": true, "has": true, "not": true,
+}
+
+// reason builds a short readable explanation for the culprit span c: the
+// culprit service's log message that best matches the span's own error text,
+// else a sentence built from the span's status, exception and db/http
+// attributes.
+func reason(spans []Span, c int, kind Kind, logs []Log) (string, []string) {
+	s := &spans[c]
+	words := map[string]bool{}
+	addWords(words, s.StatusMessage)
+	addWords(words, s.ErrorType)
+	for _, e := range s.Exceptions {
+		addWords(words, e)
+	}
+	addWords(words, s.Name)
+	addWords(words, s.dependency())
+	if s.DBSystem != "" {
+		words["database"], words["query"] = true, true
+	}
+	if kind == KindLatency {
+		words["slow"], words["latency"], words["delay"] = true, true, true
+	}
+
+	primary, bestScore := -1, 0
+	hint := -1
+	for i := range logs {
+		l := &logs[i]
+		if l.Service != s.Service {
+			continue
+		}
+		if l.Severity >= plog.SeverityNumberWarn {
+			if sc := overlap(words, l.Body); sc > bestScore {
+				primary, bestScore = i, sc
+			}
+		}
+		if hint < 0 && hasHint(l.Body) {
+			hint = i
+		}
+	}
+	var text string
+	switch {
+	case primary >= 0:
+		text = sentence(logs[primary].Body)
+	default:
+		text = spanReason(s, kind)
+	}
+	if hint >= 0 && hint != primary {
+		text += " (" + sentence(logs[hint].Body) + ")"
+	}
+
+	var evidence []string
+	add := func(l *Log) {
+		if len(evidence) < maxEvidence {
+			evidence = append(evidence, l.Service+": "+l.Body)
+		}
+	}
+	if primary >= 0 {
+		add(&logs[primary])
+	}
+	if hint >= 0 && hint != primary {
+		add(&logs[hint])
+	}
+	for i := range logs {
+		if i != primary && i != hint && logs[i].Severity >= plog.SeverityNumberWarn {
+			add(&logs[i])
+		}
+	}
+	return text, evidence
+}
+
+// spanReason describes the culprit from its attributes alone.
+func spanReason(s *Span, kind Kind) string {
+	subject := s.Name
+	switch {
+	case s.DBSystem != "":
+		subject = join(s.DBSystem, s.DBOperation, s.DBCollection)
+		if subject == s.DBSystem && s.Name != "" {
+			subject = join(s.DBSystem, s.Name)
+		}
+		subject += " query"
+	case s.PeerService != "" || s.ServerAddress != "":
+		subject = "call to " + s.dependency()
+	}
+	if kind == KindLatency {
+		return "slow " + subject
+	}
+	detail := ""
+	for _, e := range s.Exceptions {
+		if e != "" {
+			detail = e
+			break
+		}
+	}
+	if detail == "" {
+		detail = s.StatusMessage
+	}
+	if detail == "" {
+		detail = s.ErrorType
+	}
+	if detail == "" && s.HTTPStatus >= 500 {
+		detail = "HTTP " + itoa(s.HTTPStatus)
+	}
+	if detail == "" {
+		detail = "error"
+	}
+	return subject + " failed: " + sentence(detail)
+}
+
+func join(parts ...string) string {
+	var b strings.Builder
+	for _, p := range parts {
+		if p == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+func itoa(v int64) string {
+	var buf [20]byte
+	i := len(buf)
+	for {
+		i--
+		buf[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(buf[i:])
+		}
+	}
+}
+
+// sentence trims a message to a clause: no trailing period, first letter
+// lowercased unless the first word is an acronym.
+func sentence(m string) string {
+	m = strings.TrimSpace(m)
+	if i := strings.IndexByte(m, '\n'); i >= 0 {
+		m = strings.TrimSpace(m[:i])
+	}
+	m = strings.TrimRight(m, ".!")
+	r, size := utf8.DecodeRuneInString(m)
+	if size == 0 || !unicode.IsUpper(r) {
+		return m
+	}
+	if next, _ := utf8.DecodeRuneInString(m[size:]); unicode.IsUpper(next) {
+		return m
+	}
+	return string(unicode.ToLower(r)) + m[size:]
+}
+
+func hasHint(m string) bool {
+	m = strings.ToLower(m)
+	for _, h := range saturationHints {
+		if strings.Contains(m, h) {
+			return true
+		}
+	}
+	return false
+}
+
+func addWords(set map[string]bool, text string) {
+	forWords(text, func(w string) { set[w] = true })
+}
+
+func overlap(set map[string]bool, text string) int {
+	n := 0
+	forWords(text, func(w string) {
+		if set[w] {
+			n++
+		}
+	})
+	return n
+}
+
+func forWords(text string, f func(string)) {
+	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	}) {
+		if len(w) >= 3 && !stopWords[w] {
+			f(w)
+		}
+	}
+}

@@ -1,0 +1,441 @@
+// Package incident aggregates anomalous traces with the same culprit into
+// incidents that open, update and resolve. The Store is the only state the
+// processor shares across traces, metrics and logs; it is safe for concurrent use.
+package incident // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// Status is the state an incident record reports.
+type Status string
+
+const (
+	StatusOpen     Status = "open"
+	StatusUpdate   Status = "update"
+	StatusResolved Status = "resolved"
+)
+
+// A name is a suspect of a trace when its score there is at least this.
+const suspectScore = 0.3
+
+// Options configures the Store.
+type Options struct {
+	// Window groups anomalous traces with the same culprit: a trace joins an
+	// open incident when it starts at most Window after the incident's last
+	// trace. New incidents take their ID from their first trace's start time
+	// truncated to Window. Must be positive.
+	Window time.Duration
+	// ResolveAfter resolves an incident that received no trace for this long (processing time).
+	ResolveAfter time.Duration
+	// UpdateInterval is the minimum time between two update events of an incident.
+	UpdateInterval time.Duration
+	// MaxIncidents bounds the incidents kept, open or resolved; resolved ones are forgotten first.
+	// Zero means 1000.
+	MaxIncidents int
+	// MaxSamples bounds the sample trace and span IDs and the evidence messages per incident.
+	// Zero means 10.
+	MaxSamples int
+	// MaxTraceIndex bounds the trace IDs remembered for ByTraceID. Zero means 100000.
+	MaxTraceIndex int
+}
+
+// Observation is one diagnosed anomalous trace.
+type Observation struct {
+	TraceID          pcommon.TraceID
+	CulpritSpanID    pcommon.SpanID
+	Start, End       time.Time // the trace's root span, trace time
+	Kind             string    // "error" or "latency"
+	CulpritService   string
+	CulpritOperation string
+	Dependency       string
+	Reason           string
+	Candidates       []Candidate // per-trace scores in [0, 1]
+	Affected         []string
+	Evidence         []string
+}
+
+// Candidate is a suspected service or dependency with a score.
+type Candidate struct {
+	Name  string
+	Score float64
+}
+
+// Incident is a snapshot of an incident.
+type Incident struct {
+	ID               string
+	Status           Status
+	Kind             string
+	CulpritService   string
+	CulpritOperation string
+	Dependency       string
+	Reason           string
+	// Confidence in [0, 1]: the culprit's lead over the runner-up, discounted for few traces.
+	Confidence float64
+	// Candidates are ranked by support × confidence across the incident's traces.
+	Candidates []Candidate
+	TraceIDs   []pcommon.TraceID // samples, first traces first
+	SpanIDs    []pcommon.SpanID  // the culprit span of each sample trace
+	Evidence   []string
+	Affected   []string
+	// WindowStart and WindowEnd span the incident's traces (trace time).
+	WindowStart, WindowEnd time.Time
+	TraceCount             int
+}
+
+// Total counts the incidents opened for a culprit service and reason.
+type Total struct {
+	Service, Reason string
+	Count           int64
+}
+
+type suspect struct {
+	hits int
+	sum  float64
+}
+
+type record struct {
+	snap     Incident
+	key      key
+	suspects map[string]*suspect
+	last     time.Time // processing time of the last trace
+	emitted  time.Time // processing time of the last event
+	pending  Status    // event to emit, "" when none
+	dirty    bool
+}
+
+type key struct{ service, operation, kind string }
+
+// Store holds the incidents.
+type Store struct {
+	opts Options
+
+	mu        sync.Mutex
+	byID      map[string]*record
+	open      map[key]*record
+	order     []*record // by creation, for eviction
+	traces    map[pcommon.TraceID]*record
+	traceRing []pcommon.TraceID
+	tracePos  int
+	totals    map[[2]string]int64
+	evicted   int64
+}
+
+// New returns an empty Store.
+func New(opts Options) *Store {
+	if opts.MaxIncidents <= 0 {
+		opts.MaxIncidents = 1000
+	}
+	if opts.MaxSamples <= 0 {
+		opts.MaxSamples = 10
+	}
+	if opts.MaxTraceIndex <= 0 {
+		opts.MaxTraceIndex = 100_000
+	}
+	return &Store{
+		opts:   opts,
+		byID:   map[string]*record{},
+		open:   map[key]*record{},
+		traces: map[pcommon.TraceID]*record{},
+		totals: map[[2]string]int64{},
+	}
+}
+
+// ID returns the deterministic ID of an incident: a hash of its culprit, its
+// kind and the start of the window its first trace falls in.
+func ID(service, operation, kind string, windowStart time.Time) string {
+	h := sha256.New()
+	for _, s := range []string{service, operation, kind} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], uint64(windowStart.UnixNano()))
+	h.Write(ts[:])
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Record adds an anomalous trace at processing time now and returns its incident's ID.
+// A trace recorded twice (e.g. seen by two pipelines) counts once.
+func (s *Store) Record(now time.Time, o Observation) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.traces[o.TraceID]; ok {
+		return r.snap.ID
+	}
+	k := key{o.CulpritService, o.CulpritOperation, o.Kind}
+	r := s.open[k]
+	if r != nil && o.Start.After(r.snap.WindowEnd.Add(s.opts.Window)) {
+		s.resolve(r)
+		r = nil
+	}
+	if r == nil {
+		r = s.openRecord(now, k, o)
+	}
+	s.add(r, now, o)
+	s.indexTrace(o.TraceID, r)
+	return r.snap.ID
+}
+
+func (s *Store) openRecord(now time.Time, k key, o Observation) *record {
+	id := ID(k.service, k.operation, k.kind, o.Start.Truncate(s.opts.Window))
+	r := s.byID[id]
+	if r == nil {
+		r = &record{key: k, suspects: map[string]*suspect{}}
+		r.snap = Incident{
+			ID: id, Kind: o.Kind, CulpritService: o.CulpritService, CulpritOperation: o.CulpritOperation,
+			Dependency: o.Dependency, Reason: o.Reason, WindowStart: o.Start, WindowEnd: o.End,
+		}
+		s.byID[id] = r
+		s.order = append(s.order, r)
+		s.evict()
+	}
+	// A resolved incident whose fault returns within the same window keeps its ID.
+	r.snap.Status = StatusOpen
+	r.pending = StatusOpen
+	s.open[k] = r
+	s.totals[[2]string{r.snap.CulpritService, r.snap.Reason}]++
+	return r
+}
+
+func (s *Store) add(r *record, now time.Time, o Observation) {
+	in := &r.snap
+	in.TraceCount++
+	if o.Start.Before(in.WindowStart) {
+		in.WindowStart = o.Start
+	}
+	if o.End.After(in.WindowEnd) {
+		in.WindowEnd = o.End
+	}
+	if in.Reason == "" {
+		in.Reason = o.Reason
+	}
+	if len(in.TraceIDs) < s.opts.MaxSamples {
+		in.TraceIDs = append(in.TraceIDs, o.TraceID)
+		in.SpanIDs = append(in.SpanIDs, o.CulpritSpanID)
+	}
+	for _, e := range o.Evidence {
+		s.addEvidence(r, e)
+	}
+	for _, a := range o.Affected {
+		if !slices.Contains(in.Affected, a) {
+			in.Affected = append(in.Affected, a)
+		}
+	}
+	slices.Sort(in.Affected)
+	for _, c := range o.Candidates {
+		sp := r.suspects[c.Name]
+		if sp == nil {
+			sp = &suspect{}
+			r.suspects[c.Name] = sp
+		}
+		if c.Score >= suspectScore {
+			sp.hits++
+		}
+		sp.sum += c.Score
+	}
+	s.rank(r)
+	r.last = now
+	r.dirty = true
+}
+
+// rank orders the candidates by support (the share of the incident's traces
+// where the name is a suspect) times confidence (its mean score over all the
+// incident's traces), after TraceRCA.
+func (s *Store) rank(r *record) {
+	in := &r.snap
+	in.Candidates = in.Candidates[:0]
+	n := float64(in.TraceCount)
+	for name, sp := range r.suspects {
+		support := float64(sp.hits) / n
+		confidence := sp.sum / n
+		in.Candidates = append(in.Candidates, Candidate{Name: name, Score: support * confidence})
+	}
+	slices.SortFunc(in.Candidates, func(a, b Candidate) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Name, b.Name))
+	})
+	// The culprit's own dependency is part of the same blame, not a rival.
+	first, second := 0.0, 0.0
+	for _, c := range in.Candidates {
+		switch c.Name {
+		case in.CulpritService:
+			first = c.Score
+		case in.Dependency:
+		default:
+			second = max(second, c.Score)
+		}
+	}
+	in.Confidence = 0
+	if first > 0 {
+		in.Confidence = first / (first + second) * (1 - math.Pow(0.5, n))
+	}
+}
+
+func (s *Store) addEvidence(r *record, e string) bool {
+	if e == "" || len(r.snap.Evidence) >= s.opts.MaxSamples || slices.Contains(r.snap.Evidence, e) {
+		return false
+	}
+	r.snap.Evidence = append(r.snap.Evidence, e)
+	return true
+}
+
+func (s *Store) indexTrace(id pcommon.TraceID, r *record) {
+	if len(s.traceRing) < s.opts.MaxTraceIndex {
+		s.traceRing = append(s.traceRing, id)
+	} else {
+		delete(s.traces, s.traceRing[s.tracePos])
+		s.traceRing[s.tracePos] = id
+		s.tracePos = (s.tracePos + 1) % s.opts.MaxTraceIndex
+	}
+	s.traces[id] = r
+}
+
+func (s *Store) resolve(r *record) {
+	delete(s.open, r.key)
+	r.snap.Status = StatusResolved
+	r.pending = StatusResolved
+}
+
+// evict forgets the oldest incidents beyond MaxIncidents, resolved ones first.
+func (s *Store) evict() {
+	for len(s.order) > s.opts.MaxIncidents {
+		i := slices.IndexFunc(s.order, func(r *record) bool { return r.snap.Status == StatusResolved && r.pending == "" })
+		if i < 0 {
+			i = 0
+		}
+		r := s.order[i]
+		s.order = slices.Delete(s.order, i, i+1)
+		delete(s.byID, r.snap.ID)
+		if s.open[r.key] == r {
+			delete(s.open, r.key)
+		}
+		for id, tr := range s.traces {
+			if tr == r {
+				delete(s.traces, id)
+			}
+		}
+		s.evicted++
+	}
+}
+
+// Flush resolves the incidents idle for ResolveAfter and returns the events due
+// at processing time now: opens and resolves always, updates at most once per
+// UpdateInterval per incident.
+func (s *Store) Flush(now time.Time) []Incident {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.open {
+		if now.Sub(r.last) >= s.opts.ResolveAfter {
+			s.resolve(r)
+		}
+	}
+	var out []Incident
+	for _, r := range s.order {
+		st := r.pending
+		if st == "" && r.dirty && r.snap.Status == StatusOpen && now.Sub(r.emitted) >= s.opts.UpdateInterval {
+			st = StatusUpdate
+		}
+		if st == "" {
+			continue
+		}
+		snap := r.snapshot()
+		snap.Status = st
+		out = append(out, snap)
+		r.pending, r.dirty, r.emitted = "", false, now
+	}
+	return out
+}
+
+func (r *record) snapshot() Incident {
+	c := r.snap
+	c.Candidates = slices.Clone(c.Candidates)
+	c.TraceIDs = slices.Clone(c.TraceIDs)
+	c.SpanIDs = slices.Clone(c.SpanIDs)
+	c.Evidence = slices.Clone(c.Evidence)
+	c.Affected = slices.Clone(c.Affected)
+	return c
+}
+
+// ByTraceID returns the incident a trace was recorded in.
+func (s *Store) ByTraceID(id pcommon.TraceID) (Incident, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.traces[id]
+	if !ok {
+		return Incident{}, false
+	}
+	return r.snapshot(), true
+}
+
+// OpenFor returns the open incidents whose culprit or affected services include
+// service and whose traces span at (trace time), widened by Window on each side.
+func (s *Store) OpenFor(service string, at time.Time) []Incident {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Incident
+	for _, r := range s.order {
+		in := &r.snap
+		if in.Status != StatusOpen || at.Before(in.WindowStart.Add(-s.opts.Window)) || at.After(in.WindowEnd.Add(s.opts.Window)) {
+			continue
+		}
+		if in.CulpritService == service || slices.Contains(in.Affected, service) {
+			out = append(out, r.snapshot())
+		}
+	}
+	return out
+}
+
+// AddEvidence adds log messages to an incident; false when the incident is unknown.
+func (s *Store) AddEvidence(id string, messages ...string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.byID[id]
+	if !ok {
+		return false
+	}
+	for _, m := range messages {
+		if s.addEvidence(r, m) {
+			r.dirty = true
+		}
+	}
+	return true
+}
+
+// Active returns the number of open incidents.
+func (s *Store) Active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open)
+}
+
+// Totals returns the incidents opened so far per culprit service and reason, sorted.
+func (s *Store) Totals() []Total {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Total, 0, len(s.totals))
+	for k, n := range s.totals {
+		out = append(out, Total{Service: k[0], Reason: k[1], Count: n})
+	}
+	slices.SortFunc(out, func(a, b Total) int {
+		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Reason, b.Reason))
+	})
+	return out
+}
+
+// TakeEvicted returns the incidents forgotten because of MaxIncidents since the previous call.
+func (s *Store) TakeEvicted() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.evicted
+	s.evicted = 0
+	return n
+}

@@ -1,0 +1,77 @@
+package incident
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var t0 = time.Date(2025, 3, 1, 12, 0, 10, 0, time.UTC)
+
+func obs(n byte, start time.Time) Observation {
+	return Observation{
+		TraceID: pcommon.TraceID{n}, CulpritSpanID: pcommon.SpanID{n}, Start: start, End: start.Add(time.Second),
+		Kind: "error", CulpritService: "payment", CulpritOperation: "SELECT accounts", Dependency: "postgresql",
+		Reason: "database connection timeout", Affected: []string{"order", "payment"},
+		Candidates: []Candidate{{"payment", 1}, {"postgresql", 0.9}, {"order", 0.4}, {"inventory", 0.05}},
+		Evidence:   []string{"payment: Database connection timeout."},
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: 10 * time.Second})
+	now := t0
+	id := s.Record(now, obs(1, t0))
+	assert.Equal(t, ID("payment", "SELECT accounts", "error", t0.Truncate(time.Minute)), id)
+	ev := s.Flush(now)
+	require.Len(t, ev, 1)
+	assert.Equal(t, StatusOpen, ev[0].Status)
+	assert.Equal(t, []string{"payment", "postgresql", "order", "inventory"}, names(ev[0].Candidates))
+
+	assert.Equal(t, id, s.Record(now.Add(time.Second), obs(2, t0.Add(55*time.Second))), "same culprit within the window")
+	assert.Equal(t, id, s.Record(now.Add(time.Second), obs(2, t0)), "a trace counts once")
+	assert.Empty(t, s.Flush(now.Add(2*time.Second)), "updates are rate-limited")
+	ev = s.Flush(now.Add(10 * time.Second))
+	require.Len(t, ev, 1)
+	assert.Equal(t, StatusUpdate, ev[0].Status)
+	assert.Equal(t, 2, ev[0].TraceCount)
+	assert.InDelta(t, 1/(1+0.4)*0.75, ev[0].Confidence, 1e-9)
+
+	in, ok := s.ByTraceID(pcommon.TraceID{2})
+	require.True(t, ok)
+	assert.Equal(t, id, in.ID)
+	assert.Len(t, s.OpenFor("order", t0.Add(30*time.Second)), 1)
+	assert.Empty(t, s.OpenFor("catalog", t0))
+	assert.True(t, s.AddEvidence(id, "order: Order processing delayed."))
+	assert.Equal(t, 1, s.Active())
+
+	ev = s.Flush(now.Add(31 * time.Second))
+	require.Len(t, ev, 1)
+	assert.Equal(t, StatusResolved, ev[0].Status)
+	assert.Contains(t, ev[0].Evidence, "order: Order processing delayed.")
+	assert.Equal(t, 0, s.Active())
+	assert.Equal(t, []Total{{Service: "payment", Reason: "database connection timeout", Count: 1}}, s.Totals())
+}
+
+func TestDeterministicID(t *testing.T) {
+	a := New(Options{Window: time.Minute, ResolveAfter: time.Minute})
+	b := New(Options{Window: time.Minute, ResolveAfter: time.Minute})
+	// Two collectors, different processing times, same telemetry: same ID.
+	assert.Equal(t, a.Record(t0, obs(1, t0)), b.Record(t0.Add(7*time.Second), obs(1, t0)))
+	assert.NotEqual(t, a.Record(t0, obs(3, t0.Add(5*time.Minute))), ID("payment", "SELECT accounts", "error", t0.Truncate(time.Minute)),
+		"a trace beyond the window opens a new incident")
+}
+
+func names(cs []Candidate) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Name
+	}
+	return out
+}

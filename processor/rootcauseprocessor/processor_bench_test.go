@@ -1,0 +1,168 @@
+package rootcauseprocessor
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// shopTrace builds a realistic request of 20 spans over 6 services: a
+// frontend fanning out to services that each query a database or call an
+// external API.
+func shopTrace(n uint64, start time.Time, r *rand.Rand) *traceBuilder {
+	b := newTrace(n, start)
+	root := b.span(nil, "frontend", "GET /product", server, 0, 200)
+	at := 2.0
+	for _, svc := range []string{"catalog", "cart", "pricing", "recommendation", "shipping"} {
+		d := jitter(r, 30)
+		c := b.span(&root, "frontend", "POST /"+svc, client, at, at+d)
+		s := b.span(&c, svc, "POST /"+svc, server, at+0.5, at+d-0.5)
+		b.span(&s, svc, "SELECT "+svc, client, at+1, at+d/2, dbAttrs("SELECT", svc))
+		b.span(&s, svc, "GET /rates", client, at+d/2, at+d-1, attr("peer.service", "rates-api"))
+		at += d + 1
+	}
+	return b
+}
+
+// workload returns batches of tracesPerBatch concurrent requests.
+func workload(rounds, tracesPerBatch int) ([][]ptrace.Traces, int) {
+	r := rand.New(rand.NewPCG(9, 10))
+	var out [][]ptrace.Traces
+	spans := 0
+	n := uint64(0)
+	for range rounds {
+		traces := make([]*traceBuilder, tracesPerBatch)
+		for i := range traces {
+			n++
+			traces[i] = shopTrace(n, epoch, r)
+			spans += traces[i].td.SpanCount()
+		}
+		out = append(out, mergePerService(traces))
+	}
+	return out, spans
+}
+
+// mergePerService appends every trace's spans to one batch per service.
+func mergePerService(traces []*traceBuilder) []ptrace.Traces {
+	idx := map[string]ptrace.SpanSlice{}
+	var batches []ptrace.Traces
+	for _, tb := range traces {
+		for _, rs := range tb.td.ResourceSpans().All() {
+			svc, _ := rs.Resource().Attributes().Get("service.name")
+			dst, ok := idx[svc.Str()]
+			if !ok {
+				td := ptrace.NewTraces()
+				out := td.ResourceSpans().AppendEmpty()
+				rs.Resource().CopyTo(out.Resource())
+				ss := out.ScopeSpans().AppendEmpty()
+				rs.ScopeSpans().At(0).Scope().CopyTo(ss.Scope())
+				dst = ss.Spans()
+				idx[svc.Str()] = dst
+				batches = append(batches, td)
+			}
+			rs.ScopeSpans().At(0).Spans().MoveAndAppendTo(dst)
+		}
+	}
+	return batches
+}
+
+func clone(batches []ptrace.Traces) []ptrace.Traces {
+	out := make([]ptrace.Traces, len(batches))
+	for i, td := range batches {
+		out[i] = ptrace.NewTraces()
+		td.CopyTo(out[i])
+	}
+	return out
+}
+
+// BenchmarkConsumeTraces measures buffering alone: ConsumeTraces of
+// per-service batches of 20 concurrent 21-span requests.
+func BenchmarkConsumeTraces(b *testing.B) {
+	benchmarkThroughput(b, false)
+}
+
+// BenchmarkConsumeAndDecide adds the decisions: diagnosis, baselines and forwarding.
+func BenchmarkConsumeAndDecide(b *testing.B) {
+	benchmarkThroughput(b, true)
+}
+
+func benchmarkThroughput(b *testing.B, decide bool) {
+	cfg := testConfig()
+	cfg.MaxTraces = 1 << 20
+	h := newHarness(b, cfg)
+	h.traces.next = consumertest.NewNop()
+	const rounds = 50
+	work, spansPerPass := workload(rounds, 20)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	var elapsed time.Duration
+	spans := 0
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		pass := make([][]ptrace.Traces, len(work))
+		for k := range work {
+			pass[k] = clone(work[k])
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		for _, batches := range pass {
+			for _, td := range batches {
+				_ = h.traces.ConsumeTraces(ctx, td)
+			}
+		}
+		if decide {
+			h.clock.Advance(cfg.DecisionWait)
+			h.shared.tick(ctx)
+		}
+		elapsed += time.Since(t0)
+		spans += spansPerPass
+		if !decide {
+			b.StopTimer()
+			h.clock.Advance(cfg.DecisionWait)
+			h.shared.tick(ctx)
+			b.StartTimer()
+		}
+	}
+	b.ReportMetric(float64(spans)/elapsed.Seconds(), "spans/s")
+}
+
+// BenchmarkBufferedSpanMemory reports the heap held per buffered span,
+// spans included, for 21-span requests.
+func BenchmarkBufferedSpanMemory(b *testing.B) {
+	for range b.N {
+		cfg := testConfig()
+		cfg.MaxTraces = 1 << 20
+		h := newHarness(b, cfg)
+		var empty, before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&empty)
+		work, spans := workload(100, 20)
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		inputs := 0
+		for _, batches := range work {
+			for _, td := range batches {
+				inputs += td.SpanCount()
+				_ = h.traces.ConsumeTraces(context.Background(), td)
+			}
+		}
+		work = nil
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		// The input batches, now empty shells, were freed; what remains is the buffer.
+		if h.traces.buf.Len() != 2000 || inputs != spans {
+			b.Fatal(fmt.Sprint("buffered ", h.traces.buf.Len()))
+		}
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(spans), "overhead-B/span")
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(empty.HeapAlloc))/float64(spans), "total-B/span")
+		h.clock.Advance(cfg.DecisionWait)
+		h.shared.tick(context.Background())
+	}
+}

@@ -1,0 +1,268 @@
+package rootcauseprocessor
+
+import (
+	"context"
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
+)
+
+func TestSharedInstance(t *testing.T) {
+	f := NewFactory()
+	set := processortest.NewNopSettings(metadata.Type)
+	cfg := f.CreateDefaultConfig()
+	tp, err := f.CreateTraces(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	mp, err := f.CreateMetrics(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	lp, err := f.CreateLogs(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	shared := tp.(*tracesProcessor).shared
+	assert.Same(t, shared, mp.(*metricsProcessor).shared)
+	assert.Same(t, shared, lp.(*logsProcessor).shared)
+
+	host := componenttest.NewNopHost()
+	require.NoError(t, tp.Start(context.Background(), host))
+	require.NoError(t, mp.Start(context.Background(), host))
+	require.NoError(t, lp.Start(context.Background(), host))
+	require.NoError(t, tp.Shutdown(context.Background()))
+	require.NoError(t, mp.Shutdown(context.Background()))
+	// Still one pipeline running: the same instance is handed out.
+	again, err := f.CreateTraces(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	assert.Same(t, shared, again.(*tracesProcessor).shared)
+	require.NoError(t, lp.Shutdown(context.Background()))
+	require.NoError(t, lp.Shutdown(context.Background()), "a second shutdown is harmless")
+	// All stopped: a new instance.
+	fresh, err := f.CreateTraces(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	assert.NotSame(t, shared, fresh.(*tracesProcessor).shared)
+}
+
+// spanTrace builds a batch from (trace, span, parent, start, end) rows of one service.
+type row struct {
+	trace, span, parent uint64
+	start, end          int64 // milliseconds
+}
+
+func batch(rows ...row) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "svc")
+	ss := rs.ScopeSpans().AppendEmpty().Spans()
+	for _, r := range rows {
+		s := ss.AppendEmpty()
+		s.SetTraceID(traceID(r.trace))
+		s.SetSpanID(spanID(r.span))
+		s.SetParentSpanID(spanID(r.parent))
+		s.SetName("op")
+		s.SetKind(ptrace.SpanKindServer)
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(epoch.Add(time.Duration(r.start) * time.Millisecond)))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(epoch.Add(time.Duration(r.end) * time.Millisecond)))
+	}
+	return td
+}
+
+func traceID(n uint64) pcommon.TraceID {
+	var id pcommon.TraceID
+	binary.BigEndian.PutUint64(id[8:], n)
+	return id
+}
+
+func spanID(n uint64) pcommon.SpanID {
+	var id pcommon.SpanID
+	binary.BigEndian.PutUint64(id[:], n)
+	return id
+}
+
+func bigTrace(n int) ptrace.Traces {
+	rows := make([]row, n)
+	for i := range rows {
+		rows[i] = row{trace: 9, span: uint64(i + 1), parent: uint64(i / 2), start: int64(i % 50), end: 100 - int64(i%50)}
+	}
+	return batch(rows...)
+}
+
+// TestBadData feeds malformed traces: nothing panics, every span is
+// forwarded, and the problems are counted.
+func TestBadData(t *testing.T) {
+	tests := []struct {
+		name    string
+		td      ptrace.Traces
+		metric  string
+		attr    attribute.KeyValue
+		counted int64
+	}{
+		{name: "empty batch", td: ptrace.NewTraces()},
+		{name: "empty resource and scope", td: func() ptrace.Traces {
+			td := ptrace.NewTraces()
+			td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+			return td
+		}()},
+		{name: "no parents", td: batch(row{1, 1, 0, 0, 10}, row{1, 2, 0, 0, 20}), metric: "span_problems", attr: attribute.String("problem", "extra_root"), counted: 1},
+		{name: "orphans", td: batch(row{1, 1, 0, 0, 10}, row{1, 2, 77, 0, 5}), metric: "span_problems", attr: attribute.String("problem", "orphan"), counted: 1},
+		{name: "cycle", td: batch(row{1, 1, 0, 0, 10}, row{1, 2, 3, 1, 5}, row{1, 3, 2, 1, 5}), metric: "span_problems", attr: attribute.String("problem", "cycle"), counted: 2},
+		{name: "self parent", td: batch(row{1, 1, 1, 0, 10}), metric: "span_problems", attr: attribute.String("problem", "orphan"), counted: 1},
+		{name: "duplicate span IDs", td: batch(row{1, 1, 0, 0, 10}, row{1, 1, 0, 0, 10}, row{1, 2, 1, 1, 5}), metric: "span_problems", attr: attribute.String("problem", "duplicate_span_id"), counted: 1},
+		{name: "zero span ID", td: batch(row{1, 1, 0, 0, 10}, row{1, 0, 1, 1, 5}), metric: "span_problems", attr: attribute.String("problem", "zero_span_id"), counted: 1},
+		{name: "zero trace ID", td: batch(row{0, 1, 0, 0, 10}, row{1, 1, 0, 0, 10}), metric: "spans_zero_trace_id", counted: 1},
+		{name: "child outside parent", td: batch(row{1, 1, 0, 10, 20}, row{1, 2, 1, 5, 30}), metric: "span_problems", attr: attribute.String("problem", "outside_parent"), counted: 1},
+		{name: "end before start", td: batch(row{1, 1, 0, 20, 10}, row{1, 2, 1, 5, 30})},
+		{name: "10k spans", td: bigTrace(10_000)},
+		{name: "10k-deep chain", td: func() ptrace.Traces {
+			rows := make([]row, 10_000)
+			for i := range rows {
+				rows[i] = row{trace: 9, span: uint64(i + 1), parent: uint64(i), start: int64(i), end: 30_000 - int64(i)}
+			}
+			return batch(rows...)
+		}()},
+		{name: "10k siblings", td: func() ptrace.Traces {
+			rows := make([]row, 10_000)
+			rows[0] = row{trace: 9, span: 1, end: 20_000}
+			for i := 1; i < len(rows); i++ {
+				rows[i] = row{trace: 9, span: uint64(i + 1), parent: 1, start: int64(i), end: int64(i) + 2}
+			}
+			return batch(rows...)
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.MaxSpansPerTrace = 20_000
+			h := newHarness(t, cfg)
+			want := tt.td.SpanCount()
+			require.NotPanics(t, func() {
+				require.NoError(t, h.traces.ConsumeTraces(context.Background(), tt.td))
+				h.advance(cfg.DecisionWait + time.Second)
+			})
+			assert.Equal(t, want, h.tsink.SpanCount())
+			if tt.metric != "" {
+				got := sumOf(t, h, "otelcol_processor_rootcause_"+tt.metric, tt.attr)
+				assert.Equal(t, tt.counted, got)
+			}
+		})
+	}
+}
+
+// sumOf reads a counter of the component's own telemetry, 0 when never recorded.
+func sumOf(t *testing.T, h *harness, name string, kv attribute.KeyValue) int64 {
+	t.Helper()
+	m, err := h.tel.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		if v, ok := dp.Attributes.Value(kv.Key); kv.Key == "" || ok && v == kv.Value {
+			total += dp.Value
+		}
+	}
+	return total
+}
+
+func TestLimits(t *testing.T) {
+	t.Run("max_traces evicts the least recently updated trace undiagnosed", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.MaxTraces = 2
+		h := newHarness(t, cfg)
+		for i := uint64(1); i <= 3; i++ {
+			require.NoError(t, h.traces.ConsumeTraces(context.Background(), batch(row{i, 1, 0, 0, 10})))
+		}
+		assert.Equal(t, 1, h.tsink.SpanCount(), "the evicted trace is forwarded at once")
+		assert.Equal(t, traceID(1), h.tsink.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceID())
+		assert.Equal(t, int64(1), sumOf(t, h, "otelcol_processor_rootcause_traces_evicted", attribute.KeyValue{}))
+		h.advance(cfg.DecisionWait)
+		assert.Equal(t, 3, h.tsink.SpanCount())
+	})
+	t.Run("max_spans_per_trace forwards the overflow at once", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.MaxSpansPerTrace = 2
+		h := newHarness(t, cfg)
+		require.NoError(t, h.traces.ConsumeTraces(context.Background(), batch(row{1, 1, 0, 0, 10}, row{1, 2, 1, 1, 5}, row{1, 3, 1, 5, 9})))
+		assert.Equal(t, 1, h.tsink.SpanCount())
+		assert.Equal(t, int64(1), sumOf(t, h, "otelcol_processor_rootcause_spans_overflow", attribute.KeyValue{}))
+		h.advance(cfg.DecisionWait)
+		assert.Equal(t, 3, h.tsink.SpanCount())
+	})
+	t.Run("decision waits for the last span", func(t *testing.T) {
+		cfg := testConfig()
+		h := newHarness(t, cfg)
+		require.NoError(t, h.traces.ConsumeTraces(context.Background(), batch(row{1, 2, 1, 1, 5})))
+		h.advance(cfg.DecisionWait - time.Second)
+		require.NoError(t, h.traces.ConsumeTraces(context.Background(), batch(row{1, 1, 0, 0, 10})))
+		h.advance(cfg.DecisionWait - time.Second)
+		assert.Equal(t, 0, h.tsink.SpanCount())
+		h.advance(time.Second)
+		assert.Equal(t, 2, h.tsink.SpanCount())
+		assert.Len(t, h.tsink.AllTraces(), 1, "decided together")
+	})
+	t.Run("late spans join the decision", func(t *testing.T) {
+		cfg := testConfig()
+		h := newHarness(t, cfg)
+		r := rand.New(rand.NewPCG(3, 4))
+		b := login(1, h.clock.Now(), r, true)
+		// Hold the root back: it arrives after the decision.
+		late := ptrace.NewTraces()
+		for _, rs := range b.td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				ss.Spans().RemoveIf(func(s ptrace.Span) bool {
+					if !s.ParentSpanID().IsEmpty() {
+						return false
+					}
+					lrs := late.ResourceSpans().AppendEmpty()
+					rs.Resource().CopyTo(lrs.Resource())
+					s.CopyTo(lrs.ScopeSpans().AppendEmpty().Spans().AppendEmpty())
+					return true
+				})
+			}
+		}
+		h.consume(b.td, b.ld)
+		h.advance(cfg.DecisionWait + time.Second)
+		require.Len(t, h.incidentRecords(), 1)
+		require.NoError(t, h.traces.ConsumeTraces(context.Background(), late))
+		assert.Equal(t, int64(1), sumOf(t, h, "otelcol_processor_rootcause_spans_late", attribute.KeyValue{}))
+		all := h.tsink.AllTraces()
+		root := all[len(all)-1].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+		assert.Equal(t, "database", mustStr(t, root.Attributes(), attrCulpritService))
+	})
+}
+
+func TestIncidentMetrics(t *testing.T) {
+	cfg := testConfig()
+	h := newHarness(t, cfg)
+	r := rand.New(rand.NewPCG(5, 6))
+	b := login(1, h.clock.Now(), r, true)
+	h.consume(b.td, b.ld)
+	h.advance(cfg.DecisionWait + time.Second)
+	require.NotEmpty(t, h.msink.AllMetrics())
+	md := h.msink.AllMetrics()[0]
+	rm := md.ResourceMetrics().At(0)
+	assert.Equal(t, map[string]any{"service.name": "otelcol-rca"}, rm.Resource().Attributes().AsRaw())
+	ms := rm.ScopeMetrics().At(0).Metrics()
+	require.Equal(t, 2, ms.Len())
+	assert.Equal(t, "rca.incidents", ms.At(0).Name())
+	dp := ms.At(0).Sum().DataPoints().At(0)
+	assert.Equal(t, int64(1), dp.IntValue())
+	assert.Equal(t, "database", dp.Attributes().AsRaw()["rca.culprit.service"])
+	assert.Equal(t, "rca.incidents.active", ms.At(1).Name())
+	assert.Equal(t, int64(1), ms.At(1).Gauge().DataPoints().At(0).IntValue())
+
+	h.advance(cfg.ResolveAfter)
+	last := h.msink.AllMetrics()[len(h.msink.AllMetrics())-1]
+	assert.Equal(t, int64(0), last.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(1).Gauge().DataPoints().At(0).IntValue())
+	assert.Equal(t, pmetric.MetricTypeSum, last.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Type())
+}
