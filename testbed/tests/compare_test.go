@@ -81,6 +81,38 @@ func stripDataPoints(m pmetric.Metric) {
 	}
 }
 
+// ownService is the service.name of the records and metrics rootcause emits
+// itself (incident records, rca.incidents*): they were never sent, so the
+// comparison with what was sent leaves them out.
+const ownService = "otelcol-rca"
+
+func isOwn(r pcommon.Resource) bool {
+	v, ok := r.Attributes().Get("service.name")
+	return ok && v.Str() == ownService
+}
+
+func withoutOwnMetrics(in []pmetric.Metrics) []pmetric.Metrics {
+	out := in[:0]
+	for _, md := range in {
+		md.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool { return isOwn(rm.Resource()) })
+		if md.ResourceMetrics().Len() > 0 {
+			out = append(out, md)
+		}
+	}
+	return out
+}
+
+func withoutOwnLogs(in []plog.Logs) []plog.Logs {
+	out := in[:0]
+	for _, ld := range in {
+		ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool { return isOwn(rl.Resource()) })
+		if ld.ResourceLogs().Len() > 0 {
+			out = append(out, ld)
+		}
+	}
+	return out
+}
+
 func stripLogs(ld plog.Logs) {
 	for _, rl := range ld.ResourceLogs().All() {
 		stripRCA(rl.Resource().Attributes())

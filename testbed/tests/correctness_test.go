@@ -87,6 +87,8 @@ type rcaValidator struct {
 }
 
 func (v *rcaValidator) Validate(tc *testbed.TestCase) {
+	tc.MockBackend.ReceivedMetrics = withoutOwnMetrics(tc.MockBackend.ReceivedMetrics)
+	tc.MockBackend.ReceivedLogs = withoutOwnLogs(tc.MockBackend.ReceivedLogs)
 	for _, td := range tc.MockBackend.ReceivedTraces {
 		stripTraces(td)
 	}

@@ -60,9 +60,15 @@ func collectorConfig(p peer, sender testbed.DataSender, receiver testbed.DataRec
 receivers:%s
 exporters:%s
 processors:
+  # Bounded batches for every peer: rootcause and tail_sampling release many
+  # traces at once, and gRPC refuses messages over 4 MiB by default.
   batch:
+    send_batch_max_size: 8192
   rootcause:
     decision_wait: %s
+    # The processor also emits its own incident metrics every update_interval;
+    # they are not part of the load, so the runs keep them out of the counts.
+    update_interval: 1h
   tail_sampling:
     decision_wait: %s
     policies:
