@@ -14,6 +14,7 @@ TOOLS_BIN   := $(CURDIR)/.tools/bin
 BUILDER     := $(TOOLS_BIN)/builder
 MDATAGEN    := $(TOOLS_BIN)/mdatagen
 VICTORIALOGS := $(TOOLS_BIN)/victoria-logs
+GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint
 COLLECTOR   := bin/otelcol-rca
 
 # Go modules of the repository, one go.mod each (as in collector-contrib).
@@ -41,6 +42,9 @@ $(BUILDER) $(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
 # the elasticsearch exporter path (Elasticsearch itself cannot run here).
 $(VICTORIALOGS):
 	GOBIN=$(TOOLS_BIN) go install github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@v1.52.1
+
+$(GOLANGCI_LINT):
+	GOBIN=$(TOOLS_BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
 .PHONY: tools
 tools: $(BUILDER) $(MDATAGEN) $(VICTORIALOGS) ## Install the pinned tools (ocb, mdatagen, VictoriaLogs) into ./.tools/bin
@@ -71,9 +75,9 @@ test-testbed: build ## Full testbed runs: correctness, 10k and 50k spans/s throu
 	cd testbed && RCA_TESTBED_FULL=1 go test -count=1 -timeout 60m ./...
 
 .PHONY: lint
-lint: ## go vet and gofmt on every module
+lint: $(GOLANGCI_LINT) ## go vet, gofmt and golangci-lint (.golangci.yml) on every module
 	@set -e; for m in $(PRESENT_MODULES); do \
-		echo "== go vet $$m"; (cd $$m && go vet ./...); \
+		echo "== go vet + golangci-lint $$m"; (cd $$m && go vet ./... && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...); \
 	done
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 

@@ -156,8 +156,10 @@ func knownSeries() map[string]bool {
 			out[h+suffix] = true
 		}
 	}
-	for _, n := range []string{DBConnectionCount, DBConnectionTimeouts, RCAIncidents, RCAIncidentsActive,
-		m.PaymentsSucceeded, m.PaymentsFailed, m.PaymentRetries, m.PaymentTimeouts, m.TokenGenerationFailures} {
+	for _, n := range []string{
+		DBConnectionCount, DBConnectionTimeouts, RCAIncidents, RCAIncidentsActive,
+		m.PaymentsSucceeded, m.PaymentsFailed, m.PaymentRetries, m.PaymentTimeouts, m.TokenGenerationFailures,
+	} {
 		out[n] = true
 	}
 	return out

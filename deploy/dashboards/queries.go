@@ -134,8 +134,10 @@ func ExtractQueries(files map[string][]byte) ([]PromQuery, []ESQuery, error) {
 			if a.Datasource.Type != "elasticsearch" {
 				continue
 			}
-			ess = append(ess, ESQuery{Dashboard: d.Title, Where: "annotation " + a.Name, Lucene: a.Target.Query,
-				Fields: nonEmpty(a.TimeField, a.TextField, a.TagsField)})
+			ess = append(ess, ESQuery{
+				Dashboard: d.Title, Where: "annotation " + a.Name, Lucene: a.Target.Query,
+				Fields: nonEmpty(a.TimeField, a.TextField, a.TagsField),
+			})
 		}
 		for _, v := range d.Templating.List {
 			if v.Datasource.Type != "elasticsearch" {
