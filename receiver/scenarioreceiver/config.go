@@ -9,15 +9,16 @@ import (
 	"go.opentelemetry.io/collector/confmap/xconfmap"
 
 	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/builtin"
-	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/model"
-	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/simulate"
+	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/model"
+	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/simulate"
 )
 
 // Config defines the configuration of the scenario receiver.
 type Config struct {
 	// Scenario is the name of a built-in scenario: checkout_payment_timeout,
 	// login_db_pool_exhaustion or catalog_slow_query. Exactly one of Scenario
-	// and ScenarioFile must be set. Default: checkout_payment_timeout.
+	// and ScenarioFile may be set. Default: empty, which means
+	// checkout_payment_timeout unless scenario_file is set.
 	Scenario string `mapstructure:"scenario"`
 
 	// ScenarioFile is the path of a scenario described in YAML. Default: empty.
@@ -64,14 +65,14 @@ type Config struct {
 
 var _ xconfmap.Validator = (*Config)(nil)
 
+const defaultScenario = "checkout_payment_timeout"
+
 // Validate checks that the configuration is usable, including the scenario itself.
 func (cfg *Config) Validate() error {
 	var errs []error
 	switch {
 	case cfg.Scenario != "" && cfg.ScenarioFile != "":
 		errs = append(errs, errors.New("scenario and scenario_file: set one, not both"))
-	case cfg.Scenario == "" && cfg.ScenarioFile == "":
-		errs = append(errs, errors.New("scenario: set a built-in scenario name or scenario_file"))
 	default:
 		if _, err := cfg.loadScenario(); err != nil {
 			errs = append(errs, err)
@@ -113,13 +114,17 @@ func (cfg *Config) loadScenario() (*model.Scenario, error) {
 		}
 		return sc, nil
 	}
-	data, err := builtin.YAML(cfg.Scenario)
+	name := cfg.Scenario
+	if name == "" {
+		name = defaultScenario
+	}
+	data, err := builtin.YAML(name)
 	if err != nil {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
 	sc, err := model.Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("scenario %q: %w", cfg.Scenario, err)
+		return nil, fmt.Errorf("scenario %q: %w", name, err)
 	}
 	return sc, nil
 }
@@ -133,6 +138,7 @@ func (cfg *Config) engineOptions(now time.Time) (simulate.Options, error) {
 		Rate:            cfg.Rate,
 		MetricsInterval: cfg.MetricsInterval,
 		Duration:        cfg.Duration,
+		MaxCatchUp:      10 * time.Second,
 	}
 	if cfg.StartAt != "" {
 		d, err := model.ParseTimeOfDay(cfg.StartAt)

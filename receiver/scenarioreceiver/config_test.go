@@ -3,6 +3,7 @@ package scenarioreceiver
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -32,9 +33,28 @@ func TestLoadConfig(t *testing.T) {
 				c.GroundTruthPath = "/tmp/truth.jsonl"
 			},
 		},
+		{
+			id: component.NewIDWithName(metadata.Type, "custom"),
+			expected: func(c *Config) {
+				c.ScenarioFile = "examples/shop.yaml"
+				c.Rate = 50
+				c.StartAt = "13:59:30"
+				c.FaultSchedule = []string{"at 30s for 1m", "every 10m for 1m"}
+				c.Duration = 5 * time.Minute
+				c.BatchInterval = 100 * time.Millisecond
+				c.MetricsInterval = 5 * time.Second
+			},
+		},
 		{id: component.NewIDWithName(metadata.Type, "unknown"), errSubstr: `scenario: unknown scenario "no_such_scenario"`},
 		{id: component.NewIDWithName(metadata.Type, "typo"), errSubstr: "senario"},
 		{id: component.NewIDWithName(metadata.Type, "bad_scale"), errSubstr: "time_scale: must be positive, got -2"},
+		{id: component.NewIDWithName(metadata.Type, "both"), errSubstr: "scenario and scenario_file: set one, not both"},
+		{id: component.NewIDWithName(metadata.Type, "cycle"), errSubstr: "call graph cycle: a GET /a -> b GET /b -> a GET /a"},
+		{id: component.NewIDWithName(metadata.Type, "missing_file"), errSubstr: `scenario_file "testdata/nope.yaml": read scenario`},
+		{id: component.NewIDWithName(metadata.Type, "bad_window"), errSubstr: `fault_schedule[0]: window "at noon"`},
+		{id: component.NewIDWithName(metadata.Type, "bad_start"), errSubstr: `start_at: time of day "25:00"`},
+		{id: component.NewIDWithName(metadata.Type, "negative_rate"), errSubstr: "rate: must not be negative, got -1"},
+		{id: component.NewIDWithName(metadata.Type, "bad_duration"), errSubstr: "duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

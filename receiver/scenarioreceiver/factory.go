@@ -30,7 +30,6 @@ func NewFactory() receiver.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Scenario:        "checkout_payment_timeout",
 		Seed:            1,
 		TimeScale:       1,
 		BatchInterval:   200 * time.Millisecond,

@@ -31,6 +31,7 @@ type TelemetryBuilder struct {
 	ReceiverScenarioLogRecords      metric.Int64Counter
 	ReceiverScenarioPendingRequests metric.Int64Gauge
 	ReceiverScenarioRequests        metric.Int64Counter
+	ReceiverScenarioSkippedRequests metric.Int64Counter
 	ReceiverScenarioSpans           metric.Int64Counter
 }
 
@@ -90,6 +91,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ReceiverScenarioRequests, err = builder.meter.Int64Counter(
 		"otelcol_receiver_scenario_requests",
 		metric.WithDescription("Number of simulated user requests whose telemetry was produced. [Development]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverScenarioSkippedRequests, err = builder.meter.Int64Counter(
+		"otelcol_receiver_scenario_skipped_requests",
+		metric.WithDescription("Estimated number of requests not generated because the receiver fell more than 10s behind real time. [Development]"),
 		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)

@@ -24,6 +24,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverScenarioLogRecords.Add(context.Background(), 1)
 	tb.ReceiverScenarioPendingRequests.Record(context.Background(), 1)
 	tb.ReceiverScenarioRequests.Add(context.Background(), 1)
+	tb.ReceiverScenarioSkippedRequests.Add(context.Background(), 1)
 	tb.ReceiverScenarioSpans.Add(context.Background(), 1)
 	AssertEqualReceiverScenarioDataPoints(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -38,6 +39,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverScenarioRequests(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverScenarioSkippedRequests(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverScenarioSpans(t, testTel,

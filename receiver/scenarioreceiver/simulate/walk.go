@@ -1,4 +1,4 @@
-package simulate // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/simulate"
+package simulate // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/simulate"
 
 import (
 	"container/heap"
@@ -179,8 +179,10 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 	retries, timeouts := 0, 0
 	if !res.failed {
 		prior := false
+		// Like code that does not check its context between calls, a step
+		// reached at the deadline is still attempted and fails at once.
 		for _, st := range o.steps {
-			if cur >= dl {
+			if cur > dl {
 				break
 			}
 			sr := e.runStep(r, o, st, cur, dl, si, prior, &retries, &timeouts)
@@ -280,7 +282,9 @@ func (e *Engine) runStep(r *request, o *op, st *step, t, dl int64, parent int32,
 	return res
 }
 
-func (e *Engine) net() int64 { return int64(300*time.Microsecond) + e.rng.Int64N(int64(1200*time.Microsecond)) }
+func (e *Engine) net() int64 {
+	return int64(300*time.Microsecond) + e.rng.Int64N(int64(1200*time.Microsecond))
+}
 
 // timeoutSpan ends a client span at its deadline.
 func timeoutSpan(sp *span, end int64, what string) {
@@ -291,11 +295,38 @@ func timeoutSpan(sp *span, end int64, what string) {
 
 // attempt runs one try of a call, query or piece of work as a child of parent.
 func (e *Engine) attempt(r *request, o *op, st *step, t, dl int64, parent int32, bad bool) result {
+	// Faults aimed at this step by name; database steps handle theirs in query.
+	var extra int64
+	var broken *fault
+	if st.kind != stepDB {
+		s := e.scen(t)
+		for _, f := range st.faults {
+			if !f.windows.active(s) {
+				continue
+			}
+			switch f.kind {
+			case "latency":
+				extra += f.lat.sample(e.rng)
+				e.affected(f, r, t)
+			case "error":
+				if e.rng.Float64() < f.errRate {
+					broken = f
+					e.affected(f, r, t)
+				}
+			}
+		}
+	}
 	switch st.kind {
 	case stepWork:
 		si := e.addSpan(r, kindInternal, o.svc, parent, t)
 		r.spans[si].st = st
-		end := t + st.lat.sample(e.rng)
+		end := t + st.lat.sample(e.rng) + extra
+		if broken != nil && end <= dl {
+			sp := &r.spans[si]
+			sp.end, sp.failed, sp.exc, sp.errType = end, true, true, "Error"
+			sp.msg = orStr(broken.msg, st.name+" failed")
+			return result{end: end, failed: true, msg: sp.msg}
+		}
 		if end > dl {
 			timeoutSpan(&r.spans[si], max(dl, t), st.name)
 			return result{end: r.spans[si].end, failed: true, timeout: true, msg: r.spans[si].msg}
@@ -311,7 +342,11 @@ func (e *Engine) attempt(r *request, o *op, st *step, t, dl int64, parent int32,
 			timeoutSpan(&r.spans[ci], max(dl, t), what)
 			return result{end: r.spans[ci].end, failed: true, timeout: true, msg: r.spans[ci].msg}
 		}
-		cr := e.runOp(r, st.callee, t+n1, dl-n1, ci, bad)
+		if broken != nil {
+			return e.brokenCall(r.spans[ci:ci+1], t+n1+n2, broken, what)
+		}
+		n2 += extra
+		cr := e.runOp(r, st.callee, t+n1, dl-n2, ci, bad)
 		sp := &r.spans[ci]
 		end := cr.end + n2
 		if cr.timeout && end >= dl-n2 || end > dl {
@@ -326,19 +361,39 @@ func (e *Engine) attempt(r *request, o *op, st *step, t, dl int64, parent int32,
 		}
 		return result{end: end, status: cr.status}
 	case stepDep:
-		return e.callDependency(r, o, st, t, dl, parent)
+		if broken != nil {
+			ci := e.addSpan(r, kindDep, o.svc, parent, t)
+			r.spans[ci].st = st
+			return e.brokenCall(r.spans[ci:ci+1], t+e.net(), broken, st.method+" "+st.url)
+		}
+		return e.callDependency(r, o, st, t, dl, parent, extra)
 	default:
 		return e.query(r, o, st, t, dl, parent)
 	}
 }
 
-func (e *Engine) callDependency(r *request, o *op, st *step, t, dl int64, parent int32) result {
+// brokenCall fails a client span at end with the fault's status, or with a
+// reset connection when it has none.
+func (e *Engine) brokenCall(sp []span, end int64, f *fault, what string) result {
+	s := &sp[0]
+	s.end, s.failed = end, true
+	if f.status != 0 {
+		s.status, s.errType = f.status, strconv.Itoa(f.status)
+		s.msg = fmt.Sprintf("%s: %d %s", what, f.status, statusText(f.status))
+		return result{end: end, failed: true, status: f.status, msg: orStr(f.msg, s.msg)}
+	}
+	s.exc, s.errType = true, "ConnectionResetError"
+	s.msg = orStr(f.msg, what+": read: connection reset by peer")
+	return result{end: end, failed: true, msg: s.msg}
+}
+
+func (e *Engine) callDependency(r *request, o *op, st *step, t, dl int64, parent int32, extra int64) result {
 	ci := e.addSpan(r, kindDep, o.svc, parent, t)
 	sp := &r.spans[ci]
 	sp.st = st
 	d := st.dep
 	what := st.method + " " + st.url
-	lat := d.lat.sample(e.rng)
+	lat := d.lat.sample(e.rng) + extra
 	status := 200
 	if e.rng.Float64() < d.errRate {
 		status = 502
@@ -416,7 +471,27 @@ func (e *Engine) query(r *request, o *op, st *step, t, dl int64, parent int32) r
 			poolFaults = append(poolFaults, f)
 		}
 	}
-	free := p.releases[0]
+	q := st.lat.sample(e.rng)
+	for _, f := range st.faults {
+		if f.windows.active(s) {
+			switch f.kind {
+			case "latency":
+				q += f.lat.sample(e.rng)
+			case "error":
+				if e.rng.Float64() < f.errRate {
+					q = -1
+				}
+			}
+			e.affected(f, r, t)
+		}
+	}
+	failed := q < 0 || (st.errRate > 0 && e.rng.Float64() < st.errRate)
+	q = max(q, int64(200*time.Microsecond))
+	need := q
+	if hold > 0 {
+		need = max(q, min(hold, holdEnd-t))
+	}
+	idx, free := p.acquire(t, need)
 	wait := max(free-t, 0)
 	if wait > 0 {
 		for _, f := range poolFaults {
@@ -438,29 +513,14 @@ func (e *Engine) query(r *request, o *op, st *step, t, dl int64, parent int32) r
 	}
 	sp.wait = wait
 	begin := t + wait
-	q := st.lat.sample(e.rng)
-	for _, f := range st.faults {
-		if f.windows.active(s) {
-			switch f.kind {
-			case "latency":
-				q += f.lat.sample(e.rng)
-			case "error":
-				if e.rng.Float64() < f.errRate {
-					q = -1
-				}
-			}
-			e.affected(f, r, t)
-		}
-	}
-	failed := q < 0 || (st.errRate > 0 && e.rng.Float64() < st.errRate)
-	q = max(q, int64(200*time.Microsecond))
 	end := begin + q
 	timedOut := end > dl
 	if timedOut {
 		end = dl
 	}
-	p.releases[0] = max(end, min(begin+hold, holdEnd))
-	heapFix(p.releases)
+	if idx >= 0 {
+		p.slots[idx] = slot{prevUntil: p.slots[idx].until, from: begin, until: max(end, min(begin+hold, holdEnd))}
+	}
 	if timedOut {
 		timeoutSpan(sp, end, st.name)
 		return result{end: end, failed: true, timeout: true, msg: sp.msg}
@@ -474,22 +534,35 @@ func (e *Engine) query(r *request, o *op, st *step, t, dl int64, parent int32) r
 	return result{end: end}
 }
 
-// heapFix restores the min-heap after its root grew.
-func heapFix(h []int64) {
-	i, n := 0, len(h)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
+// slot is a connection: busy until prevUntil, then free, then reserved [from, until).
+type slot struct{ prevUntil, from, until int64 }
+
+// acquire finds a connection needed for q from t. It returns
+// the slot to record the use in (-1 when the query fits in a gap and needs no
+// record) and when the connection is free.
+func (p *pool) acquire(t, q int64) (int, int64) {
+	best, earliest := 0, int64(math.MaxInt64)
+	for i, s := range p.slots {
+		if s.until <= t {
+			return i, t
 		}
-		m := l
-		if r := l + 1; r < n && h[r] < h[l] {
-			m = r
+		if s.prevUntil <= t && s.from > t+q {
+			return -1, t
 		}
-		if h[i] <= h[m] {
-			return
+		if s.until < earliest {
+			best, earliest = i, s.until
 		}
-		h[i], h[m] = h[m], h[i]
-		i = m
 	}
+	return best, earliest
+}
+
+// used returns the number of connections in use at t.
+func (p *pool) used(t int64) int {
+	n := 0
+	for _, s := range p.slots {
+		if s.from <= t && t < s.until {
+			n++
+		}
+	}
+	return n
 }

@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/builtin"
-	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/model"
+	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/model"
 )
 
 var t0 = time.Date(2026, 3, 2, 13, 0, 0, 0, time.UTC)

@@ -1,4 +1,4 @@
-package simulate // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/simulate"
+package simulate // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/simulate"
 
 import (
 	"math"
@@ -145,8 +145,12 @@ func (m *serviceMetrics) record(sp *span) {
 	case kindServer:
 		o := sp.op
 		m.server.record(skey{a: o.idx, b: sp.status}, func() []kv {
-			a := []kv{{k: "http.request.method", s: o.method}, {k: "http.route", s: o.route}, {k: "url.scheme", s: "http"},
-				{k: "http.response.status_code", i: int64(sp.status), isInt: true}}
+			a := []kv{
+				{k: "http.request.method", s: o.method},
+				{k: "http.route", s: o.route},
+				{k: "url.scheme", s: "http"},
+				{k: "http.response.status_code", i: int64(sp.status), isInt: true},
+			}
 			if sp.status >= 500 {
 				a = append(a, kv{k: "error.type", s: strconv.Itoa(sp.status)})
 			}
@@ -316,12 +320,7 @@ func (m *emitter) metrics(md pmetric.Metrics, t int64) int {
 			ms := maxm.SetEmptySum()
 			ms.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 			for _, p := range s.pools {
-				used := 0
-				for _, r := range p.releases {
-					if r > t {
-						used++
-					}
-				}
+				used := p.used(t)
 				for _, st := range []struct {
 					state string
 					v     int

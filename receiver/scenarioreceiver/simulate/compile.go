@@ -1,4 +1,4 @@
-package simulate // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/simulate"
+package simulate // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/simulate"
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/model"
+	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/model"
 )
 
 // The compiled scenario: the model resolved into pointers and indexes, so the
@@ -34,11 +34,11 @@ func (d dist) sample(r *rand.Rand) int64 {
 }
 
 type service struct {
-	idx                   int
-	name, version, prefix string
-	ops                   []*op
-	pools                 []*pool
-	met                   *serviceMetrics
+	idx           int
+	name, version string
+	ops           []*op
+	pools         []*pool
+	met           *serviceMetrics
 }
 
 type logTmpl struct {
@@ -49,9 +49,9 @@ type logTmpl struct {
 type logSet struct{ start, end, err, timeout, retry, wait []logTmpl }
 
 type customMetric struct {
-	m        model.Metric
-	on       string
-	keys     []string // attribute keys, sorted
+	m    model.Metric
+	on   string
+	keys []string // attribute keys, sorted
 }
 
 type op struct {
@@ -128,9 +128,12 @@ type pool struct {
 	address     string
 	size        int
 	waitTimeout int64
-	releases    []int64 // min-heap of the times connections become free
-	faults      []*fault
-	stepName    string
+	// slots are the connections' busy intervals. Requests are simulated in
+	// arrival order, so a connection may already be reserved for a later time:
+	// a query that fits before that reservation does not wait.
+	slots    []slot
+	faults   []*fault
+	stepName string
 }
 
 var severityNumbers = map[string]int{"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21, "": 9}
@@ -186,10 +189,7 @@ func compile(sc *model.Scenario, schedule []model.Window) (*compiled, error) {
 		s := &service{idx: i, name: ms.Name, version: ms.Version}
 		for j, mp := range ms.Pools {
 			p := &pool{idx: j, svc: s, name: mp.Name, system: mp.System, address: mp.Address, size: mp.Size, waitTimeout: int64(mp.WaitTimeout)}
-			p.releases = make([]int64, p.size)
-			for k := range p.releases {
-				p.releases[k] = 0
-			}
+			p.slots = make([]slot, p.size)
 			s.pools = append(s.pools, p)
 		}
 		for j, mo := range ms.Operations {
@@ -197,8 +197,10 @@ func compile(sc *model.Scenario, schedule []model.Window) (*compiled, error) {
 			if err != nil {
 				return nil, err
 			}
-			o := &op{idx: j, svc: s, name: mo.Name, method: method, route: route, lat: newDist(mo.Latency), errRate: mo.ErrorRate,
-				errStatus: mo.ErrorStatus, errMsg: mo.ErrorMessage, deadline: int64(mo.Deadline), logs: compileLogs(mo.Logs), serverAddress: ms.Name}
+			o := &op{
+				idx: j, svc: s, name: mo.Name, method: method, route: route, lat: newDist(mo.Latency), errRate: mo.ErrorRate,
+				errStatus: mo.ErrorStatus, errMsg: mo.ErrorMessage, deadline: int64(mo.Deadline), logs: compileLogs(mo.Logs), serverAddress: ms.Name,
+			}
 			for _, m := range mo.Metrics {
 				cm := customMetric{m: m, on: m.On}
 				if cm.on == "" {
@@ -237,8 +239,10 @@ func compile(sc *model.Scenario, schedule []model.Window) (*compiled, error) {
 		n := 0
 		var build func(st *model.Step) *step
 		build = func(st *model.Step) *step {
-			cs := &step{idx: n, name: model.StepName(st), timeout: int64(st.Timeout), backoff: int64(st.Backoff), retries: st.Retries,
-				onError: st.OnError, logs: compileLogs(st.Logs)}
+			cs := &step{
+				idx: n, name: model.StepName(st), timeout: int64(st.Timeout), backoff: int64(st.Backoff), retries: st.Retries,
+				onError: st.OnError, logs: compileLogs(st.Logs),
+			}
 			n++
 			if cs.onError == "" {
 				cs.onError = "fail"
@@ -317,10 +321,14 @@ func (c *compiled) compileFault(sc *model.Scenario, mf *model.Fault, byName map[
 			ws = append(ws, w)
 		}
 	}
-	f := &fault{m: mf, kind: mf.Kind, lat: newDist(mf.Latency), errRate: mf.ErrorRate, status: mf.Status, msg: mf.Message,
-		hold: int64(mf.Hold), hang: mf.Hang, windows: newWindowCache(ws), truthWindows: newWindowCache(ws)}
-	f.truth = GroundTruth{Scenario: sc.Name, Fault: mf.Name, Kind: mf.Kind, CulpritService: mf.Target.Service,
-		CulpritOperation: mf.Target.Operation, Dependency: mf.Target.Dependency}
+	f := &fault{
+		m: mf, kind: mf.Kind, lat: newDist(mf.Latency), errRate: mf.ErrorRate, status: mf.Status, msg: mf.Message,
+		hold: int64(mf.Hold), hang: mf.Hang, windows: newWindowCache(ws), truthWindows: newWindowCache(ws),
+	}
+	f.truth = GroundTruth{
+		Scenario: sc.Name, Fault: mf.Name, Kind: mf.Kind, CulpritService: mf.Target.Service,
+		CulpritOperation: mf.Target.Operation, Dependency: mf.Target.Dependency,
+	}
 	if f.truth.Fault == "" {
 		f.truth.Fault = mf.Kind
 	}
@@ -355,8 +363,10 @@ func (c *compiled) compileFault(sc *model.Scenario, mf *model.Fault, byName map[
 		}
 	}
 	tr := mf.Truth
-	for dst, src := range map[*string]string{&f.truth.Kind: tr.Kind, &f.truth.CulpritService: tr.Service,
-		&f.truth.CulpritOperation: tr.Operation, &f.truth.Dependency: tr.Dependency} {
+	for dst, src := range map[*string]string{
+		&f.truth.Kind: tr.Kind, &f.truth.CulpritService: tr.Service,
+		&f.truth.CulpritOperation: tr.Operation, &f.truth.Dependency: tr.Dependency,
+	} {
 		if src != "" {
 			*dst = src
 		}

@@ -1,6 +1,6 @@
 // Package model is the scenario description language: the YAML types, their
 // parsing with strict keys, and their validation.
-package model // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/model"
+package model // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/model"
 
 import (
 	"time"

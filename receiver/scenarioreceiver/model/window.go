@@ -1,4 +1,4 @@
-package model // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/model"
+package model // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/model"
 
 import (
 	"errors"
@@ -58,8 +58,8 @@ func ParseWindow(s string) (Window, error) {
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return w, fmt.Errorf("window %q: %w", s, err)
 		}
-		if p <= 0 || l <= 0 || l > p || o < 0 {
-			return w, fmt.Errorf("window %q: want 0 < length <= period and offset >= 0", s)
+		if l < time.Second || l > p || o < 0 {
+			return w, fmt.Errorf("window %q: want 1s <= length <= period and offset >= 0", s)
 		}
 		w.period, w.length, w.offset = p, l, o
 		return w, nil
@@ -69,8 +69,8 @@ func ParseWindow(s string) (Window, error) {
 		if err := errors.Join(err1, err2); err != nil {
 			return w, fmt.Errorf("window %q: %w", s, err)
 		}
-		if o < 0 || l <= 0 {
-			return w, fmt.Errorf("window %q: want offset >= 0 and length > 0", s)
+		if o < 0 || l < time.Second {
+			return w, fmt.Errorf("window %q: want offset >= 0 and length >= 1s", s)
 		}
 		w.offset, w.length = o, l
 		return w, nil

@@ -1,4 +1,4 @@
-package simulate // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/simulate"
+package simulate // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/simulate"
 
 import (
 	"strconv"

@@ -4,7 +4,7 @@
 //
 // The engine has no clock and no goroutines: Advance(now) moves it to now and
 // returns what became due, so tests and benchmarks step it deterministically.
-package simulate // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/simulate"
+package simulate // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/simulate"
 
 import (
 	"container/heap"
@@ -18,7 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/model"
+	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/model"
 )
 
 // Options configure an Engine.
@@ -39,6 +39,10 @@ type Options struct {
 	Duration time.Duration
 	// FaultSchedule, when set, replaces the windows of every fault.
 	FaultSchedule []model.Window
+	// MaxCatchUp bounds how much traffic Advance generates after a long gap
+	// (a paused process): arrivals older than this before now are skipped.
+	// Zero means no bound, for deterministic stepping.
+	MaxCatchUp time.Duration
 	// MaxSampleTraces bounds the trace IDs in a ground truth record. Zero means 10.
 	MaxSampleTraces int
 }
@@ -63,6 +67,8 @@ type Stats struct {
 	LogRecords   int
 	DataPoints   int
 	FaultWindows int
+	// SkippedRequests estimates the requests not generated because of MaxCatchUp.
+	SkippedRequests int
 }
 
 // Output is the telemetry that became due in one Advance.
@@ -88,6 +94,7 @@ type fault struct {
 	truth        GroundTruth
 	// The current ground-truth occurrence, in real offsets from Start.
 	curA, curB int64
+	curSB      time.Duration // curB on the scenario clock
 	curOK      bool
 	samples    []string
 	lastSample [16]byte
@@ -131,8 +138,10 @@ func New(sc *model.Scenario, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{c: c, opts: opts, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x5ce4a210)), scale: opts.TimeScale,
-		rate: sc.Traffic.Rate, start: opts.Start.UnixNano(), stopAt: math.MaxInt64, metInt: int64(opts.MetricsInterval)}
+	e := &Engine{
+		c: c, opts: opts, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x5ce4a210)), scale: opts.TimeScale,
+		rate: sc.Traffic.Rate, start: opts.Start.UnixNano(), stopAt: math.MaxInt64, metInt: int64(opts.MetricsInterval),
+	}
 	if opts.Rate > 0 {
 		e.rate = opts.Rate
 	}
@@ -186,10 +195,12 @@ func (e *Engine) interArrival(t int64) int64 {
 	return t + int64(e.rng.ExpFloat64()/r*1e9)
 }
 
-// nextOccurrence moves the ground-truth window to the first occurrence ending after real offset t.
-func (f *fault) nextOccurrence(t int64, scale float64) {
-	a, b, ok := f.truthWindows.next(time.Duration(float64(t) * scale))
-	f.curOK = ok
+// nextOccurrence moves the ground-truth window to the first occurrence ending
+// after scenario time s. It works on scenario time so that converting to real
+// time and back cannot find the same occurrence again.
+func (f *fault) nextOccurrence(s time.Duration, scale float64) {
+	a, b, ok := f.truthWindows.next(s)
+	f.curOK, f.curSB = ok, b
 	f.curA, f.curB = int64(float64(a)/scale), int64(float64(b)/scale)
 	f.samples = nil
 	f.lastSample = [16]byte{}
@@ -204,6 +215,11 @@ func (e *Engine) Advance(now time.Time) Output {
 		t = e.now
 	}
 	e.now = t
+	skipped := 0
+	if c := int64(e.opts.MaxCatchUp); c > 0 && e.nextArr < t-c {
+		skipped = int(float64(t-c-e.nextArr) / 1e9 * e.RateAt(time.Duration(e.nextArr)))
+		e.nextArr = t - c
+	}
 	for e.nextArr <= t && e.nextArr < e.stopAt {
 		e.simulate(e.nextArr)
 		e.nextArr = e.interArrival(e.nextArr)
@@ -224,10 +240,11 @@ func (e *Engine) Advance(now time.Time) Output {
 	for _, f := range e.c.faults {
 		for f.curOK && f.curB <= t {
 			out.Truth = append(out.Truth, e.truthRecord(f, f.curB))
-			f.nextOccurrence(f.curB, e.scale)
+			f.nextOccurrence(f.curSB, e.scale)
 		}
 	}
 	out.Stats.FaultWindows = len(out.Truth)
+	out.Stats.SkippedRequests = skipped
 	return out
 }
 

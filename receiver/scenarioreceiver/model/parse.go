@@ -1,4 +1,4 @@
-package model // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/internal/model"
+package model // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/model"
 
 import (
 	"errors"
@@ -84,6 +84,15 @@ func (sc *Scenario) applyDefaults() {
 	}
 }
 
+// Bounds that keep a scenario runnable: beyond them a request or a second of
+// traffic would not fit in memory.
+const (
+	maxRate           = 1e6
+	maxFactor         = 1000
+	maxRetries        = 100
+	maxSpansInRequest = 100000
+)
+
 // Validate checks references, ranges, windows and that the call graph has no cycle.
 func (sc *Scenario) Validate() error {
 	v := &validator{sc: sc, services: map[string]*Service{}, deps: map[string]bool{}}
@@ -142,13 +151,53 @@ func (v *validator) run() {
 	for i := range sc.Faults {
 		v.fault(fmt.Sprintf("faults[%d]", i), &sc.Faults[i])
 	}
-	v.cycles()
+	if len(v.errs) == 0 && v.cycles() {
+		v.spanBudget()
+	}
+}
+
+// spanBudget rejects call graphs where one request makes too many spans
+// (fan-out multiplied by depth and retries).
+func (v *validator) spanBudget() {
+	memo := map[*Operation]float64{}
+	var opSpans func(o *Operation) float64
+	var stepSpans func(s *Step) float64
+	opSpans = func(o *Operation) float64 {
+		if n, ok := memo[o]; ok {
+			return n
+		}
+		n := 1.0
+		for i := range o.Steps {
+			n += stepSpans(&o.Steps[i])
+		}
+		memo[o] = n
+		return n
+	}
+	stepSpans = func(s *Step) float64 {
+		attempts := float64(1 + s.Retries)
+		switch {
+		case s.Call != nil && s.Call.Service != "":
+			return attempts * (1 + opSpans(findOperation(v.services[s.Call.Service], s.Call.Operation)))
+		case s.Parallel != nil:
+			n := 0.0
+			for i := range s.Parallel {
+				n += stepSpans(&s.Parallel[i])
+			}
+			return n
+		}
+		return attempts
+	}
+	for i, e := range v.sc.Traffic.Entrypoints {
+		if n := opSpans(findOperation(v.services[e.Service], e.Operation)); n > maxSpansInRequest {
+			v.errf(fmt.Sprintf("traffic.entrypoints[%d]", i), "a request to %s %s can make up to %.0f spans (calls, fan-out and retries); at most %d", e.Service, e.Operation, n, maxSpansInRequest)
+		}
+	}
 }
 
 func (v *validator) traffic() {
 	t := v.sc.Traffic
-	if t.Rate <= 0 {
-		v.errf("traffic.rate", "must be positive, got %v", t.Rate)
+	if t.Rate <= 0 || t.Rate > maxRate {
+		v.errf("traffic.rate", "must be positive and at most %v, got %v", maxRate, t.Rate)
 	}
 	if len(t.Entrypoints) == 0 {
 		v.errf("traffic.entrypoints", "at least one entrypoint is required")
@@ -173,8 +222,8 @@ func (v *validator) traffic() {
 		if _, err := ParseWindow(pk.Window); err != nil {
 			v.errf(p+".window", "%v", err)
 		}
-		if pk.Factor < 0 {
-			v.errf(p+".factor", "must not be negative, got %v", pk.Factor)
+		if pk.Factor < 0 || pk.Factor > maxFactor {
+			v.errf(p+".factor", "must be in [0,%v], got %v", maxFactor, pk.Factor)
 		}
 	}
 }
@@ -334,8 +383,8 @@ func (v *validator) step(path string, s *Service, st *Step) {
 	if st.Backoff < 0 {
 		v.errf(path+".backoff", "must not be negative, got %v", st.Backoff)
 	}
-	if st.Retries < 0 {
-		v.errf(path+".retries", "must not be negative, got %d", st.Retries)
+	if st.Retries < 0 || st.Retries > maxRetries {
+		v.errf(path+".retries", "must be in [0,%d], got %d", maxRetries, st.Retries)
 	}
 	switch st.OnError {
 	case "", "fail", "continue", "fail_later":
@@ -464,17 +513,21 @@ func (v *validator) status(path string, s int) {
 var severities = map[string]bool{"TRACE": true, "DEBUG": true, "INFO": true, "WARN": true, "ERROR": true, "FATAL": true, "": true}
 
 func (v *validator) logs(path string, l Logs) {
-	for name, list := range map[string][]Log{"start": l.Start, "end": l.End, "error": l.Error, "timeout": l.Timeout, "retry": l.Retry, "wait": l.Wait} {
-		for i, r := range list {
+	for _, e := range []struct {
+		name string
+		list []Log
+	}{{"start", l.Start}, {"end", l.End}, {"error", l.Error}, {"timeout", l.Timeout}, {"retry", l.Retry}, {"wait", l.Wait}} {
+		for i, r := range e.list {
 			if !severities[r.Severity] {
-				v.errf(fmt.Sprintf("%s.%s[%d].severity", path, name, i), "unknown severity %q", r.Severity)
+				v.errf(fmt.Sprintf("%s.%s[%d].severity", path, e.name, i), "unknown severity %q", r.Severity)
 			}
 		}
 	}
 }
 
-// cycles reports a call graph cycle, e.g. "a GET /x -> b GET /y -> a GET /x".
-func (v *validator) cycles() {
+// cycles reports a call graph cycle, e.g. "a GET /x -> b GET /y -> a GET /x",
+// and tells whether the graph is free of them.
+func (v *validator) cycles() bool {
 	const (
 		white = iota
 		grey
@@ -526,8 +579,9 @@ func (v *validator) cycles() {
 	for _, s := range v.sc.Services {
 		for _, o := range s.Operations {
 			if visit(s.Name, o.Name) {
-				return
+				return false
 			}
 		}
 	}
+	return true
 }
