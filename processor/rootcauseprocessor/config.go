@@ -26,8 +26,9 @@ type Config struct {
 	MaxSpansPerTrace int `mapstructure:"max_spans_per_trace"`
 
 	// DecidedCacheSize is the number of decided trace IDs remembered so that late
-	// spans join their trace's decision instead of starting a new trace. 0
-	// disables it. Default: 100000.
+	// spans join their trace's decision instead of starting a new trace, and so
+	// that logs of decided traces are tagged at once instead of waiting
+	// log_wait. 0 disables it. Default: 100000.
 	DecidedCacheSize int `mapstructure:"decided_cache_size"`
 
 	// Objectives are latency objectives for server spans. A server span slower
@@ -51,6 +52,44 @@ type Config struct {
 	// UpdateInterval is the minimum time between two update records of an
 	// incident, and the interval of the incident metrics. Default: 30s.
 	UpdateInterval time.Duration `mapstructure:"update_interval"`
+
+	// MaxExemplarsPerDataPoint bounds the exemplars the processor adds to one
+	// histogram or monotonic sum data point of a service involved in an
+	// incident, slowest trace first. Exemplars already on the data point are
+	// kept and not counted. 0 disables exemplars. Default: 5.
+	MaxExemplarsPerDataPoint int `mapstructure:"max_exemplars_per_data_point"`
+
+	// ExemplarLookback: a cumulative data point gets exemplars of incident
+	// traces whose span ended at most this long before the data point's
+	// timestamp, or since the previous data point of the same stream when that
+	// one is older. Traces are decided decision_wait after their last span, so
+	// the lookback lets the next data points carry them. Default: 1m.
+	ExemplarLookback time.Duration `mapstructure:"exemplar_lookback"`
+
+	// LogWait is the longest a log record with a trace ID waits for the
+	// decision of its trace before it is forwarded untagged. 0 means
+	// decision_wait. Default: 0.
+	LogWait time.Duration `mapstructure:"log_wait"`
+
+	// MaxHeldLogs bounds the log records waiting for their trace's decision.
+	// Beyond it, records are forwarded at once, untagged, and counted. 0
+	// disables waiting. Default: 10000.
+	MaxHeldLogs int `mapstructure:"max_held_logs"`
+
+	// IncidentRecords configures the rca.incident log records.
+	IncidentRecords IncidentRecordsConfig `mapstructure:"incident_records"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// IncidentRecordsConfig configures the incident records.
+type IncidentRecordsConfig struct {
+	// ResourceAttributes are added to the resource of the incident records,
+	// besides service.name. An empty value removes the attribute. Default:
+	// data_stream.dataset: rca.incidents, so that the Elasticsearch exporter
+	// writes the records to their own data stream (logs-rca.incidents*).
+	ResourceAttributes map[string]string `mapstructure:"resource_attributes"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -134,5 +173,28 @@ func (cfg *Config) Validate() error {
 	positive("incident_window", cfg.IncidentWindow)
 	positive("resolve_after", cfg.ResolveAfter)
 	positive("update_interval", cfg.UpdateInterval)
+	if cfg.MaxExemplarsPerDataPoint < 0 {
+		errs = append(errs, fmt.Errorf("max_exemplars_per_data_point: must not be negative, got %d", cfg.MaxExemplarsPerDataPoint))
+	}
+	positive("exemplar_lookback", cfg.ExemplarLookback)
+	if cfg.LogWait < 0 {
+		errs = append(errs, fmt.Errorf("log_wait: must not be negative, got %v", cfg.LogWait))
+	}
+	if cfg.MaxHeldLogs < 0 {
+		errs = append(errs, fmt.Errorf("max_held_logs: must not be negative, got %d", cfg.MaxHeldLogs))
+	}
+	for k := range cfg.IncidentRecords.ResourceAttributes {
+		if k == "" || k == "service.name" {
+			errs = append(errs, fmt.Errorf("incident_records.resource_attributes: key %q not allowed", k))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// logWait is the effective log_wait.
+func (cfg *Config) logWait() time.Duration {
+	if cfg.LogWait > 0 {
+		return cfg.LogWait
+	}
+	return cfg.DecisionWait
 }

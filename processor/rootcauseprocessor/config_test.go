@@ -39,6 +39,11 @@ func TestLoadConfig(t *testing.T) {
 				c.IncidentWindow = 30 * time.Second
 				c.ResolveAfter = time.Minute
 				c.UpdateInterval = 10 * time.Second
+				c.MaxExemplarsPerDataPoint = 3
+				c.ExemplarLookback = 30 * time.Second
+				c.LogWait = time.Second
+				c.MaxHeldLogs = 100
+				c.IncidentRecords.ResourceAttributes = map[string]string{"data_stream.dataset": "", "data_stream.namespace": "prod"}
 			},
 		},
 		{id: component.NewIDWithName(metadata.Type, "bad_wait"), errSubstr: "decision_wait: must be positive, got -1s"},
@@ -47,6 +52,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_objective"), errSubstr: "objectives[0].service: must not be empty"},
 		{id: component.NewIDWithName(metadata.Type, "bad_objective"), errSubstr: "objectives[0].latency: must be positive, got 0s"},
 		{id: component.NewIDWithName(metadata.Type, "bad_spans"), errSubstr: "max_spans_per_trace: must be positive, got 0"},
+		{id: component.NewIDWithName(metadata.Type, "bad_logs"), errSubstr: "max_held_logs: must not be negative, got -1"},
+		{id: component.NewIDWithName(metadata.Type, "bad_logs"), errSubstr: "log_wait: must not be negative, got -1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

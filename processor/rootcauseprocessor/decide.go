@@ -82,6 +82,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		CulpritOperation: v.CulpritOperation,
 		Dependency:       v.Dependency,
 		Reason:           v.Reason,
+		ReasonFromLogs:   v.ReasonFromLogs,
 		Affected:         v.Affected,
 		Evidence:         v.Evidence,
 		Candidates:       make([]incident.Candidate, len(v.Candidates)),
@@ -97,6 +98,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		service:    v.CulpritService,
 		operation:  v.CulpritOperation,
 	}
+	p.exemplars.record(now, tr.ID, d.incidentID, sc.spans, sc.handles, v.Root, v.Culprit)
 	d.tagRoot(sc.handles[v.Root])
 	if v.Culprit >= 0 {
 		sc.handles[v.Culprit].Attributes().PutBool(attrCulprit, true)

@@ -24,6 +24,11 @@ const (
 	defaultIncidentWindow   = time.Minute
 	defaultResolveAfter     = 2 * time.Minute
 	defaultUpdateInterval   = 30 * time.Second
+	defaultMaxExemplars     = 5
+	defaultExemplarLookback = time.Minute
+	defaultMaxHeldLogs      = 10_000
+	// defaultDataset routes the incident records to their own Elasticsearch data stream.
+	defaultDataset = "rca.incidents"
 )
 
 // NewFactory returns the factory of the rootcause processor.
@@ -54,6 +59,13 @@ func createDefaultConfig() component.Config {
 		IncidentWindow: defaultIncidentWindow,
 		ResolveAfter:   defaultResolveAfter,
 		UpdateInterval: defaultUpdateInterval,
+
+		MaxExemplarsPerDataPoint: defaultMaxExemplars,
+		ExemplarLookback:         defaultExemplarLookback,
+		MaxHeldLogs:              defaultMaxHeldLogs,
+		IncidentRecords: IncidentRecordsConfig{
+			ResourceAttributes: map[string]string{"data_stream.dataset": defaultDataset},
+		},
 	}
 }
 

@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/DataDog/sketches-go v1.4.8
+	github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver v0.0.0
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/collector/component v1.54.0
 	go.opentelemetry.io/collector/component/componenttest v0.148.0
@@ -53,3 +54,7 @@ require (
 	golang.org/x/sys v0.41.0 // indirect
 	google.golang.org/protobuf v1.36.11 // indirect
 )
+
+// The accuracy benchmark (accuracy_test.go) plays the scenario receiver's
+// engine through this processor; test-only, never linked into the collector.
+replace github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver => ../../receiver/scenarioreceiver

@@ -142,8 +142,10 @@ type traceBuilder struct {
 }
 
 func newTrace(n uint64, start time.Time) *traceBuilder {
-	b := &traceBuilder{start: start, td: ptrace.NewTraces(), ld: plog.NewLogs(),
-		rs: map[string]ptrace.SpanSlice{}, rl: map[string]plog.LogRecordSlice{}, seed: n}
+	b := &traceBuilder{
+		start: start, td: ptrace.NewTraces(), ld: plog.NewLogs(),
+		rs: map[string]ptrace.SpanSlice{}, rl: map[string]plog.LogRecordSlice{}, seed: n,
+	}
 	binary.BigEndian.PutUint64(b.id[:8], 0x5eed)
 	binary.BigEndian.PutUint64(b.id[8:], n)
 	return b

@@ -25,12 +25,18 @@ func newResource(r pcommon.Resource, scope pcommon.InstrumentationScope) {
 	scope.SetName(scopeName)
 }
 
-// incidentLogs builds one rca.incident log record per event.
-func incidentLogs(events []incident.Incident, now time.Time) plog.Logs {
+// incidentLogs builds one rca.incident log record per event, on a resource
+// with the configured extra attributes.
+func incidentLogs(events []incident.Incident, now time.Time, resourceAttrs map[string]string) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	sl := rl.ScopeLogs().AppendEmpty()
 	newResource(rl.Resource(), sl.Scope())
+	for k, v := range resourceAttrs {
+		if v != "" {
+			rl.Resource().Attributes().PutStr(k, v)
+		}
+	}
 	ts := pcommon.NewTimestampFromTime(now)
 	for i := range events {
 		in := &events[i]

@@ -4,10 +4,12 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -50,6 +52,15 @@ type sharedProcessor struct {
 	store    *incident.Store
 	evidence *logEvidence
 
+	// tracePipelines counts the started traces pipelines: logs wait for
+	// trace decisions only when some pipeline makes them.
+	tracePipelines atomic.Int32
+	// decided, held and windows link logs to incidents; exemplars links metrics.
+	decided   *decidedTraces
+	held      heldLogs
+	windows   atomic.Pointer[openWindows]
+	exemplars *exemplarIndex
+
 	// decideMu serializes decisions: the fields below belong to the decision loop.
 	decideMu    sync.Mutex
 	baselines   *baseline.Baselines
@@ -67,6 +78,7 @@ type telemetryAttrs struct {
 	verdict  map[diagnosis.Kind]metric.MeasurementOption
 	problems [6]metric.MeasurementOption
 	cache    map[string]metric.MeasurementOption
+	match    map[string]metric.MeasurementOption
 }
 
 func newTelemetryAttrs() telemetryAttrs {
@@ -80,11 +92,15 @@ func newTelemetryAttrs() telemetryAttrs {
 			diagnosis.KindLatency: set("verdict", "latency"),
 		},
 		cache: map[string]metric.MeasurementOption{},
+		match: map[string]metric.MeasurementOption{
+			matchTrace:      set("match", matchTrace),
+			matchTimeWindow: set("match", matchTimeWindow),
+		},
 	}
 	for i, p := range []string{"zero_span_id", "duplicate_span_id", "orphan", "cycle", "outside_parent", "extra_root"} {
 		a.problems[i] = set("problem", p)
 	}
-	for _, c := range []string{"decided", "log_evidence", "incidents", "baselines"} {
+	for _, c := range []string{"decided", "log_evidence", "incidents", "baselines", "exemplar_traces", "streams", "log_decisions"} {
 		a.cache[c] = set("cache", c)
 	}
 	return a
@@ -106,7 +122,9 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 			ResolveAfter:   cfg.ResolveAfter,
 			UpdateInterval: cfg.UpdateInterval,
 		}),
-		evidence: newLogEvidence(cfg.MaxTraces),
+		evidence:  newLogEvidence(cfg.MaxTraces),
+		decided:   newDecidedTraces(cfg.DecidedCacheSize),
+		exemplars: newExemplarIndex(),
 		baselines: baseline.New(baseline.Options{
 			Quantile:   cfg.Baseline.Quantile,
 			Multiplier: cfg.Baseline.Multiplier,
@@ -210,7 +228,10 @@ func (p *sharedProcessor) tracesProcessor(next consumer.Traces) *tracesProcessor
 
 func (t *tracesProcessor) Start(ctx context.Context, _ component.Host) error {
 	p := t.shared
-	return p.start(ctx, func() { p.traces = append(p.traces, t) })
+	return p.start(ctx, func() {
+		p.traces = append(p.traces, t)
+		p.tracePipelines.Add(1)
+	})
 }
 
 func (t *tracesProcessor) Shutdown(ctx context.Context) error {
@@ -220,6 +241,7 @@ func (t *tracesProcessor) Shutdown(ctx context.Context) error {
 		i := slices.Index(p.traces, t)
 		if registered = i >= 0; registered {
 			p.traces = slices.Delete(p.traces, i, i+1)
+			p.tracePipelines.Add(-1)
 		}
 		return registered
 	})
@@ -249,11 +271,12 @@ func (t *tracesProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) e
 
 type metricsProcessor struct {
 	signalProcessor
-	next consumer.Metrics
+	next    consumer.Metrics
+	streams streamTimes
 }
 
 func (p *sharedProcessor) metricsProcessor(next consumer.Metrics) *metricsProcessor {
-	return &metricsProcessor{signalProcessor{p}, next}
+	return &metricsProcessor{signalProcessor: signalProcessor{p}, next: next, streams: streamTimes{last: map[uint64]pcommon.Timestamp{}}}
 }
 
 func (m *metricsProcessor) Start(ctx context.Context, _ component.Host) error {
@@ -272,17 +295,34 @@ func (m *metricsProcessor) Shutdown(ctx context.Context) error {
 	})
 }
 
+// ConsumeMetrics adds exemplars pointing at incident traces to the data
+// points of the services involved in open incidents, then forwards md.
 func (m *metricsProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	p := m.shared
+	if snap := p.exemplars.snap.Load(); snap != nil && p.cfg.MaxExemplarsPerDataPoint > 0 {
+		var chosen [8]exSpan
+		l := linker{snap: snap, max: p.cfg.MaxExemplarsPerDataPoint, lookback: int64(p.cfg.ExemplarLookback), streams: &m.streams, chosen: chosen[:0]}
+		l.hash.SetSeed(streamSeed)
+		if n := l.link(md); n > 0 {
+			p.telemetry.ProcessorRootcauseExemplarsAdded.Add(ctx, n)
+		}
+		if l.evicted > 0 {
+			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, l.evicted, p.attrs.cache["streams"])
+		}
+	}
 	return m.next.ConsumeMetrics(ctx, md)
 }
 
 type logsProcessor struct {
 	signalProcessor
 	next consumer.Logs
+	// forwarding is read-locked while the decision loop forwards held logs,
+	// so that Shutdown returns only after the last of them.
+	forwarding sync.RWMutex
 }
 
 func (p *sharedProcessor) logsProcessor(next consumer.Logs) *logsProcessor {
-	return &logsProcessor{signalProcessor{p}, next}
+	return &logsProcessor{signalProcessor: signalProcessor{p}, next: next}
 }
 
 func (l *logsProcessor) Start(ctx context.Context, _ component.Host) error {
@@ -290,8 +330,13 @@ func (l *logsProcessor) Start(ctx context.Context, _ component.Host) error {
 	return p.start(ctx, func() { p.logs = append(p.logs, l) })
 }
 
+// Shutdown forwards every record this pipeline still holds, then stops.
 func (l *logsProcessor) Shutdown(ctx context.Context) error {
 	p := l.shared
+	p.releaseLogs(ctx, p.now(), l)
+	// Wait for held logs the decision loop is forwarding to this pipeline.
+	l.forwarding.Lock()
+	l.forwarding.Unlock() //nolint:staticcheck // an empty critical section is the point
 	return p.shutdown(ctx, func() bool {
 		i := slices.Index(p.logs, l)
 		if i >= 0 {
@@ -301,11 +346,13 @@ func (l *logsProcessor) Shutdown(ctx context.Context) error {
 	})
 }
 
-// ConsumeLogs keeps trace-linked log messages as evidence for the diagnosis
-// and forwards the logs unchanged.
+// ConsumeLogs keeps trace-linked log messages as evidence for the diagnosis,
+// tags the records linked to an incident, holds those whose trace is not
+// decided yet (they are forwarded by the decision loop) and forwards the rest.
 func (l *logsProcessor) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
-	if n := l.shared.evidence.add(ld); n > 0 {
-		l.shared.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, l.shared.attrs.cache["log_evidence"])
+	l.shared.consumeLogs(ctx, l, ld)
+	if ld.ResourceLogs().Len() == 0 {
+		return nil
 	}
 	return l.next.ConsumeLogs(ctx, ld)
 }
@@ -350,7 +397,18 @@ func (p *sharedProcessor) tick(ctx context.Context) {
 		p.decideAndForward(ctx, now, t, p.expired)
 	}
 	clear(p.expired)
+	p.afterDecisions(ctx, now)
 	p.emit(ctx, now, metrics, logs)
+}
+
+// afterDecisions refreshes what the logs path reads and releases the held
+// logs whose traces are now decided or that waited log_wait.
+func (p *sharedProcessor) afterDecisions(ctx context.Context, now time.Time) {
+	p.windows.Store(newOpenWindows(p.store.OpenWindows()))
+	if n := p.decided.takeEvicted(); n > 0 {
+		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["log_decisions"])
+	}
+	p.releaseLogs(ctx, now, nil)
 }
 
 // flush decides and forwards every trace buffered by t, at shutdown.
@@ -363,6 +421,7 @@ func (p *sharedProcessor) flush(ctx context.Context, t *tracesProcessor) {
 	t.mu.Unlock()
 	p.decideAndForward(ctx, now, t, p.expired)
 	clear(p.expired)
+	p.afterDecisions(ctx, now)
 	_, metrics, logs := p.snapshot()
 	p.emit(ctx, now, metrics, logs)
 }
@@ -376,9 +435,11 @@ func (p *sharedProcessor) decideAndForward(ctx context.Context, now time.Time, t
 	decisions := make([]assembly.Decision, len(expired))
 	spans := 0
 	for i, tr := range expired {
-		if d := p.decide(ctx, now, tr); d != nil {
+		d := p.decide(ctx, now, tr)
+		if d != nil {
 			decisions[i] = d
 		}
+		p.decided.put(tr.ID, d)
 		spans += tr.Spans
 		tr.Data.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
 	}
@@ -402,8 +463,15 @@ func (p *sharedProcessor) emit(ctx context.Context, now time.Time, metrics []*me
 	if n := p.store.TakeEvicted(); n > 0 {
 		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["incidents"])
 	}
+	x := p.exemplars
+	x.publish(now, events)
+	x.expire(now, p.cfg.ExemplarLookback+p.cfg.ResolveAfter, p.cfg.ResolveAfter, 2*p.cfg.UpdateInterval+p.tickInterval())
+	if x.evicted > 0 {
+		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, x.evicted, p.attrs.cache["exemplar_traces"])
+		x.evicted = 0
+	}
 	if len(events) > 0 && len(logs) > 0 {
-		ld := incidentLogs(events, now)
+		ld := incidentLogs(events, now, p.cfg.IncidentRecords.ResourceAttributes)
 		for i, l := range logs {
 			out := ld
 			if i < len(logs)-1 {

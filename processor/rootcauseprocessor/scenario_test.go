@@ -97,6 +97,7 @@ func TestScenarios(t *testing.T) {
 			assert.Equal(t, sc.service, a["rca.candidates"].([]any)[0])
 			assert.Equal(t, first.id.String(), a["rca.trace_ids"].([]any)[0])
 			assert.Equal(t, "otelcol-rca", h.incidentResource()["service.name"])
+			assert.Equal(t, "rca.incidents", h.incidentResource()["data_stream.dataset"])
 			t.Logf("%s", open.Body().Str())
 
 			// One incident for the whole fault, updated.
@@ -128,6 +129,17 @@ func TestScenarios(t *testing.T) {
 			assert.Equal(t, sc.service, mustStr(t, root.Attributes(), attrCulpritService))
 			assert.Equal(t, sc.operation, mustStr(t, root.Attributes(), attrCulpritOperation))
 			assert.Equal(t, sc.operation, culprit.Name())
+
+			// The faulty trace's logs come out tagged with the incident.
+			tagged := 0
+			for _, lr := range h.appRecords() {
+				if lr.TraceID() == first.id {
+					assert.Equal(t, id, mustStr(t, lr.Attributes(), attrIncidentID))
+					assert.Equal(t, "trace", mustStr(t, lr.Attributes(), attrMatch))
+					tagged++
+				}
+			}
+			assert.Equal(t, first.ld.LogRecordCount(), tagged)
 
 			// The fault ends; the incident resolves.
 			for range 10 {

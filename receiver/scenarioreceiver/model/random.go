@@ -111,13 +111,18 @@ func Random(seed uint64, o RandomOptions) (*Scenario, error) {
 		w.text = shiftedText(base, w)
 		f := Fault{Name: fmt.Sprintf("fault_%d", k), Windows: []string{w.text}}
 		s := sc.Services[1+r.IntN(len(sc.Services)-1)]
-		switch kind := r.IntN(4); {
+		switch kind := r.IntN(5); {
 		case kind == 0 && len(s.Pools) > 0:
 			f.Kind, f.Target, f.Hold = KindPoolExhaustion, Target{Service: s.Name, Pool: s.Pools[0].Name}, 5*time.Second
 		case kind == 1:
 			f.Kind, f.Target, f.ErrorRate, f.Status = KindError, Target{Service: s.Name, Operation: s.Operations[0].Name}, 0.5, 503
 		case kind == 2:
 			f.Kind, f.Target = KindDependencyDown, Target{Dependency: sc.Dependencies[r.IntN(nDeps)].Name}
+		case kind == 3:
+			// Slower than any caller's timeout (3-10 s): callers time out and
+			// retry, and the timeouts cascade up the call graph.
+			f.Kind, f.Target, f.Latency = KindLatency, Target{Service: s.Name, Operation: s.Operations[0].Name}, Latency{P50: 12 * time.Second, P99: 15 * time.Second}
+			f.Truth = Truth{Kind: KindCascadingTimeout}
 		default:
 			f.Kind, f.Target, f.Latency = KindLatency, Target{Service: s.Name, Operation: s.Operations[0].Name}, lat(500, 2000)
 		}

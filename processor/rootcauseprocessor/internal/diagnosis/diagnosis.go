@@ -117,6 +117,8 @@ type Verdict struct {
 	// Dependency is the uninstrumented dependency blamed through an outbound span, if any.
 	Dependency string
 	Reason     string
+	// ReasonFromLogs is true when Reason quotes a log record of the culprit service.
+	ReasonFromLogs bool
 	// Evidence holds log messages ("service: body") that support the reason, best first.
 	Evidence []string
 	// Candidates are scored services and dependencies, best first.
@@ -177,7 +179,7 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 			continue
 		}
 		d.failed[i] = s.failed()
-		if s.Kind != ptrace.SpanKindServer && int(i) != v.Root {
+		if s.Kind != ptrace.SpanKindServer && i != v.Root {
 			continue
 		}
 		if d.failed[i] {
@@ -219,7 +221,7 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 		if c.outbound() && d.serverChild(spans, int32(v.Culprit)) < 0 {
 			v.Dependency = c.dependency()
 		}
-		v.Reason, v.Evidence = reason(spans, v.Culprit, v.Kind, logs)
+		v.Reason, v.Evidence, v.ReasonFromLogs = reason(spans, v.Culprit, v.Kind, logs)
 		v.Affected = appendUnique(v.Affected, c.Service)
 	}
 	slices.Sort(v.Affected)

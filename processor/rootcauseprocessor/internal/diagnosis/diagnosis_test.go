@@ -25,8 +25,10 @@ func (f fixed) Typical(service, op string) (time.Duration, bool) {
 }
 
 func sp(id, parent byte, svc, name string, kind ptrace.SpanKind, start, end int64) Span {
-	return Span{ID: pcommon.SpanID{id}, Parent: pcommon.SpanID{parent}, Service: svc, Name: name, Kind: kind,
-		Start: start * int64(time.Millisecond), End: end * int64(time.Millisecond)}
+	return Span{
+		ID: pcommon.SpanID{id}, Parent: pcommon.SpanID{parent}, Service: svc, Name: name, Kind: kind,
+		Start: start * int64(time.Millisecond), End: end * int64(time.Millisecond),
+	}
 }
 
 func TestLatencyCulpritOnCriticalPath(t *testing.T) {

@@ -20,11 +20,14 @@ var stopWords = map[string]bool{
 	"during": true, "due": true, "because": true, "was": true, "has": true, "not": true,
 }
 
+// Sentence trims a log message to a clause usable as an incident's reason.
+func Sentence(m string) string { return sentence(m) }
+
 // reason builds a short readable explanation for the culprit span c: the
 // culprit service's log message that best matches the span's own error text,
 // else a sentence built from the span's status, exception and db/http
-// attributes.
-func reason(spans []Span, c int, kind Kind, logs []Log) (string, []string) {
+// attributes. fromLogs tells which.
+func reason(spans []Span, c int, kind Kind, logs []Log) (text string, evidence []string, fromLogs bool) {
 	s := &spans[c]
 	words := map[string]bool{}
 	addWords(words, s.StatusMessage)
@@ -57,18 +60,16 @@ func reason(spans []Span, c int, kind Kind, logs []Log) (string, []string) {
 			hint = i
 		}
 	}
-	var text string
-	switch {
-	case primary >= 0:
+	fromLogs = primary >= 0
+	if fromLogs {
 		text = sentence(logs[primary].Body)
-	default:
+	} else {
 		text = spanReason(s, kind)
 	}
 	if hint >= 0 && hint != primary {
 		text += " (" + sentence(logs[hint].Body) + ")"
 	}
 
-	var evidence []string
 	add := func(l *Log) {
 		if len(evidence) < maxEvidence {
 			evidence = append(evidence, l.Service+": "+l.Body)
@@ -85,7 +86,7 @@ func reason(spans []Span, c int, kind Kind, logs []Log) (string, []string) {
 			add(&logs[i])
 		}
 	}
-	return text, evidence
+	return text, evidence, fromLogs
 }
 
 // spanReason describes the culprit from its attributes alone.

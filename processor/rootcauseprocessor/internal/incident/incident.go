@@ -43,7 +43,8 @@ type Options struct {
 	// Zero means 1000.
 	MaxIncidents int
 	// MaxSamples bounds the sample trace and span IDs and the evidence messages per incident.
-	// Zero means 10.
+	// The first half of the samples are the incident's first traces, the rest
+	// its latest ones, so that every record shows recent traces. Zero means 10.
 	MaxSamples int
 	// MaxTraceIndex bounds the trace IDs remembered for ByTraceID. Zero means 100000.
 	MaxTraceIndex int
@@ -59,9 +60,11 @@ type Observation struct {
 	CulpritOperation string
 	Dependency       string
 	Reason           string
-	Candidates       []Candidate // per-trace scores in [0, 1]
-	Affected         []string
-	Evidence         []string
+	// ReasonFromLogs is true when Reason quotes a log record rather than the span's attributes.
+	ReasonFromLogs bool
+	Candidates     []Candidate // per-trace scores in [0, 1]
+	Affected       []string
+	Evidence       []string
 }
 
 // Candidate is a suspected service or dependency with a score.
@@ -111,6 +114,8 @@ type record struct {
 	emitted  time.Time // processing time of the last event
 	pending  Status    // event to emit, "" when none
 	dirty    bool
+	// logReason is true when the reason quotes a log record.
+	logReason bool
 }
 
 type key struct{ service, operation, kind string }
@@ -216,13 +221,17 @@ func (s *Store) add(r *record, now time.Time, o Observation) {
 	if o.End.After(in.WindowEnd) {
 		in.WindowEnd = o.End
 	}
-	if in.Reason == "" {
-		in.Reason = o.Reason
+	if in.Reason == "" || !r.logReason && o.ReasonFromLogs {
+		in.Reason, r.logReason = o.Reason, o.ReasonFromLogs
 	}
-	if len(in.TraceIDs) < s.opts.MaxSamples {
-		in.TraceIDs = append(in.TraceIDs, o.TraceID)
-		in.SpanIDs = append(in.SpanIDs, o.CulpritSpanID)
+	if len(in.TraceIDs) >= s.opts.MaxSamples {
+		// Keep the first half; the second half rolls over to the latest traces.
+		first := s.opts.MaxSamples / 2
+		in.TraceIDs = slices.Delete(in.TraceIDs, first, first+1)
+		in.SpanIDs = slices.Delete(in.SpanIDs, first, first+1)
 	}
+	in.TraceIDs = append(in.TraceIDs, o.TraceID)
+	in.SpanIDs = append(in.SpanIDs, o.CulpritSpanID)
 	for _, e := range o.Evidence {
 		s.addEvidence(r, e)
 	}
@@ -408,6 +417,47 @@ func (s *Store) AddEvidence(id string, messages ...string) bool {
 		}
 	}
 	return true
+}
+
+// ImproveReason replaces the reason of an incident built from span attributes
+// by one quoted from a log record; false when the incident is unknown or its
+// reason already quotes a log.
+func (s *Store) ImproveReason(id, reason string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.byID[id]
+	if !ok || r.logReason || reason == "" {
+		return false
+	}
+	r.snap.Reason, r.logReason, r.dirty = reason, true, true
+	return true
+}
+
+// Window is an open incident's culprit, the services it involves and its traces' time span.
+type Window struct {
+	ID, Culprit string
+	Services    []string // culprit and affected services
+	Start, End  time.Time
+}
+
+// OpenWindows returns the open incidents' windows, widened by Window on each side.
+func (s *Store) OpenWindows() []Window {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Window, 0, len(s.open))
+	for _, r := range s.order {
+		in := &r.snap
+		if in.Status != StatusOpen {
+			continue
+		}
+		w := Window{
+			ID: in.ID, Culprit: in.CulpritService,
+			Services: append([]string{in.CulpritService}, in.Affected...),
+			Start:    in.WindowStart.Add(-s.opts.Window), End: in.WindowEnd.Add(s.opts.Window),
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // Active returns the number of open incidents.

@@ -75,3 +75,41 @@ func names(cs []Candidate) []string {
 	}
 	return out
 }
+
+func TestSamplesKeepFirstAndLatest(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: time.Minute, MaxSamples: 4})
+	var id string
+	for n := byte(1); n <= 7; n++ {
+		id = s.Record(t0, obs(n, t0.Add(time.Duration(n)*time.Second)))
+	}
+	in, ok := s.ByTraceID(pcommon.TraceID{7})
+	require.True(t, ok)
+	assert.Equal(t, id, in.ID)
+	assert.Equal(t, []pcommon.TraceID{{1}, {2}, {6}, {7}}, in.TraceIDs)
+	assert.Equal(t, []pcommon.SpanID{{1}, {2}, {6}, {7}}, in.SpanIDs)
+	assert.Equal(t, 7, in.TraceCount)
+}
+
+func TestImproveReason(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: time.Minute})
+	o := obs(1, t0)
+	o.Reason = "postgresql query failed: timeout"
+	id := s.Record(t0, o)
+	assert.True(t, s.ImproveReason(id, "database connection timeout"))
+	assert.False(t, s.ImproveReason(id, "something else"), "a reason quoting a log stays")
+	assert.False(t, s.ImproveReason("unknown", "x"))
+	in, _ := s.ByTraceID(pcommon.TraceID{1})
+	assert.Equal(t, "database connection timeout", in.Reason)
+
+	o = obs(2, t0)
+	o.Reason, o.ReasonFromLogs = "from a log", true
+	o.CulpritOperation = "other"
+	id = s.Record(t0, o)
+	assert.False(t, s.ImproveReason(id, "x"))
+
+	ws := s.OpenWindows()
+	require.Len(t, ws, 2)
+	assert.Equal(t, []string{"payment", "order", "payment"}, ws[0].Services)
+	assert.Equal(t, t0.Add(-time.Minute), ws[0].Start)
+	assert.Equal(t, t0.Add(time.Second+time.Minute), ws[0].End)
+}

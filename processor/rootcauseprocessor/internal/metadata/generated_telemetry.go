@@ -27,6 +27,11 @@ type TelemetryBuilder struct {
 	mu                                   sync.Mutex
 	registrations                        []metric.Registration
 	ProcessorRootcauseCacheEvictions     metric.Int64Counter
+	ProcessorRootcauseExemplarsAdded     metric.Int64Counter
+	ProcessorRootcauseLogsForwardFailed  metric.Int64Counter
+	ProcessorRootcauseLogsHeld           metric.Int64UpDownCounter
+	ProcessorRootcauseLogsHeldOverflow   metric.Int64Counter
+	ProcessorRootcauseLogsTagged         metric.Int64Counter
 	ProcessorRootcauseSpanProblems       metric.Int64Counter
 	ProcessorRootcauseSpansForwardFailed metric.Int64Counter
 	ProcessorRootcauseSpansLate          metric.Int64Counter
@@ -68,8 +73,38 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ProcessorRootcauseCacheEvictions, err = builder.meter.Int64Counter(
 		"otelcol_processor_rootcause_cache_evictions",
-		metric.WithDescription("Entries forgotten by a bounded cache, by cache. decided - late spans of the trace are then buffered as a new trace; log_evidence - the logs are not used as evidence; incidents - the incident can no longer be looked up; baselines - observations of new operations not learned. [Development]"),
+		metric.WithDescription("Entries forgotten by a bounded cache, by cache. decided - late spans of the trace are then buffered as a new trace; log_evidence - the logs are not used as evidence; incidents - the incident can no longer be looked up; baselines - observations of new operations not learned; exemplar_traces - an incident trace was forgotten before it could be an exemplar; streams - the stream's next cumulative data point looks back exemplar_lookback only; log_decisions - later logs of the trace wait log_wait and pass untagged. [Development]"),
 		metric.WithUnit("{entries}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseExemplarsAdded, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_exemplars_added",
+		metric.WithDescription("Exemplars added to data points of services involved in an incident. [Development]"),
+		metric.WithUnit("{exemplars}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseLogsForwardFailed, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_logs_forward_failed",
+		metric.WithDescription("Held log records the next consumer refused when they were released. They are lost. [Development]"),
+		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseLogsHeld, err = builder.meter.Int64UpDownCounter(
+		"otelcol_processor_rootcause_logs_held",
+		metric.WithDescription("Log records waiting for the decision of their trace. [Development]"),
+		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseLogsHeldOverflow, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_logs_held_overflow",
+		metric.WithDescription("Log records that should have waited for their trace's decision but max_held_logs was reached. They are forwarded at once, untagged. [Development]"),
+		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseLogsTagged, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_logs_tagged",
+		metric.WithDescription("Log records tagged with an incident, by match (trace - the record's trace is an incident trace; time_window - a WARN+ record without trace context of an incident's service inside its window). [Development]"),
+		metric.WithUnit("{records}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorRootcauseSpanProblems, err = builder.meter.Int64Counter(

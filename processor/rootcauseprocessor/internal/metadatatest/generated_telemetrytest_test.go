@@ -20,6 +20,11 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ProcessorRootcauseCacheEvictions.Add(context.Background(), 1)
+	tb.ProcessorRootcauseExemplarsAdded.Add(context.Background(), 1)
+	tb.ProcessorRootcauseLogsForwardFailed.Add(context.Background(), 1)
+	tb.ProcessorRootcauseLogsHeld.Add(context.Background(), 1)
+	tb.ProcessorRootcauseLogsHeldOverflow.Add(context.Background(), 1)
+	tb.ProcessorRootcauseLogsTagged.Add(context.Background(), 1)
 	tb.ProcessorRootcauseSpanProblems.Add(context.Background(), 1)
 	tb.ProcessorRootcauseSpansForwardFailed.Add(context.Background(), 1)
 	tb.ProcessorRootcauseSpansLate.Add(context.Background(), 1)
@@ -29,6 +34,21 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorRootcauseTracesDiagnosed.Add(context.Background(), 1)
 	tb.ProcessorRootcauseTracesEvicted.Add(context.Background(), 1)
 	AssertEqualProcessorRootcauseCacheEvictions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseExemplarsAdded(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseLogsForwardFailed(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseLogsHeld(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseLogsHeldOverflow(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseLogsTagged(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorRootcauseSpanProblems(t, testTel,

@@ -1,0 +1,547 @@
+package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor"
+
+import (
+	"cmp"
+	"hash/maphash"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
+)
+
+const (
+	// maxExemplarTraces bounds the incident traces remembered for exemplars.
+	maxExemplarTraces = 4096
+	// maxStreams bounds the cumulative streams whose last timestamp is remembered, per metrics pipeline.
+	maxStreams = 16_384
+)
+
+// spanRole is the part of a service's work a metric describes.
+type spanRole uint8
+
+const (
+	roleServer spanRole = iota // the service's server span
+	roleClient                 // an outgoing HTTP/RPC call
+	roleDB                     // a database call
+	numRoles
+)
+
+// metricRole maps a metric to the span it describes: http.server.* the
+// server span, http.client.* the client span, db.client.* the database span,
+// anything else (the service's own counters and histograms) the server span.
+func metricRole(name string) spanRole {
+	switch {
+	case strings.HasPrefix(name, "http.client."), strings.HasPrefix(name, "rpc.client."):
+		return roleClient
+	case strings.HasPrefix(name, "db.client."):
+		return roleDB
+	default:
+		return roleServer
+	}
+}
+
+// exSpan is what an exemplar needs of one span of an incident trace.
+type exSpan struct {
+	trace    pcommon.TraceID
+	id       pcommon.SpanID
+	end, dur int64 // Unix nanoseconds, nanoseconds
+	role     spanRole
+	// top marks the service's main server span in the trace: the one on the
+	// path to the culprit, else its earliest. Metrics without route use it.
+	top bool
+	// Attributes matched with the data point's; "" or 0 when the span lacks them.
+	// server: route, method, status; client: server.address, peer.service;
+	// database: db.operation.name, pool name.
+	a1, a2 string
+	status int64
+}
+
+// exTrace is an anomalous trace of an incident, kept for exemplars.
+type exTrace struct {
+	incident  string
+	decided   time.Time // processing time
+	published time.Time // processing time of the first incident record listing it; zero before
+	spans     map[string][]exSpan
+}
+
+// exSnapshot is the immutable view the metrics path reads: per service and
+// role, the spans of published incident traces, slowest first.
+type exSnapshot struct {
+	byService map[string]*[numRoles][]exSpan
+}
+
+// exemplarIndex keeps the anomalous traces that exemplars may point at. It is
+// written by the decision loop only (decideMu) and read through snapshots.
+type exemplarIndex struct {
+	traces   map[pcommon.TraceID]*exTrace
+	ring     []pcommon.TraceID
+	pos      int
+	resolved map[string]time.Time // incident ID → processing time of its resolve record
+	changed  bool
+	evicted  int64
+	snap     atomic.Pointer[exSnapshot]
+}
+
+func newExemplarIndex() *exemplarIndex {
+	return &exemplarIndex{traces: map[pcommon.TraceID]*exTrace{}, resolved: map[string]time.Time{}}
+}
+
+// record remembers an anomalous trace of an incident. spans and handles are
+// the trace's spans; culprit is the index of the culprit span, -1 when none.
+// Only the services on the path from the root to the culprit (the culprit's
+// service and its callers) are kept.
+func (x *exemplarIndex) record(now time.Time, traceID pcommon.TraceID, incidentID string, spans []diagnosis.Span, handles []ptrace.Span, root, culprit int) {
+	start := culprit
+	if start < 0 {
+		start = root
+	}
+	if start < 0 {
+		return
+	}
+	byID := make(map[pcommon.SpanID]int, len(spans))
+	for i := range spans {
+		byID[spans[i].ID] = i
+	}
+	// The culprit's ancestors; the topmost server span of each service on the path.
+	onPath := map[string]int{}
+	for i, steps := start, 0; i >= 0 && steps <= len(spans); steps++ {
+		s := &spans[i]
+		if _, ok := onPath[s.Service]; !ok {
+			onPath[s.Service] = -1
+		}
+		if s.Kind == ptrace.SpanKindServer {
+			onPath[s.Service] = i
+		}
+		p, ok := byID[s.Parent]
+		if !ok || s.Parent.IsEmpty() {
+			break
+		}
+		i = p
+	}
+	t := &exTrace{incident: incidentID, decided: now, spans: map[string][]exSpan{}}
+	earliest := map[string]int{}
+	for i := range spans {
+		s := &spans[i]
+		if _, ok := onPath[s.Service]; !ok || s.ID.IsEmpty() {
+			continue
+		}
+		e := exSpan{trace: traceID, id: s.ID, end: s.End, dur: max(0, s.End-s.Start)}
+		attrs := handles[i].Attributes()
+		switch {
+		case s.Kind == ptrace.SpanKindServer:
+			e.a1 = strAttr(attrs, "http.route")
+			e.a2 = strAttr(attrs, "http.request.method", "http.method")
+			if e.a1 == "" && e.a2 != "" {
+				e.a1, _ = strings.CutPrefix(s.Name, e.a2+" ")
+			}
+			e.status, e.role = s.HTTPStatus, roleServer
+			if j, ok := earliest[s.Service]; !ok || s.Start < spans[j].Start {
+				earliest[s.Service] = i
+			}
+			e.top = onPath[s.Service] == i
+		case s.Kind == ptrace.SpanKindClient && s.DBSystem != "":
+			e.a1, e.role = s.DBOperation, roleDB
+			e.a2 = strAttr(attrs, "db.client.connection.pool.name")
+		case s.Kind == ptrace.SpanKindClient:
+			e.a1, e.a2, e.role = s.ServerAddress, s.PeerService, roleClient
+		default:
+			continue
+		}
+		t.spans[s.Service] = append(t.spans[s.Service], e)
+	}
+	for svc, list := range t.spans {
+		if onPath[svc] >= 0 {
+			continue
+		}
+		// No server span of the service on the path: its earliest one is the main one.
+		if j, ok := earliest[svc]; ok {
+			for k := range list {
+				list[k].top = list[k].id == spans[j].ID
+			}
+		}
+	}
+	if _, ok := x.traces[traceID]; !ok {
+		if len(x.ring) < maxExemplarTraces {
+			x.ring = append(x.ring, traceID)
+		} else {
+			if old := x.ring[x.pos]; x.traces[old] != nil {
+				if x.traces[old].published.IsZero() {
+					x.evicted++
+				}
+				delete(x.traces, old)
+				x.changed = true
+			}
+			x.ring[x.pos] = traceID
+			x.pos = (x.pos + 1) % maxExemplarTraces
+		}
+	}
+	x.traces[traceID] = t
+}
+
+func strAttr(m pcommon.Map, keys ...string) string {
+	for _, k := range keys {
+		if v, ok := m.Get(k); ok {
+			return v.AsString()
+		}
+	}
+	return ""
+}
+
+// publish makes the sample traces of emitted incident records eligible, so
+// that every exemplar points at a trace listed in rca.trace_ids.
+func (x *exemplarIndex) publish(now time.Time, events []incident.Incident) {
+	for i := range events {
+		ev := &events[i]
+		if ev.Status == incident.StatusResolved {
+			x.resolved[ev.ID] = now
+		} else {
+			delete(x.resolved, ev.ID)
+		}
+		for _, id := range ev.TraceIDs {
+			if t := x.traces[id]; t != nil && t.published.IsZero() {
+				t.published = now
+				x.changed = true
+			}
+		}
+	}
+}
+
+// expire forgets the traces that can no longer be an exemplar: published
+// longer than keep ago, of an incident resolved longer than resolveAfter ago,
+// or never published within unpublished (they left the sample), and rebuilds
+// the snapshot when something changed.
+func (x *exemplarIndex) expire(now time.Time, keep, resolveAfter, unpublished time.Duration) {
+	for id, t := range x.traces {
+		resolvedAt, resolved := x.resolved[t.incident]
+		if t.published.IsZero() && now.Sub(t.decided) > unpublished ||
+			!t.published.IsZero() && now.Sub(t.published) > keep ||
+			resolved && now.Sub(resolvedAt) > resolveAfter {
+			delete(x.traces, id)
+			x.changed = !t.published.IsZero() || x.changed
+		}
+	}
+	for id, at := range x.resolved {
+		if now.Sub(at) > resolveAfter {
+			delete(x.resolved, id)
+		}
+	}
+	if !x.changed {
+		return
+	}
+	x.changed = false
+	snap := &exSnapshot{byService: map[string]*[numRoles][]exSpan{}}
+	for _, t := range x.traces {
+		if t.published.IsZero() {
+			continue
+		}
+		for svc, list := range t.spans {
+			roles := snap.byService[svc]
+			if roles == nil {
+				roles = new([numRoles][]exSpan)
+				snap.byService[svc] = roles
+			}
+			for _, e := range list {
+				roles[e.role] = append(roles[e.role], e)
+			}
+		}
+	}
+	for _, roles := range snap.byService {
+		for r := range roles {
+			slices.SortFunc(roles[r], func(a, b exSpan) int {
+				return cmp.Or(cmp.Compare(b.dur, a.dur), cmp.Compare(b.end, a.end))
+			})
+		}
+	}
+	if len(snap.byService) == 0 {
+		snap = nil
+	}
+	x.snap.Store(snap)
+}
+
+// streamTimes remembers the timestamp of the previous data point of each
+// cumulative stream of one metrics pipeline, bounded by maxStreams.
+type streamTimes struct {
+	mu      sync.Mutex
+	last    map[uint64]pcommon.Timestamp
+	evicted int64
+}
+
+var streamSeed = maphash.MakeSeed()
+
+// swap records ts as the stream's latest timestamp and returns the previous one.
+func (s *streamTimes) swap(key uint64, ts pcommon.Timestamp) (pcommon.Timestamp, bool) {
+	prev, ok := s.last[key]
+	if !ok && len(s.last) >= maxStreams {
+		for k := range s.last {
+			delete(s.last, k)
+			s.evicted++
+			break
+		}
+	}
+	s.last[key] = ts
+	return prev, ok
+}
+
+// dataPoint is what exemplars need of a histogram, exponential histogram or sum data point.
+type dataPoint interface {
+	Attributes() pcommon.Map
+	StartTimestamp() pcommon.Timestamp
+	Timestamp() pcommon.Timestamp
+	Exemplars() pmetric.ExemplarSlice
+}
+
+// linker adds exemplars pointing at incident traces to one batch of metrics.
+type linker struct {
+	snap     *exSnapshot
+	max      int
+	lookback int64
+	streams  *streamTimes
+	locked   bool
+	hash     maphash.Hash
+	chosen   []exSpan
+	added    int64
+	evicted  int64 // streams forgotten
+}
+
+// metricLink is what the linker knows of the metric being processed.
+type metricLink struct {
+	service, name string
+	role          spanRole
+	httpServer    bool
+	cumulative    bool
+	// nsPerUnit converts a duration to the metric's unit; 0 when the unit is not a time.
+	nsPerUnit float64
+	cands     []exSpan
+}
+
+// timeUnits are the metric units whose exemplar value is the span's duration.
+var timeUnits = map[string]float64{"s": 1e9, "ms": 1e6, "us": 1e3, "µs": 1e3, "μs": 1e3, "ns": 1}
+
+// link adds exemplars to the data points of md that belong to services of
+// open incidents and returns how many it added.
+func (l *linker) link(md pmetric.Metrics) int64 {
+	defer func() {
+		if l.locked {
+			l.streams.mu.Unlock()
+			l.locked = false
+		}
+	}()
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		rm := rms.At(i)
+		svc, ok := rm.Resource().Attributes().Get("service.name")
+		if !ok || svc.Type() != pcommon.ValueTypeStr {
+			continue
+		}
+		roles := l.snap.byService[svc.Str()]
+		if roles == nil {
+			continue
+		}
+		sms := rm.ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				l.metric(svc.Str(), roles, ms.At(k))
+			}
+		}
+	}
+	return l.added
+}
+
+func (l *linker) metric(service string, roles *[numRoles][]exSpan, m pmetric.Metric) {
+	ml := metricLink{service: service, name: m.Name(), role: metricRole(m.Name())}
+	ml.cands = roles[ml.role]
+	if len(ml.cands) == 0 {
+		return
+	}
+	ml.httpServer = strings.HasPrefix(ml.name, "http.server.")
+	ml.nsPerUnit = timeUnits[m.Unit()]
+	switch m.Type() {
+	case pmetric.MetricTypeHistogram:
+		h := m.Histogram()
+		if ml.nsPerUnit == 0 {
+			return // e.g. body sizes: the trace does not tell the value
+		}
+		ml.cumulative = h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+		dps := h.DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			linkPoint(l, &ml, dps.At(i), false)
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		h := m.ExponentialHistogram()
+		if ml.nsPerUnit == 0 {
+			return
+		}
+		ml.cumulative = h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+		dps := h.DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			linkPoint(l, &ml, dps.At(i), false)
+		}
+	case pmetric.MetricTypeSum:
+		s := m.Sum()
+		if !s.IsMonotonic() {
+			return // a level (active requests), not a count of events
+		}
+		ml.cumulative = s.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+		dps := s.DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			dp := dps.At(i)
+			linkPoint(l, &ml, dp, dp.ValueType() == pmetric.NumberDataPointValueTypeInt)
+		}
+	default:
+	}
+}
+
+// window returns the interval (lo, hi] of span end times whose traces fit
+// the data point: its own interval for delta; for cumulative, the lookback
+// before its timestamp, widened to the previous data point of the stream.
+func window[T dataPoint](l *linker, ml *metricLink, dp T) (lo, hi int64) {
+	hi = int64(dp.Timestamp())
+	if !ml.cumulative {
+		return int64(dp.StartTimestamp()), hi
+	}
+	lo = hi - l.lookback
+	h := &l.hash
+	h.Reset()
+	h.WriteString(ml.service)
+	h.WriteByte(0)
+	h.WriteString(ml.name)
+	for k, v := range dp.Attributes().All() {
+		h.WriteByte(0)
+		h.WriteString(k)
+		h.WriteByte(0)
+		switch v.Type() {
+		case pcommon.ValueTypeStr:
+			h.WriteString(v.Str())
+		case pcommon.ValueTypeInt:
+			maphash.WriteComparable(h, v.Int())
+		default:
+			h.WriteString(v.AsString())
+		}
+	}
+	if !l.locked {
+		l.streams.mu.Lock()
+		l.locked = true
+	}
+	before := l.streams.evicted
+	prev, ok := l.streams.swap(h.Sum64(), dp.Timestamp())
+	l.evicted += l.streams.evicted - before
+	if ok && int64(prev) < lo {
+		lo = int64(prev)
+	}
+	return lo, hi
+}
+
+// filter holds the data point attributes a span must agree with.
+type filter struct {
+	a1, a2  string
+	status  int64
+	topOnly bool
+}
+
+func newFilter(ml *metricLink, attrs pcommon.Map) filter {
+	var f filter
+	switch ml.role {
+	case roleServer:
+		if !ml.httpServer {
+			return filter{topOnly: true}
+		}
+		f.a1 = strAttr(attrs, "http.route")
+		f.a2 = strAttr(attrs, "http.request.method", "http.method")
+		if v, ok := attrs.Get("http.response.status_code"); ok {
+			f.status = intValue(v)
+		}
+		f.topOnly = f.a1 == "" && f.a2 == ""
+	case roleClient:
+		f.a1 = strAttr(attrs, "server.address")
+		f.a2 = strAttr(attrs, "peer.service")
+	case roleDB:
+		f.a1 = strAttr(attrs, "db.operation.name")
+		f.a2 = strAttr(attrs, "db.client.connection.pool.name")
+	default:
+	}
+	return f
+}
+
+func agree(want, got string) bool { return want == "" || got == "" || want == got }
+
+func (f *filter) match(e *exSpan) bool {
+	if f.topOnly && !e.top {
+		return false
+	}
+	return agree(f.a1, e.a1) && agree(f.a2, e.a2) && (f.status == 0 || e.status == 0 || f.status == e.status)
+}
+
+func linkPoint[T dataPoint](l *linker, ml *metricLink, dp T, intValue bool) {
+	lo, hi := window(l, ml, dp)
+	// Cheap first: is any candidate inside the window at all?
+	inWindow := false
+	for i := range ml.cands {
+		if e := &ml.cands[i]; e.end > lo && e.end <= hi {
+			inWindow = true
+			break
+		}
+	}
+	if !inWindow {
+		return
+	}
+	f := newFilter(ml, dp.Attributes())
+	exs := dp.Exemplars()
+	l.chosen = l.chosen[:0]
+	for i := range ml.cands {
+		e := &ml.cands[i]
+		if e.end <= lo || e.end > hi || !f.match(e) || l.isChosen(e.trace) || hasExemplar(exs, e.id) {
+			continue
+		}
+		l.chosen = append(l.chosen, *e)
+		if len(l.chosen) == l.max {
+			break
+		}
+	}
+	exs.EnsureCapacity(exs.Len() + len(l.chosen))
+	for i := range l.chosen {
+		e := &l.chosen[i]
+		ex := exs.AppendEmpty()
+		ex.SetTimestamp(pcommon.Timestamp(e.end))
+		ex.SetTraceID(e.trace)
+		ex.SetSpanID(e.id)
+		switch {
+		case ml.nsPerUnit == 0 && intValue:
+			ex.SetIntValue(1)
+		case ml.nsPerUnit == 0:
+			ex.SetDoubleValue(1)
+		case intValue:
+			ex.SetIntValue(int64(math.Round(float64(e.dur) / ml.nsPerUnit)))
+		default:
+			ex.SetDoubleValue(float64(e.dur) / ml.nsPerUnit)
+		}
+	}
+	l.added += int64(len(l.chosen))
+}
+
+func (l *linker) isChosen(id pcommon.TraceID) bool {
+	for i := range l.chosen {
+		if l.chosen[i].trace == id {
+			return true
+		}
+	}
+	return false
+}
+
+func hasExemplar(exs pmetric.ExemplarSlice, id pcommon.SpanID) bool {
+	for i := 0; i < exs.Len(); i++ {
+		if exs.At(i).SpanID() == id {
+			return true
+		}
+	}
+	return false
+}
