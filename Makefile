@@ -26,7 +26,7 @@ PRESENT_MODULES = $(foreach m,$(MODULES),$(if $(wildcard $(m)/go.mod),$(m)))
 COMPONENT_SOURCES := $(shell find receiver processor -name '*.go' -o -name '*.yaml' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/null)
 
 # make run parameters
-DURATION  ?= 4m
+DURATION  ?= 3m
 INCIDENTS ?= checkout,login,catalog
 
 .PHONY: help
@@ -56,15 +56,15 @@ $(COLLECTOR): builder-config.yaml $(BUILDER) $(COMPONENT_SOURCES)
 
 .PHONY: build
 build: $(COLLECTOR) ## Build the collector with ocb into bin/otelcol-rca
-	@if [ -f services/go.mod ]; then echo "building services"; cd services && go build -o ../bin/ ./cmd/... ; fi
+	cd services && go build -o ../bin/ ./cmd/rca-services ./cmd/rca-demo ./loadgen
 
 .PHONY: run
 run: build ## Run the local demo: collector, services, load and the three seed incidents (DURATION=4m INCIDENTS=checkout,login,catalog)
-	./bin/rca-demo --collector $(COLLECTOR) --duration $(DURATION) --incidents $(INCIDENTS)
+	./bin/rca-demo --collector $(COLLECTOR) --services bin/rca-services --duration $(DURATION) --incidents $(INCIDENTS)
 
 .PHONY: test
 test: build $(VICTORIALOGS) ## Run the whole test suite (components with -race, services, deploy, distribution end-to-end)
-	@set -e; export RCA_VICTORIALOGS=$(VICTORIALOGS); for m in $(PRESENT_MODULES); do \
+	@set -e; export RCA_VICTORIALOGS=$(VICTORIALOGS) RCA_E2E=1; for m in $(PRESENT_MODULES); do \
 		echo "== go test $$m"; \
 		race=""; case " $(COMPONENT_MODULES) " in *" $$m "*) race="-race";; esac; \
 		(cd $$m && go test $$race -count=1 -timeout 20m ./...); \

@@ -1,0 +1,74 @@
+package demo
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Ports are the loopback ports of a run, all derived from one base.
+type Ports struct{ Base int }
+
+func (p Ports) OTLPGRPC() int     { return p.Base }
+func (p Ports) OTLPHTTP() int     { return p.Base + 1 }
+func (p Ports) Health() int       { return p.Base + 2 }
+func (p Ports) Service(i int) int { return p.Base + 10 + i }
+
+// collectorConfig is the collector configuration of a run: OTLP in, the shared
+// rootcause processor in all three pipelines, incidents (and the services' logs)
+// to a file as OTLP JSON.
+func collectorConfig(p Ports, incidentsPath, rootcause string) string {
+	if strings.TrimSpace(rootcause) == "" {
+		rootcause = "{}"
+	}
+	return fmt.Sprintf(`# Written by rca-demo for one run; regenerated every time.
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:%[3]d
+
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%[1]d
+      http:
+        endpoint: 127.0.0.1:%[2]d
+
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_mib: 512
+    spike_limit_mib: 128
+  rootcause: %[5]s
+  batch:
+    timeout: 1s
+
+exporters:
+  file/incidents:
+    path: %[4]q
+    format: json
+    flush_interval: 1s
+  debug:
+    verbosity: basic
+
+service:
+  extensions: [health_check]
+  telemetry:
+    logs:
+      level: info
+    metrics:
+      level: none
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, rootcause, batch]
+      exporters: [debug]
+    metrics:
+      receivers: [otlp]
+      processors: [memory_limiter, rootcause, batch]
+      exporters: [debug]
+    logs:
+      receivers: [otlp]
+      processors: [memory_limiter, rootcause, batch]
+      exporters: [file/incidents, debug]
+`, p.OTLPGRPC(), p.OTLPHTTP(), p.Health(), incidentsPath, rootcause)
+}

@@ -1,0 +1,163 @@
+// Package faults holds a service's named fault switches. A fault changes how the
+// service really behaves (pool sizes, dropped indexes, added latency); switching it
+// runs the service's apply function. Faults are switched at runtime through a
+// loopback-only admin endpoint or by a schedule.
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ApplyFunc makes a fault take effect (on) or undoes it (off).
+type ApplyFunc func(ctx context.Context, on bool) error
+
+type fault struct {
+	description string
+	apply       ApplyFunc
+	on          bool
+	since       time.Time
+}
+
+// Set is the collection of faults of one service. The zero value is not usable; use NewSet.
+type Set struct {
+	logger *slog.Logger
+
+	// mu serializes switching, so that a slow apply (rebuilding an index) is never
+	// interleaved with another.
+	mu     sync.Mutex
+	faults map[string]*fault
+}
+
+// NewSet returns an empty set that logs switches to logger.
+func NewSet(logger *slog.Logger) *Set {
+	return &Set{logger: logger, faults: map[string]*fault{}}
+}
+
+// Register adds a fault. It panics on a duplicate name: that is a programming error.
+func (s *Set) Register(name, description string, apply ApplyFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.faults[name]; dup {
+		panic("faults: duplicate fault " + name)
+	}
+	s.faults[name] = &fault{description: description, apply: apply}
+}
+
+// Names returns the registered fault names, sorted.
+func (s *Set) Names() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.faults))
+	for n := range s.faults {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Switch turns a fault on or off. Switching to the current state does nothing.
+func (s *Set) Switch(ctx context.Context, name string, on bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.faults[name]
+	if !ok {
+		return fmt.Errorf("unknown fault %q (known: %s)", name, strings.Join(s.namesLocked(), ", "))
+	}
+	if f.on == on {
+		return nil
+	}
+	if f.apply != nil {
+		if err := f.apply(ctx, on); err != nil {
+			return fmt.Errorf("switch fault %s on=%t: %w", name, on, err)
+		}
+	}
+	f.on, f.since = on, time.Now()
+	s.logger.Warn("fault switched", "fault", name, "on", on)
+	return nil
+}
+
+// Status is the state of one fault as the admin endpoint reports it.
+type Status struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	On          bool      `json:"on"`
+	Since       time.Time `json:"since,omitzero"`
+}
+
+// Statuses returns the state of every fault, sorted by name.
+func (s *Set) Statuses() []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Status, 0, len(s.faults))
+	for _, n := range s.namesLocked() {
+		f := s.faults[n]
+		out = append(out, Status{Name: n, Description: f.description, On: f.on, Since: f.since})
+	}
+	return out
+}
+
+func (s *Set) namesLocked() []string {
+	names := make([]string, 0, len(s.faults))
+	for n := range s.faults {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Handler serves GET /admin/faults (list) and POST /admin/faults?name=N&on=true|false.
+// Only loopback clients are served.
+func (s *Set) Handler() http.Handler {
+	return LoopbackOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			writeJSON(w, http.StatusOK, s.Statuses())
+		case http.MethodPost:
+			name := r.URL.Query().Get("name")
+			on, err := strconv.ParseBool(r.URL.Query().Get("on"))
+			if name == "" || err != nil {
+				http.Error(w, "want ?name=FAULT&on=true|false", http.StatusBadRequest)
+				return
+			}
+			if err := s.Switch(r.Context(), name, on); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			writeJSON(w, http.StatusOK, s.Statuses())
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		}
+	}))
+}
+
+// LoopbackOnly rejects requests whose peer is not a loopback address.
+func LoopbackOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			http.Error(w, "admin endpoints are served to loopback clients only", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

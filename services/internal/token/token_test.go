@@ -1,0 +1,62 @@
+package token
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otelcol-rca/otelcol-rca/services/internal/testutil"
+)
+
+func post(t *testing.T, url string, body any, out any) int {
+	t.Helper()
+	data, _ := json.Marshal(body)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		_ = json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
+}
+
+func TestIssueAndVerify(t *testing.T) {
+	env, logs := testutil.Env(t, "token")
+	srv := testutil.Serve(t, env, New(Config{Secret: strings.Repeat("k", MinSecretLen), TTL: time.Minute, Issuer: "test"}, env))
+
+	var issued IssueResponse
+	if code := post(t, srv.URL+"/token", IssueRequest{UserID: 7, Username: "ada", Email: "ada@example.com", Roles: []string{"customer"}}, &issued); code != http.StatusOK {
+		t.Fatalf("issue = %d", code)
+	}
+	var claims Claims
+	if code := post(t, srv.URL+"/verify", VerifyRequest{Token: issued.Token}, &claims); code != http.StatusOK || claims.Subject != "7" || claims.Email != "ada@example.com" {
+		t.Fatalf("verify = %d %+v", code, claims)
+	}
+	if code := post(t, srv.URL+"/verify", VerifyRequest{Token: issued.Token + "x"}, nil); code != http.StatusUnauthorized {
+		t.Fatalf("verify tampered = %d, want 401", code)
+	}
+
+	// What a degraded database answer holds: no email, no roles.
+	if code := post(t, srv.URL+"/token", IssueRequest{UserID: 7, Username: "ada"}, nil); code != http.StatusUnprocessableEntity {
+		t.Fatalf("issue for incomplete data = %d, want 422", code)
+	}
+	for _, l := range []string{"Token generation failed because user data was incomplete.", "User login failed, skipping token generation."} {
+		if !logs.Contains(l) {
+			t.Errorf("logs lack %q", l)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	if err := (&Config{Secret: "short", TTL: time.Minute}).Validate(); err == nil || !strings.Contains(err.Error(), "TOKEN_SECRET") {
+		t.Errorf("short secret: %v", err)
+	}
+	if err := (&Config{Secret: strings.Repeat("k", MinSecretLen), TTL: 0}).Validate(); err == nil {
+		t.Error("zero TTL accepted")
+	}
+}
