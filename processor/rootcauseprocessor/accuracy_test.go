@@ -55,6 +55,7 @@ type accCase struct {
 type accIncident struct {
 	opened     time.Time // processing time of the open record
 	culprit    string
+	dependency string // the uninstrumented dependency the culprit service's calls to fail or slow down
 	candidates []string
 	reason     string
 }
@@ -90,6 +91,9 @@ func (c *incidentCollector) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 				inc := accIncident{opened: c.now()}
 				if v, ok := lr.Attributes().Get("rca.culprit.service"); ok {
 					inc.culprit = v.Str()
+				}
+				if v, ok := lr.Attributes().Get("rca.culprit.dependency"); ok {
+					inc.dependency = v.Str()
 				}
 				if v, ok := lr.Attributes().Get("rca.reason"); ok {
 					inc.reason = v.Str()
@@ -187,10 +191,13 @@ func score(gt simulate.GroundTruth, incs []accIncident, names []string, rng *ran
 		}
 		res.detected = true
 		res.delay = inc.opened.Sub(gt.Start)
-		if i := slices.Index(inc.candidates, target); i >= 0 {
-			res.rank = i + 1
-		} else if inc.culprit == target {
+		switch {
+		case inc.culprit == target || inc.dependency == target:
+			// A dependency fault is named as the dependency of the service
+			// that calls it (rca.culprit.dependency).
 			res.rank = 1
+		case slices.Contains(inc.candidates, target):
+			res.rank = slices.Index(inc.candidates, target) + 1
 		}
 		break
 	}
@@ -276,6 +283,7 @@ func TestAccuracy(t *testing.T) {
 		// Fault-free time of each run: everything but the fault windows.
 		freeTime += accRunFor
 		for _, gt := range truth {
+			require.NotEmpty(t, gt.SampleTraceIDs, "%s: fault %s affected no request; the case measures nothing", c.name, gt.Fault)
 			freeTime -= gt.End.Sub(gt.Start) + accSlackOpen
 			r := score(gt, incs, scenarioNames(c.scenario), rng)
 			if strings.HasPrefix(c.name, "seed/") {

@@ -49,6 +49,18 @@ type Config struct {
 	// this long. Default: 2m.
 	ResolveAfter time.Duration `mapstructure:"resolve_after"`
 
+	// MinTraces is the number of anomalous traces with the same culprit,
+	// within the last incident_window, before an incident is published. A
+	// lone failed or slow request is not an incident. Default: 3.
+	MinTraces int `mapstructure:"min_traces"`
+
+	// MinShare is the share, in [0, 1], of the traces through the culprit
+	// service within the last incident_window that must be anomalous with this
+	// culprit before the incident is published, so that a service's usual
+	// rate of errors and slow requests never opens one. 0 disables the check.
+	// Default: 0.05.
+	MinShare float64 `mapstructure:"min_share"`
+
 	// UpdateInterval is the minimum time between two update records of an
 	// incident, and the interval of the incident metrics. Default: 30s.
 	UpdateInterval time.Duration `mapstructure:"update_interval"`
@@ -173,6 +185,12 @@ func (cfg *Config) Validate() error {
 	positive("incident_window", cfg.IncidentWindow)
 	positive("resolve_after", cfg.ResolveAfter)
 	positive("update_interval", cfg.UpdateInterval)
+	if cfg.MinTraces < 1 {
+		errs = append(errs, fmt.Errorf("min_traces: must be at least 1, got %d", cfg.MinTraces))
+	}
+	if cfg.MinShare < 0 || cfg.MinShare > 1 {
+		errs = append(errs, fmt.Errorf("min_share: must be within [0, 1], got %v", cfg.MinShare))
+	}
 	if cfg.MaxExemplarsPerDataPoint < 0 {
 		errs = append(errs, fmt.Errorf("max_exemplars_per_data_point: must not be negative, got %d", cfg.MaxExemplarsPerDataPoint))
 	}

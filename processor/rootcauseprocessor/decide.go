@@ -2,6 +2,7 @@ package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/process
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -27,8 +28,21 @@ const (
 
 // traceScratch is reused across decisions to keep them allocation-light.
 type traceScratch struct {
-	spans   []diagnosis.Span
-	handles []ptrace.Span
+	spans    []diagnosis.Span
+	handles  []ptrace.Span
+	services []string
+}
+
+// traceServices lists the distinct services of a trace's spans, in buf.
+func traceServices(spans []diagnosis.Span, buf *[]string) []string {
+	out := (*buf)[:0]
+	for i := range spans {
+		if svc := spans[i].Service; svc != "" && !slices.Contains(out, svc) {
+			out = append(out, svc)
+		}
+	}
+	*buf = out
+	return out
 }
 
 // decision is an anomalous trace's outcome, applied to its late spans too.
@@ -45,7 +59,10 @@ func (d *decision) TagLate(s ptrace.Span) {
 
 func (d *decision) tagRoot(s ptrace.Span) {
 	a := s.Attributes()
-	a.PutStr(attrIncidentID, d.incidentID)
+	// A trace of an incident not published yet names its culprit only.
+	if d.incidentID != "" {
+		a.PutStr(attrIncidentID, d.incidentID)
+	}
 	a.PutStr(attrCulpritService, d.service)
 	a.PutStr(attrCulpritOperation, d.operation)
 }
@@ -60,6 +77,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	p.recordProblems(ctx, v.Problems)
 	p.telemetry.ProcessorRootcauseTracesDiagnosed.Add(ctx, 1, p.attrs.verdict[v.Kind])
 	defer clear(sc.handles) // do not keep the forwarded spans alive
+	p.store.Seen(now, traceServices(sc.spans, &sc.services))
 	if !v.Anomalous {
 		rejected := p.baselines.Rejected
 		for i := range sc.spans {
@@ -93,12 +111,12 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	if v.Culprit >= 0 {
 		obs.CulpritSpanID = sc.spans[v.Culprit].ID
 	}
-	d := &decision{
-		incidentID: p.store.Record(now, obs),
-		service:    v.CulpritService,
-		operation:  v.CulpritOperation,
+	id, published := p.store.Record(now, obs)
+	d := &decision{service: v.CulpritService, operation: v.CulpritOperation}
+	if published {
+		d.incidentID = id
 	}
-	p.exemplars.record(now, tr.ID, d.incidentID, sc.spans, sc.handles, v.Root, v.Culprit)
+	p.exemplars.record(now, tr.ID, id, sc.spans, sc.handles, v.Root, v.Culprit)
 	d.tagRoot(sc.handles[v.Root])
 	if v.Culprit >= 0 {
 		sc.handles[v.Culprit].Attributes().PutBool(attrCulprit, true)

@@ -24,6 +24,8 @@ const (
 	defaultIncidentWindow   = time.Minute
 	defaultResolveAfter     = 2 * time.Minute
 	defaultUpdateInterval   = 30 * time.Second
+	defaultMinTraces        = 3
+	defaultMinShare         = 0.05
 	defaultMaxExemplars     = 5
 	defaultExemplarLookback = time.Minute
 	defaultMaxHeldLogs      = 10_000
@@ -59,6 +61,8 @@ func createDefaultConfig() component.Config {
 		IncidentWindow: defaultIncidentWindow,
 		ResolveAfter:   defaultResolveAfter,
 		UpdateInterval: defaultUpdateInterval,
+		MinTraces:      defaultMinTraces,
+		MinShare:       defaultMinShare,
 
 		MaxExemplarsPerDataPoint: defaultMaxExemplars,
 		ExemplarLookback:         defaultExemplarLookback,

@@ -121,6 +121,8 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 			Window:         cfg.IncidentWindow,
 			ResolveAfter:   cfg.ResolveAfter,
 			UpdateInterval: cfg.UpdateInterval,
+			MinTraces:      cfg.MinTraces,
+			MinShare:       cfg.MinShare,
 		}),
 		evidence:  newLogEvidence(cfg.MaxTraces),
 		decided:   newDecidedTraces(cfg.DecidedCacheSize),
@@ -460,6 +462,9 @@ func (p *sharedProcessor) decideAndForward(ctx context.Context, now time.Time, t
 // or every update_interval, the incident metrics to the metrics pipelines.
 func (p *sharedProcessor) emit(ctx context.Context, now time.Time, metrics []*metricsProcessor, logs []*logsProcessor) {
 	events := p.store.Flush(now)
+	if n := p.store.TakeDiscarded(); n > 0 {
+		p.telemetry.ProcessorRootcauseIncidentsDiscarded.Add(ctx, n)
+	}
 	if n := p.store.TakeEvicted(); n > 0 {
 		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["incidents"])
 	}

@@ -44,6 +44,9 @@ func TestScenarios(t *testing.T) {
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			cfg := testConfig()
+			// The publication gate as shipped: noise must not open incidents,
+			// the seed faults must.
+			cfg.MinTraces, cfg.MinShare = defaultMinTraces, defaultMinShare
 			h := newHarness(t, cfg)
 			r := rand.New(rand.NewPCG(1, 2))
 			sent := 0
@@ -74,11 +77,17 @@ func TestScenarios(t *testing.T) {
 			faultAt := h.clock.Now()
 			first := request(true)
 			var openedAt time.Time
-			for range 40 {
+			// A trace of the published incident: the first ones come before
+			// min_traces is reached and name their culprit only.
+			var later *traceBuilder
+			for i := range 40 {
 				if openedAt.IsZero() && len(h.incidentRecords()) > 0 {
 					openedAt = h.clock.Now()
 				}
-				request(true)
+				b := request(true)
+				if i == 9 {
+					later = b
+				}
 			}
 			h.advance(cfg.DecisionWait + time.Second)
 
@@ -112,7 +121,7 @@ func TestScenarios(t *testing.T) {
 			for _, td := range h.tsink.AllTraces() {
 				forwarded += td.SpanCount()
 				forEachSpan(td, func(service string, s ptrace.Span) {
-					if s.TraceID() != first.id {
+					if s.TraceID() != later.id {
 						return
 					}
 					if s.ParentSpanID().IsEmpty() {
@@ -133,13 +142,13 @@ func TestScenarios(t *testing.T) {
 			// The faulty trace's logs come out tagged with the incident.
 			tagged := 0
 			for _, lr := range h.appRecords() {
-				if lr.TraceID() == first.id {
+				if lr.TraceID() == later.id {
 					assert.Equal(t, id, mustStr(t, lr.Attributes(), attrIncidentID))
 					assert.Equal(t, "trace", mustStr(t, lr.Attributes(), attrMatch))
 					tagged++
 				}
 			}
-			assert.Equal(t, first.ld.LogRecordCount(), tagged)
+			assert.Equal(t, later.ld.LogRecordCount(), tagged)
 
 			// The fault ends; the incident resolves.
 			for range 10 {

@@ -3,6 +3,7 @@ package model // import "github.com/otelcol-rca/otelcol-rca/receiver/scenariorec
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -68,13 +69,19 @@ func Random(seed uint64, o RandomOptions) (*Scenario, error) {
 		p := max(0, i-1-r.IntN(3))
 		children[p] = append(children[p], i)
 	}
+	// called is the operation each service's caller calls: a fault aimed at
+	// an operation nobody calls would never show.
+	called := map[string]string{sc.Services[0].Name: sc.Services[0].Operations[0].Name}
+	// liveDeps are the dependencies called by operations that get traffic.
+	var liveDeps []string
 	for i := range sc.Services {
 		s := &sc.Services[i]
 		var calls []Step
 		for _, ci := range children[i] {
 			c := sc.Services[ci]
+			called[c.Name] = c.Operations[r.IntN(len(c.Operations))].Name
 			calls = append(calls, Step{
-				Call:    &Call{Service: c.Name, Operation: c.Operations[r.IntN(len(c.Operations))].Name},
+				Call:    &Call{Service: c.Name, Operation: called[c.Name]},
 				Timeout: time.Duration(3+r.IntN(8)) * time.Second, Retries: r.IntN(3) / 2, Backoff: 100 * time.Millisecond,
 			})
 		}
@@ -89,6 +96,9 @@ func Random(seed uint64, o RandomOptions) (*Scenario, error) {
 			}
 			if r.IntN(4) == 0 {
 				d := sc.Dependencies[r.IntN(nDeps)]
+				if op.Name == called[s.Name] && !slices.Contains(liveDeps, d.Name) {
+					liveDeps = append(liveDeps, d.Name)
+				}
 				op.Steps = append(op.Steps, Step{Call: &Call{Dependency: d.Name, Operation: "POST /v1/call"}, Timeout: 2 * time.Second, Retries: r.IntN(2), Backoff: 50 * time.Millisecond})
 			}
 			if parallel {
@@ -115,16 +125,16 @@ func Random(seed uint64, o RandomOptions) (*Scenario, error) {
 		case kind == 0 && len(s.Pools) > 0:
 			f.Kind, f.Target, f.Hold = KindPoolExhaustion, Target{Service: s.Name, Pool: s.Pools[0].Name}, 5*time.Second
 		case kind == 1:
-			f.Kind, f.Target, f.ErrorRate, f.Status = KindError, Target{Service: s.Name, Operation: s.Operations[0].Name}, 0.5, 503
-		case kind == 2:
-			f.Kind, f.Target = KindDependencyDown, Target{Dependency: sc.Dependencies[r.IntN(nDeps)].Name}
+			f.Kind, f.Target, f.ErrorRate, f.Status = KindError, Target{Service: s.Name, Operation: called[s.Name]}, 0.5, 503
+		case kind == 2 && len(liveDeps) > 0:
+			f.Kind, f.Target = KindDependencyDown, Target{Dependency: liveDeps[r.IntN(len(liveDeps))]}
 		case kind == 3:
 			// Slower than any caller's timeout (3-10 s): callers time out and
 			// retry, and the timeouts cascade up the call graph.
-			f.Kind, f.Target, f.Latency = KindLatency, Target{Service: s.Name, Operation: s.Operations[0].Name}, Latency{P50: 12 * time.Second, P99: 15 * time.Second}
+			f.Kind, f.Target, f.Latency = KindLatency, Target{Service: s.Name, Operation: called[s.Name]}, Latency{P50: 12 * time.Second, P99: 15 * time.Second}
 			f.Truth = Truth{Kind: KindCascadingTimeout}
 		default:
-			f.Kind, f.Target, f.Latency = KindLatency, Target{Service: s.Name, Operation: s.Operations[0].Name}, lat(500, 2000)
+			f.Kind, f.Target, f.Latency = KindLatency, Target{Service: s.Name, Operation: called[s.Name]}, lat(500, 2000)
 		}
 		sc.Faults = append(sc.Faults, f)
 	}

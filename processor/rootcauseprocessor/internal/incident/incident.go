@@ -20,6 +20,10 @@ import (
 type Status string
 
 const (
+	// StatusPending is an incident not published yet: too few anomalous
+	// traces, or too small a share of its culprit's traffic, to be more than
+	// background noise. It is never emitted.
+	StatusPending  Status = "pending"
 	StatusOpen     Status = "open"
 	StatusUpdate   Status = "update"
 	StatusResolved Status = "resolved"
@@ -48,6 +52,16 @@ type Options struct {
 	MaxSamples int
 	// MaxTraceIndex bounds the trace IDs remembered for ByTraceID. Zero means 100000.
 	MaxTraceIndex int
+	// MinTraces is the number of anomalous traces within the last Window an
+	// incident needs before it is published. Zero means 1.
+	MinTraces int
+	// MinShare is the share of the traces through the culprit service within
+	// the last Window that must be anomalous (with this culprit) before the
+	// incident is published, so that a service's usual rate of errors and
+	// slow requests never opens one. In [0, 1]; zero disables the check.
+	MinShare float64
+	// MaxServices bounds the services whose traffic is counted. Zero means 10000.
+	MaxServices int
 }
 
 // Observation is one diagnosed anomalous trace.
@@ -107,18 +121,22 @@ type suspect struct {
 }
 
 type record struct {
-	snap     Incident
-	key      key
-	suspects map[string]*suspect
-	last     time.Time // processing time of the last trace
-	emitted  time.Time // processing time of the last event
-	pending  Status    // event to emit, "" when none
-	dirty    bool
+	snap      Incident
+	key       key
+	published bool
+	recent    windowCounter // anomalous traces, processing time
+	suspects  map[string]*suspect
+	last      time.Time // processing time of the last trace
+	emitted   time.Time // processing time of the last event
+	pending   Status    // event to emit, "" when none
+	dirty     bool
 	// logReason is true when the reason quotes a log record.
 	logReason bool
 }
 
-type key struct{ service, operation, kind string }
+// key is an incident's culprit: one incident per culprit, whether its traces
+// fail or are slow (the kind escalates to error).
+type key struct{ service, operation string }
 
 // Store holds the incidents.
 type Store struct {
@@ -133,6 +151,9 @@ type Store struct {
 	tracePos  int
 	totals    map[[2]string]int64
 	evicted   int64
+	discarded int64
+	// traffic counts the traces through each service within the last Window.
+	traffic map[string]*windowCounter
 }
 
 // New returns an empty Store.
@@ -146,20 +167,45 @@ func New(opts Options) *Store {
 	if opts.MaxTraceIndex <= 0 {
 		opts.MaxTraceIndex = 100_000
 	}
+	if opts.MinTraces <= 0 {
+		opts.MinTraces = 1
+	}
+	if opts.MaxServices <= 0 {
+		opts.MaxServices = 10_000
+	}
 	return &Store{
-		opts:   opts,
-		byID:   map[string]*record{},
-		open:   map[key]*record{},
-		traces: map[pcommon.TraceID]*record{},
-		totals: map[[2]string]int64{},
+		opts:    opts,
+		byID:    map[string]*record{},
+		open:    map[key]*record{},
+		traces:  map[pcommon.TraceID]*record{},
+		totals:  map[[2]string]int64{},
+		traffic: map[string]*windowCounter{},
 	}
 }
 
-// ID returns the deterministic ID of an incident: a hash of its culprit, its
-// kind and the start of the window its first trace falls in.
-func ID(service, operation, kind string, windowStart time.Time) string {
+// Seen counts a decided trace, normal or anomalous, in the traffic of each of
+// its services at processing time now.
+func (s *Store) Seen(now time.Time, services []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, svc := range services {
+		c := s.traffic[svc]
+		if c == nil {
+			if len(s.traffic) >= s.opts.MaxServices {
+				continue
+			}
+			c = &windowCounter{}
+			s.traffic[svc] = c
+		}
+		c.add(now, s.opts.Window)
+	}
+}
+
+// ID returns the deterministic ID of an incident: a hash of its culprit and
+// the start of the window its first trace falls in.
+func ID(service, operation string, windowStart time.Time) string {
 	h := sha256.New()
-	for _, s := range []string{service, operation, kind} {
+	for _, s := range []string{service, operation} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
@@ -169,52 +215,84 @@ func ID(service, operation, kind string, windowStart time.Time) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// Record adds an anomalous trace at processing time now and returns its incident's ID.
+// Record adds an anomalous trace at processing time now. It returns its
+// incident's ID and whether the incident is published (open or resolved);
+// an unpublished incident's ID must not be shown to users yet.
 // A trace recorded twice (e.g. seen by two pipelines) counts once.
-func (s *Store) Record(now time.Time, o Observation) string {
+func (s *Store) Record(now time.Time, o Observation) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.traces[o.TraceID]; ok {
-		return r.snap.ID
+		return r.snap.ID, r.published
 	}
-	k := key{o.CulpritService, o.CulpritOperation, o.Kind}
+	k := key{o.CulpritService, o.CulpritOperation}
 	r := s.open[k]
 	if r != nil && o.Start.After(r.snap.WindowEnd.Add(s.opts.Window)) {
 		s.resolve(r)
 		r = nil
 	}
 	if r == nil {
-		r = s.openRecord(now, k, o)
+		r = s.openRecord(k, o)
 	}
 	s.add(r, now, o)
 	s.indexTrace(o.TraceID, r)
-	return r.snap.ID
+	s.maybePublish(r, now)
+	return r.snap.ID, r.published
 }
 
-func (s *Store) openRecord(now time.Time, k key, o Observation) *record {
-	id := ID(k.service, k.operation, k.kind, o.Start.Truncate(s.opts.Window))
+func (s *Store) openRecord(k key, o Observation) *record {
+	id := ID(k.service, k.operation, o.Start.Truncate(s.opts.Window))
 	r := s.byID[id]
 	if r == nil {
 		r = &record{key: k, suspects: map[string]*suspect{}}
 		r.snap = Incident{
 			ID: id, Kind: o.Kind, CulpritService: o.CulpritService, CulpritOperation: o.CulpritOperation,
 			Dependency: o.Dependency, Reason: o.Reason, WindowStart: o.Start, WindowEnd: o.End,
+			Status: StatusPending,
 		}
 		s.byID[id] = r
 		s.order = append(s.order, r)
 		s.evict()
 	}
-	// A resolved incident whose fault returns within the same window keeps its ID.
+	s.open[k] = r
+	if r.published {
+		// A resolved incident whose fault returns within the same window keeps its ID.
+		r.snap.Status = StatusOpen
+		r.pending = StatusOpen
+		s.totals[[2]string{r.snap.CulpritService, r.snap.Reason}]++
+	}
+	return r
+}
+
+// maybePublish opens an incident once it stands out from its culprit's usual
+// errors and slow requests: MinTraces anomalous traces within the last
+// Window, and at least MinShare of the culprit service's traffic then.
+func (s *Store) maybePublish(r *record, now time.Time) {
+	if r.published {
+		return
+	}
+	n := r.recent.sum(now, s.opts.Window)
+	if n < int64(s.opts.MinTraces) {
+		return
+	}
+	if s.opts.MinShare > 0 {
+		if c := s.traffic[r.snap.CulpritService]; c != nil && float64(n) < s.opts.MinShare*float64(c.sum(now, s.opts.Window)) {
+			return
+		}
+	}
+	r.published = true
 	r.snap.Status = StatusOpen
 	r.pending = StatusOpen
-	s.open[k] = r
 	s.totals[[2]string{r.snap.CulpritService, r.snap.Reason}]++
-	return r
 }
 
 func (s *Store) add(r *record, now time.Time, o Observation) {
 	in := &r.snap
 	in.TraceCount++
+	r.recent.add(now, s.opts.Window)
+	if o.Kind == "error" {
+		in.Kind = o.Kind
+	}
 	if o.Start.Before(in.WindowStart) {
 		in.WindowStart = o.Start
 	}
@@ -310,8 +388,23 @@ func (s *Store) indexTrace(id pcommon.TraceID, r *record) {
 
 func (s *Store) resolve(r *record) {
 	delete(s.open, r.key)
+	if !r.published {
+		s.discard(r)
+		return
+	}
 	r.snap.Status = StatusResolved
 	r.pending = StatusResolved
+}
+
+// discard forgets an incident that was never published.
+func (s *Store) discard(r *record) {
+	if i := slices.Index(s.order, r); i >= 0 {
+		s.order = slices.Delete(s.order, i, i+1)
+	}
+	delete(s.byID, r.snap.ID)
+	// Its traces stay in the trace index, which forgets them in turn; they
+	// point at a record no lookup returns.
+	s.discarded++
 }
 
 // evict forgets the oldest incidents beyond MaxIncidents, resolved ones first.
@@ -345,6 +438,10 @@ func (s *Store) Flush(now time.Time) []Incident {
 	for _, r := range s.open {
 		if now.Sub(r.last) >= s.opts.ResolveAfter {
 			s.resolve(r)
+		} else {
+			// Traffic keeps flowing while the anomalous traces do not: the
+			// share may have been reached by the other side.
+			s.maybePublish(r, now)
 		}
 	}
 	var out []Incident
@@ -374,12 +471,12 @@ func (r *record) snapshot() Incident {
 	return c
 }
 
-// ByTraceID returns the incident a trace was recorded in.
+// ByTraceID returns the published incident a trace was recorded in.
 func (s *Store) ByTraceID(id pcommon.TraceID) (Incident, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.traces[id]
-	if !ok {
+	if !ok || !r.published {
 		return Incident{}, false
 	}
 	return r.snapshot(), true
@@ -464,7 +561,13 @@ func (s *Store) OpenWindows() []Window {
 func (s *Store) Active() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.open)
+	n := 0
+	for _, r := range s.open {
+		if r.published {
+			n++
+		}
+	}
+	return n
 }
 
 // Totals returns the incidents opened so far per culprit service and reason, sorted.
@@ -487,5 +590,15 @@ func (s *Store) TakeEvicted() int64 {
 	defer s.mu.Unlock()
 	n := s.evicted
 	s.evicted = 0
+	return n
+}
+
+// TakeDiscarded returns, and resets, the number of incidents forgotten
+// without being published (background noise).
+func (s *Store) TakeDiscarded() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.discarded
+	s.discarded = 0
 	return n
 }

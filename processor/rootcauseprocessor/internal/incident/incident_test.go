@@ -27,15 +27,15 @@ func obs(n byte, start time.Time) Observation {
 func TestLifecycle(t *testing.T) {
 	s := New(Options{Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: 10 * time.Second})
 	now := t0
-	id := s.Record(now, obs(1, t0))
-	assert.Equal(t, ID("payment", "SELECT accounts", "error", t0.Truncate(time.Minute)), id)
+	id := rec(s, now, obs(1, t0))
+	assert.Equal(t, ID("payment", "SELECT accounts", t0.Truncate(time.Minute)), id)
 	ev := s.Flush(now)
 	require.Len(t, ev, 1)
 	assert.Equal(t, StatusOpen, ev[0].Status)
 	assert.Equal(t, []string{"payment", "postgresql", "order", "inventory"}, names(ev[0].Candidates))
 
-	assert.Equal(t, id, s.Record(now.Add(time.Second), obs(2, t0.Add(55*time.Second))), "same culprit within the window")
-	assert.Equal(t, id, s.Record(now.Add(time.Second), obs(2, t0)), "a trace counts once")
+	assert.Equal(t, id, rec(s, now.Add(time.Second), obs(2, t0.Add(55*time.Second))), "same culprit within the window")
+	assert.Equal(t, id, rec(s, now.Add(time.Second), obs(2, t0)), "a trace counts once")
 	assert.Empty(t, s.Flush(now.Add(2*time.Second)), "updates are rate-limited")
 	ev = s.Flush(now.Add(10 * time.Second))
 	require.Len(t, ev, 1)
@@ -63,8 +63,8 @@ func TestDeterministicID(t *testing.T) {
 	a := New(Options{Window: time.Minute, ResolveAfter: time.Minute})
 	b := New(Options{Window: time.Minute, ResolveAfter: time.Minute})
 	// Two collectors, different processing times, same telemetry: same ID.
-	assert.Equal(t, a.Record(t0, obs(1, t0)), b.Record(t0.Add(7*time.Second), obs(1, t0)))
-	assert.NotEqual(t, a.Record(t0, obs(3, t0.Add(5*time.Minute))), ID("payment", "SELECT accounts", "error", t0.Truncate(time.Minute)),
+	assert.Equal(t, rec(a, t0, obs(1, t0)), rec(b, t0.Add(7*time.Second), obs(1, t0)))
+	assert.NotEqual(t, rec(a, t0, obs(3, t0.Add(5*time.Minute))), ID("payment", "SELECT accounts", t0.Truncate(time.Minute)),
 		"a trace beyond the window opens a new incident")
 }
 
@@ -80,7 +80,7 @@ func TestSamplesKeepFirstAndLatest(t *testing.T) {
 	s := New(Options{Window: time.Minute, ResolveAfter: time.Minute, MaxSamples: 4})
 	var id string
 	for n := byte(1); n <= 7; n++ {
-		id = s.Record(t0, obs(n, t0.Add(time.Duration(n)*time.Second)))
+		id = rec(s, t0, obs(n, t0.Add(time.Duration(n)*time.Second)))
 	}
 	in, ok := s.ByTraceID(pcommon.TraceID{7})
 	require.True(t, ok)
@@ -94,7 +94,7 @@ func TestImproveReason(t *testing.T) {
 	s := New(Options{Window: time.Minute, ResolveAfter: time.Minute})
 	o := obs(1, t0)
 	o.Reason = "postgresql query failed: timeout"
-	id := s.Record(t0, o)
+	id := rec(s, t0, o)
 	assert.True(t, s.ImproveReason(id, "database connection timeout"))
 	assert.False(t, s.ImproveReason(id, "something else"), "a reason quoting a log stays")
 	assert.False(t, s.ImproveReason("unknown", "x"))
@@ -104,7 +104,7 @@ func TestImproveReason(t *testing.T) {
 	o = obs(2, t0)
 	o.Reason, o.ReasonFromLogs = "from a log", true
 	o.CulpritOperation = "other"
-	id = s.Record(t0, o)
+	id = rec(s, t0, o)
 	assert.False(t, s.ImproveReason(id, "x"))
 
 	ws := s.OpenWindows()
@@ -112,4 +112,67 @@ func TestImproveReason(t *testing.T) {
 	assert.Equal(t, []string{"payment", "order", "payment"}, ws[0].Services)
 	assert.Equal(t, t0.Add(-time.Minute), ws[0].Start)
 	assert.Equal(t, t0.Add(time.Second+time.Minute), ws[0].End)
+}
+
+// rec records o and returns its incident's ID, published or not.
+func rec(s *Store, now time.Time, o Observation) string {
+	id, _ := s.Record(now, o)
+	return id
+}
+
+// TestPublicationGate: a culprit's usual rate of errors never opens an
+// incident; a burst well above it does, once MinTraces anomalous traces are
+// MinShare of the culprit service's traffic.
+func TestPublicationGate(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: 10 * time.Second, MinTraces: 3, MinShare: 0.05})
+	now := t0
+	traffic := func(n int) {
+		for range n {
+			s.Seen(now, []string{"order", "payment"})
+		}
+	}
+	// Background: 1 anomalous trace in 200 through payment, three times a minute.
+	for i := range 3 {
+		traffic(200)
+		id, published := s.Record(now, obs(byte(1+i), now))
+		assert.False(t, published, "background error %d", i)
+		_, ok := s.ByTraceID(pcommon.TraceID{byte(1 + i)})
+		assert.False(t, ok, "an unpublished incident is not looked up")
+		assert.NotEmpty(t, id)
+		now = now.Add(20 * time.Second)
+	}
+	assert.Empty(t, s.Flush(now), "no event for background noise")
+	assert.Zero(t, s.Active())
+
+	// Noise idle for ResolveAfter is forgotten, counted, never resolved.
+	now = now.Add(time.Minute)
+	assert.Empty(t, s.Flush(now))
+	assert.Equal(t, int64(1), s.TakeDiscarded())
+
+	// The fault: most of payment's traffic fails.
+	traffic(20)
+	var published bool
+	for i := range 5 {
+		_, published = s.Record(now, obs(byte(10+i), now))
+	}
+	require.True(t, published)
+	ev := s.Flush(now)
+	require.Len(t, ev, 1)
+	assert.Equal(t, StatusOpen, ev[0].Status)
+	assert.Equal(t, 5, ev[0].TraceCount, "the traces before publication count")
+	assert.Equal(t, 1, s.Active())
+}
+
+// TestOneIncidentPerCulprit: slow and failed traces of the same culprit are
+// one incident, whose kind escalates to error.
+func TestOneIncidentPerCulprit(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: 10 * time.Second})
+	slow := obs(1, t0)
+	slow.Kind = "latency"
+	a := rec(s, t0, slow)
+	b := rec(s, t0, obs(2, t0.Add(time.Second)))
+	assert.Equal(t, a, b)
+	ev := s.Flush(t0)
+	require.Len(t, ev, 1)
+	assert.Equal(t, "error", ev[0].Kind)
 }

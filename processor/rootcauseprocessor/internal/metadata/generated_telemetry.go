@@ -28,6 +28,7 @@ type TelemetryBuilder struct {
 	registrations                        []metric.Registration
 	ProcessorRootcauseCacheEvictions     metric.Int64Counter
 	ProcessorRootcauseExemplarsAdded     metric.Int64Counter
+	ProcessorRootcauseIncidentsDiscarded metric.Int64Counter
 	ProcessorRootcauseLogsForwardFailed  metric.Int64Counter
 	ProcessorRootcauseLogsHeld           metric.Int64UpDownCounter
 	ProcessorRootcauseLogsHeldOverflow   metric.Int64Counter
@@ -81,6 +82,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_rootcause_exemplars_added",
 		metric.WithDescription("Exemplars added to data points of services involved in an incident. [Development]"),
 		metric.WithUnit("{exemplars}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseIncidentsDiscarded, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_incidents_discarded",
+		metric.WithDescription("Incident candidates forgotten without being published, because they never reached min_traces or min_share of their culprit's traffic (background errors and slow requests). [Development]"),
+		metric.WithUnit("{incidents}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorRootcauseLogsForwardFailed, err = builder.meter.Int64Counter(

@@ -21,6 +21,7 @@ func TestSetupTelemetry(t *testing.T) {
 	defer tb.Shutdown()
 	tb.ProcessorRootcauseCacheEvictions.Add(context.Background(), 1)
 	tb.ProcessorRootcauseExemplarsAdded.Add(context.Background(), 1)
+	tb.ProcessorRootcauseIncidentsDiscarded.Add(context.Background(), 1)
 	tb.ProcessorRootcauseLogsForwardFailed.Add(context.Background(), 1)
 	tb.ProcessorRootcauseLogsHeld.Add(context.Background(), 1)
 	tb.ProcessorRootcauseLogsHeldOverflow.Add(context.Background(), 1)
@@ -37,6 +38,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorRootcauseExemplarsAdded(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseIncidentsDiscarded(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorRootcauseLogsForwardFailed(t, testTel,
