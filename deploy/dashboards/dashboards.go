@@ -49,9 +49,10 @@ var Scenarios = []Scenario{
 			m := ServiceMetrics
 			return []panelSpec{
 				{"Payments succeeded vs failed", "reqps", []promTarget{
-					{fmt.Sprintf("sum(rate(%s[%s]))", m.PaymentsSucceeded, rateInterval), "succeeded", false},
-					{fmt.Sprintf("sum(rate(%s[%s]))", m.PaymentsFailed, rateInterval), "failed", false},
+					{fmt.Sprintf("sum by (%s) (rate(%s[%s]))", LabelPaymentOutcome, m.PaymentRequests, rateInterval), "{{" + LabelPaymentOutcome + "}}", false},
 				}},
+				{"Payment processing latency", "s", append(quantileTargets(m.PaymentProcessingDuration, `job="payment"`, "job", "{{job}}"),
+					promTarget{fmt.Sprintf("sum(rate(%[1]s_sum[%[2]s])) / sum(rate(%[1]s_count[%[2]s]))", m.PaymentProcessingDuration, rateInterval), "average", false})},
 				{"Payment retries and timeouts", "reqps", []promTarget{
 					{fmt.Sprintf("sum(rate(%s[%s]))", m.PaymentRetries, rateInterval), "retries", false},
 					{fmt.Sprintf("sum(rate(%s[%s]))", m.PaymentTimeouts, rateInterval), "timeouts", false},

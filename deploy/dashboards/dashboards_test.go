@@ -151,14 +151,14 @@ func mustProm(t *testing.T, files map[string][]byte) []PromQuery {
 func knownSeries() map[string]bool {
 	m := ServiceMetrics
 	out := map[string]bool{}
-	for _, h := range []string{HTTPServerDuration, HTTPClientDuration, DBOperationDuration, DBConnectionWait, m.OrderProcessingDuration, m.TokenGenerationDuration} {
+	for _, h := range []string{HTTPServerDuration, HTTPClientDuration, DBOperationDuration, DBConnectionWait, m.OrderProcessingDuration, m.TokenGenerationDuration, m.PaymentProcessingDuration} {
 		for _, suffix := range []string{"_bucket", "_count", "_sum"} {
 			out[h+suffix] = true
 		}
 	}
 	for _, n := range []string{
 		DBConnectionCount, DBConnectionTimeouts, RCAIncidents, RCAIncidentsActive,
-		m.PaymentsSucceeded, m.PaymentsFailed, m.PaymentRetries, m.PaymentTimeouts, m.TokenGenerationFailures,
+		m.PaymentRequests, m.PaymentRetries, m.PaymentTimeouts, m.TokenGenerationFailures,
 	} {
 		out[n] = true
 	}
@@ -167,7 +167,7 @@ func knownSeries() map[string]bool {
 
 var knownLabels = map[string]bool{
 	"le": true, LabelJob: true, LabelRoute: true, LabelMethod: true, LabelStatusCode: true, LabelServerAddr: true,
-	LabelDBOp: true, LabelPoolName: true, LabelPoolState: true, LabelCulprit: true, LabelReason: true,
+	LabelDBOp: true, LabelPoolName: true, LabelPoolState: true, LabelCulprit: true, LabelReason: true, LabelPaymentOutcome: true,
 }
 
 func TestPromQLParses(t *testing.T) {

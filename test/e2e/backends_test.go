@@ -20,6 +20,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
+	// The OTLP exporter compresses with gzip by default, as Jaeger accepts.
+	_ "google.golang.org/grpc/encoding/gzip"
 )
 
 // victoriaLogs is a real log store that accepts the Elasticsearch bulk API at

@@ -136,6 +136,8 @@ func startPrometheus(t *testing.T, dir string, scrapeTarget string) *prometheus 
   evaluation_interval: 1s
 scrape_configs:
   - job_name: otelcol-rca
+    # The exporter's job label is each service's name: keep it (as deploy/prometheus does).
+    honor_labels: true
     static_configs:
       - targets: [%q]
 `, scrapeTarget)

@@ -1,0 +1,310 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The three seed scenarios run side by side in one collector. Each plays
+// fault-free traffic first, so baselines warm up, then its fault.
+var seedScenarios = []struct {
+	receiver string
+	scenario string
+	culprit  string
+	// errorLog is a log line of the culprit service during the fault.
+	errorLog string
+}{
+	{"scenario/checkout", "checkout_payment_timeout", "payment", "ERROR: Database connection timeout during payment gateway authentication."},
+	{"scenario/login", "login_db_pool_exhaustion", "database", "ERROR: Database connection timeout while querying user credentials."},
+	{"scenario/catalog", "catalog_slow_query", "catalog", ""},
+}
+
+const (
+	faultAfter    = 40 * time.Second
+	faultDuration = 30 * time.Second
+)
+
+func backendsConfig(dir string, promPort int, vlURL, sinkAddr string) string {
+	var recv, names strings.Builder
+	for _, s := range seedScenarios {
+		fmt.Fprintf(&recv, `
+  %s:
+    scenario: %s
+    rate: 25
+    seed: 7
+    fault_schedule: ["at %s for %s"]
+    metrics_interval: 2s
+    ground_truth_path: %s
+`, s.receiver, s.scenario, faultAfter, faultDuration, filepath.Join(dir, strings.TrimPrefix(s.receiver, "scenario/")+".truth.jsonl"))
+		if names.Len() > 0 {
+			names.WriteString(", ")
+		}
+		names.WriteString(s.receiver)
+	}
+	return fmt.Sprintf(`
+receivers:%s
+processors:
+  rootcause:
+    decision_wait: 2s
+exporters:
+  prometheus:
+    endpoint: 127.0.0.1:%d
+    enable_open_metrics: true
+  file/logs:
+    path: %s
+    flush_interval: 200ms
+  elasticsearch:
+    endpoints: [%s/insert/elasticsearch/]
+    mapping: {mode: otel}
+    headers:
+      # VictoriaLogs: which fields of the documents are the message and the time.
+      VL-Msg-Field: body.text
+      VL-Time-Field: "@timestamp"
+    flush: {interval: 1s}
+  otlp_grpc/jaeger:
+    endpoint: %s
+    tls: {insecure: true}
+service:
+  telemetry:
+    metrics: {level: none}
+  pipelines:
+    traces:
+      receivers: [%s]
+      processors: [rootcause]
+      exporters: [otlp_grpc/jaeger]
+    metrics:
+      receivers: [%s]
+      processors: [rootcause]
+      exporters: [prometheus]
+    logs:
+      receivers: [%s]
+      processors: [rootcause]
+      exporters: [file/logs, elasticsearch]
+`, recv.String(), promPort, filepath.Join(dir, "logs.json"), vlURL, sinkAddr, names.String(), names.String(), names.String())
+}
+
+// incidentView is what the incident records say about one incident.
+type incidentView struct {
+	id          string
+	culprit     string
+	reason      string
+	windowStart time.Time
+	traceIDs    map[string]bool
+}
+
+func incidentsFrom(recs []logRecord) map[string]*incidentView {
+	out := map[string]*incidentView{}
+	for _, r := range recs {
+		if r.EventName != "rca.incident" {
+			continue
+		}
+		id, _ := r.Attrs["rca.incident.id"].(string)
+		inc := out[id]
+		if inc == nil {
+			inc = &incidentView{id: id, traceIDs: map[string]bool{}}
+			out[id] = inc
+		}
+		inc.culprit, _ = r.Attrs["rca.culprit.service"].(string)
+		inc.reason, _ = r.Attrs["rca.reason"].(string)
+		if ws, ok := r.Attrs["rca.window.start"].(string); ok {
+			if ts, err := time.Parse(time.RFC3339Nano, ws); err == nil {
+				inc.windowStart = ts
+			}
+		}
+		if ids, ok := r.Attrs["rca.trace_ids"].([]any); ok {
+			for _, tid := range ids {
+				if s, ok := tid.(string); ok {
+					inc.traceIDs[s] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+func byCulprit(incs map[string]*incidentView, culprit string) *incidentView {
+	for _, inc := range incs {
+		if inc.culprit == culprit {
+			return inc
+		}
+	}
+	return nil
+}
+
+// TestSeedIncidentsAcrossBackends runs the built collector on the three seed
+// scenarios and looks at what each backend would show: Prometheus
+// (exemplars, incident metrics, every dashboard query), the Elasticsearch
+// path (VictoriaLogs), Jaeger's OTLP input (a sink) and the logs file.
+func TestSeedIncidentsAcrossBackends(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run of about two minutes")
+	}
+	dir := t.TempDir()
+	promPort := freePort(t)
+	vl := startVictoriaLogs(t, dir)
+	sink := startTraceSink(t)
+	prom := startPrometheus(t, dir, fmt.Sprintf("127.0.0.1:%d", promPort))
+	started := time.Now()
+	startCollector(t, dir, backendsConfig(dir, promPort, vl.url, sink.addr))
+	faultStart := started.Add(faultAfter)
+
+	// Wait for an incident naming each seed culprit.
+	logsPath := filepath.Join(dir, "logs.json")
+	var incidents map[string]*incidentView
+	require.Eventually(t, func() bool {
+		incidents = incidentsFrom(flattenLogs(readLogsFile(t, logsPath)))
+		for _, s := range seedScenarios {
+			if byCulprit(incidents, s.culprit) == nil {
+				return false
+			}
+		}
+		return true
+	}, faultAfter+faultDuration+60*time.Second, time.Second, "an incident for each seed culprit")
+
+	t.Run("incidents name the seed culprits and none precedes the faults", func(t *testing.T) {
+		for _, inc := range incidents {
+			assert.False(t, inc.windowStart.Before(faultStart.Add(-5*time.Second)),
+				"incident %s (%s: %s) started at %v, before the faults at %v", inc.id, inc.culprit, inc.reason, inc.windowStart, faultStart)
+			assert.Contains(t, []string{"payment", "database", "catalog"}, inc.culprit, "unexpected culprit of incident %s: %s", inc.id, inc.reason)
+		}
+		pay := byCulprit(incidents, "payment")
+		assert.Contains(t, strings.ToLower(pay.reason), "database connection timeout")
+	})
+
+	t.Run("culprit error logs carry the incident ID", func(t *testing.T) {
+		recs := flattenLogs(readLogsFile(t, logsPath))
+		for _, s := range seedScenarios {
+			if s.errorLog == "" {
+				continue
+			}
+			inc := byCulprit(incidents, s.culprit)
+			tagged := 0
+			for _, r := range recs {
+				if r.Service == s.culprit && r.Body == s.errorLog && r.Attrs["rca.incident.id"] == inc.id {
+					tagged++
+				}
+			}
+			assert.Positive(t, tagged, "%s logs %q tagged with incident %s", s.culprit, s.errorLog, inc.id)
+		}
+	})
+
+	t.Run("prometheus has exemplars of the incident's traces and the incident counter", func(t *testing.T) {
+		pay := byCulprit(incidents, "payment")
+		ctx := context.Background()
+		assert.Eventually(t, func() bool {
+			exs, err := prom.queryExemplars(ctx, `http_server_request_duration_seconds_bucket{job="payment"}`)
+			if err != nil {
+				t.Log(err)
+				return false
+			}
+			for _, series := range exs {
+				for _, ex := range series.Exemplars {
+					if pay.traceIDs[ex.Labels["trace_id"]] {
+						return true
+					}
+				}
+			}
+			return false
+		}, 30*time.Second, time.Second, "an exemplar on payment's latency histogram points at one of incident %s's traces", pay.id)
+		assert.Eventually(t, func() bool {
+			res, err := prom.query(ctx, `rca_incidents_total{rca_culprit_service="payment"}`)
+			return err == nil && len(res) > 0
+		}, 30*time.Second, time.Second, "rca_incidents_total for the payment culprit")
+	})
+
+	t.Run("every dashboard query returns data", func(t *testing.T) {
+		ctx := context.Background()
+		for _, q := range dashboardQueries(t) {
+			res, err := prom.query(ctx, q)
+			if assert.NoError(t, err, q) {
+				assert.NotEmpty(t, res, "no data for dashboard query: %s", q)
+			}
+		}
+	})
+
+	t.Run("the elasticsearch path stores incident records and tagged logs", func(t *testing.T) {
+		pay := byCulprit(incidents, "payment")
+		ctx := context.Background()
+		assert.Eventually(t, func() bool {
+			docs, err := vl.query(ctx, fmt.Sprintf(`event_name:"rca.incident" AND "attributes.rca.incident.id":%q`, pay.id))
+			return err == nil && len(docs) > 0
+		}, 30*time.Second, time.Second, "incident record %s in the log store", pay.id)
+		assert.Eventually(t, func() bool {
+			docs, err := vl.query(ctx, fmt.Sprintf(`"resource.attributes.service.name":payment AND "attributes.rca.incident.id":%q`, pay.id))
+			return err == nil && len(docs) > 0
+		}, 30*time.Second, time.Second, "payment logs tagged with %s in the log store", pay.id)
+	})
+
+	t.Run("traces toward jaeger carry the rca attributes", func(t *testing.T) {
+		pay := byCulprit(incidents, "payment")
+		var roots, culpritSpans int
+		// The exporter delivers the traces shortly after the incident record.
+		if !assert.Eventually(t, func() bool {
+			roots, culpritSpans = 0, 0
+			for _, sp := range sink.spans() {
+				if !pay.traceIDs[sp.TraceID] {
+					continue
+				}
+				if sp.Root && sp.Attrs["rca.incident.id"] == pay.id && sp.Attrs["rca.culprit.service"] == "payment" {
+					roots++
+				}
+				if sp.Attrs["rca.culprit"] == true {
+					culpritSpans++
+				}
+			}
+			return roots > 0 && culpritSpans > 0
+		}, 30*time.Second, time.Second, "root spans tagged with incident %s (%d) and spans marked rca.culprit (%d)", pay.id, roots, culpritSpans) {
+			spans := sink.spans()
+			seen := map[string]bool{}
+			for _, sp := range spans {
+				seen[sp.TraceID] = true
+			}
+			for id := range pay.traceIDs {
+				t.Logf("incident trace %s in sink: %v", id, seen[id])
+			}
+			t.Logf("sink: %d spans of %d traces", len(spans), len(seen))
+		}
+	})
+
+	t.Run("ground truth matches the fault windows", func(t *testing.T) {
+		// Ground truth is written when a fault window ends.
+		time.Sleep(time.Until(started.Add(faultAfter + faultDuration + 3*time.Second)))
+		for _, s := range seedScenarios {
+			path := filepath.Join(dir, strings.TrimPrefix(s.receiver, "scenario/")+".truth.jsonl")
+			recs := readJSONLines(t, path)
+			if !assert.NotEmpty(t, recs, "ground truth of %s", s.scenario) {
+				continue
+			}
+			assert.Equal(t, s.culprit, recs[0]["culprit_service"], "%s ground truth culprit", s.scenario)
+		}
+	})
+}
+
+func readJSONLines(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	require.NoError(t, err)
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
