@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
+
 	// The OTLP exporter compresses with gzip by default, as Jaeger accepts.
 	_ "google.golang.org/grpc/encoding/gzip"
 )
