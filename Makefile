@@ -74,6 +74,14 @@ test: build $(VICTORIALOGS) ## Run the whole test suite (components with -race, 
 test-testbed: build ## Full testbed runs: correctness, 10k and 50k spans/s through passthrough, tail_sampling and rootcause
 	cd testbed && RCA_TESTBED_FULL=1 go test -count=1 -timeout 60m ./...
 
+.PHONY: bench
+bench: build ## Run every benchmark (speed, memory, accuracy, testbed peers) and regenerate BENCHMARKS.md
+	./scripts/bench.sh
+
+.PHONY: bench-accuracy
+bench-accuracy: ## Accuracy benchmark: 100 generated fault cases + the seed scenarios; prints AC@1, AC@3, Avg@5, delays, false incidents
+	cd processor/rootcauseprocessor && RCA_ACCURACY_CASES=$${RCA_ACCURACY_CASES:-100} go test -run '^TestAccuracy$$' -count=1 -timeout 60m -v . | sed -n '/| Fault kind/,/False incidents/p'
+
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## go vet, gofmt and golangci-lint (.golangci.yml) on every module
 	@set -e; for m in $(PRESENT_MODULES); do \

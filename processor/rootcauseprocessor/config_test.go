@@ -54,6 +54,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_spans"), errSubstr: "max_spans_per_trace: must be positive, got 0"},
 		{id: component.NewIDWithName(metadata.Type, "bad_logs"), errSubstr: "max_held_logs: must not be negative, got -1"},
 		{id: component.NewIDWithName(metadata.Type, "bad_logs"), errSubstr: "log_wait: must not be negative, got -1s"},
+		{id: component.NewIDWithName(metadata.Type, "bad_gate"), errSubstr: "min_traces: must be at least 1, got 0"},
+		{id: component.NewIDWithName(metadata.Type, "bad_gate"), errSubstr: "min_share: must be within [0, 1], got 1.5"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
