@@ -102,3 +102,59 @@ service: {pipelines: {traces: {receivers: [otlp], processors: [rootcause], expor
 		})
 	}
 }
+
+// TestValidateRejectsBadScenarioFiles: a custom scenario with a cycle in its
+// call graph or a fault aimed at an unknown service fails validation with a
+// message that names the file, the key and the problem.
+func TestValidateRejectsBadScenarioFiles(t *testing.T) {
+	const services = `
+name: cyclic
+traffic:
+  rate: 5
+  entrypoints: [{service: a, operation: GET /a}]
+services:
+  - name: a
+    operations:
+      - name: GET /a
+        latency: {p50: 5ms, p99: 20ms}
+        steps: [{call: {service: b, operation: GET /b}}]
+  - name: b
+    operations:
+      - name: GET /b
+        latency: {p50: 5ms, p99: 20ms}
+        steps: [{call: {service: a, operation: GET /a}}]
+`
+	tests := []struct {
+		name     string
+		scenario string
+		wantErr  []string
+	}{
+		{name: "call graph cycle", scenario: services, wantErr: []string{"scenario_file", "cycle", "a GET /a -> b GET /b -> a GET /a"}},
+		{
+			name: "fault at an unknown service",
+			scenario: services + `
+faults:
+  - {name: f, kind: latency, target: {service: c}, latency: {p50: 1s, p99: 2s}, windows: ["at 1m for 1m"]}
+`,
+			wantErr: []string{"faults[0].target.service", `unknown service "c"`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			scenario := filepath.Join(dir, "scenario.yaml")
+			require.NoError(t, os.WriteFile(scenario, []byte(tt.scenario), 0o600))
+			config := filepath.Join(dir, "config.yaml")
+			require.NoError(t, os.WriteFile(config, []byte(`
+receivers: {scenario: {scenario: "", scenario_file: `+scenario+`}}
+exporters: {debug: {}}
+service: {pipelines: {traces: {receivers: [scenario], exporters: [debug]}}}
+`), 0o600))
+			out, err := runCollector(t, "validate", "--config", config)
+			require.Error(t, err, "validate accepted a bad scenario:\n%s", out)
+			for _, want := range tt.wantErr {
+				assert.Contains(t, out, want)
+			}
+		})
+	}
+}
