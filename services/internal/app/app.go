@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otelcol-rca/otelcol-rca/services/internal/dbx"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/faults"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/httpx"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/telemetry"
@@ -189,4 +190,20 @@ func validateListen(addr string) error {
 // for tests and for embedding a service in another program.
 func NewEnv(name string, logger *slog.Logger) Env {
 	return Env{Name: name, Logger: logger, Faults: faults.NewSet(logger)}
+}
+
+// BuildOnDB opens a service's database, instrumented with env's tracer and
+// meter providers, and builds the service on it; the database is closed when
+// the service cannot be built.
+func BuildOnDB[S Service](ctx context.Context, env Env, o dbx.Options, build func(*dbx.DB) (S, error)) (Service, error) {
+	o.TracerProvider, o.MeterProvider = env.Inst.TracerProvider, env.Inst.MeterProvider
+	db, err := dbx.Open(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	s, err := build(db)
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return s, nil
 }

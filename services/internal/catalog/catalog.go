@@ -74,17 +74,7 @@ func (c *Config) Validate() error {
 
 // Build opens the database, fills it and starts the service.
 func (c *Config) Build(ctx context.Context, env app.Env) (app.Service, error) {
-	o := c.DB
-	o.TracerProvider, o.MeterProvider = env.Inst.TracerProvider, env.Inst.MeterProvider
-	db, err := dbx.Open(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	s, err := New(ctx, *c, db, env)
-	if err != nil {
-		return nil, errors.Join(err, db.Close())
-	}
-	return s, nil
+	return app.BuildOnDB(ctx, env, c.DB, func(db *dbx.DB) (*Catalog, error) { return New(ctx, *c, db, env) })
 }
 
 // Catalog serves the product pages.

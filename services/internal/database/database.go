@@ -18,10 +18,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/otelcol-rca/otelcol-rca/services/internal/app"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/dbx"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/httpx"
+	"github.com/otelcol-rca/otelcol-rca/services/internal/svcmetrics"
 )
+
+const scope = "github.com/otelcol-rca/otelcol-rca/services/internal/database"
 
 // Spec describes the service to the runner.
 var Spec = app.Spec{
@@ -72,17 +78,7 @@ func (c *Config) Validate() error {
 
 // Build opens the database and starts the service.
 func (c *Config) Build(ctx context.Context, env app.Env) (app.Service, error) {
-	o := c.DB
-	o.TracerProvider, o.MeterProvider = env.Inst.TracerProvider, env.Inst.MeterProvider
-	db, err := dbx.Open(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	s, err := New(ctx, *c, db, env)
-	if err != nil {
-		return nil, errors.Join(err, db.Close())
-	}
-	return s, nil
+	return app.BuildOnDB(ctx, env, c.DB, func(db *dbx.DB) (*Store, error) { return New(ctx, *c, db, env) })
 }
 
 // Store serves the user store.
@@ -91,6 +87,9 @@ type Store struct {
 	db     *dbx.DB
 	logger *slog.Logger
 	slow   atomic.Bool
+
+	// The login scenario's metric: credential queries by query.outcome.
+	queries metric.Int64Counter
 }
 
 // New creates the schema and registers the faults. It owns db from then on.
@@ -106,6 +105,11 @@ func New(ctx context.Context, cfg Config, db *dbx.DB, env app.Env) (*Store, erro
 		}
 	}
 	s := &Store{cfg: cfg, db: db, logger: env.Logger}
+	var err error
+	if s.queries, err = svcmetrics.Counter(env.Inst.Meter(scope), "database.queries", "{query}",
+		"Credential queries (POST /query/credentials), by query.outcome: success or failure."); err != nil {
+		return nil, err
+	}
 	env.Faults.Register("small_pool", fmt.Sprintf("connection pool shrunk to %d", cfg.FaultMaxOpen),
 		func(_ context.Context, on bool) error {
 			if on {
@@ -123,7 +127,9 @@ func New(ctx context.Context, cfg Config, db *dbx.DB, env app.Env) (*Store, erro
 // Routes registers the endpoints.
 func (s *Store) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /users", s.createUser)
-	mux.HandleFunc("POST /query/credentials", s.credentials)
+	mux.HandleFunc("POST /query/credentials", svcmetrics.Observe(s.credentials, func(ctx context.Context, status int, _ float64) {
+		s.queries.Add(ctx, 1, metric.WithAttributes(attribute.String("query.outcome", svcmetrics.Outcome(status))))
+	}))
 }
 
 // Check pings the database.

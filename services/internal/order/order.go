@@ -14,12 +14,18 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/otelcol-rca/otelcol-rca/services/internal/app"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/dbx"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/httpx"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/inventory"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/payment"
+	"github.com/otelcol-rca/otelcol-rca/services/internal/svcmetrics"
 )
+
+const scope = "github.com/otelcol-rca/otelcol-rca/services/internal/order"
 
 // Spec describes the service to the runner.
 var Spec = app.Spec{
@@ -85,17 +91,7 @@ func (c *Config) Validate() error {
 
 // Build opens the database and starts the service.
 func (c *Config) Build(ctx context.Context, env app.Env) (app.Service, error) {
-	o := c.DB
-	o.TracerProvider, o.MeterProvider = env.Inst.TracerProvider, env.Inst.MeterProvider
-	db, err := dbx.Open(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	s, err := New(ctx, *c, db, env)
-	if err != nil {
-		return nil, errors.Join(err, db.Close())
-	}
-	return s, nil
+	return app.BuildOnDB(ctx, env, c.DB, func(db *dbx.DB) (*Orders, error) { return New(ctx, *c, db, env) })
 }
 
 // Orders serves the order endpoints.
@@ -104,6 +100,10 @@ type Orders struct {
 	db                  *dbx.DB
 	payments, inventory *http.Client
 	logger              *slog.Logger
+
+	// The checkout scenario's metrics: orders (by order.outcome) and their duration.
+	orders   metric.Int64Counter
+	duration metric.Float64Histogram
 }
 
 // New creates the schema. It owns db from then on.
@@ -119,15 +119,26 @@ func New(ctx context.Context, cfg Config, db *dbx.DB, env app.Env) (*Orders, err
 			return nil, fmt.Errorf("migrate: %w", err)
 		}
 	}
-	return &Orders{
+	s := &Orders{
 		cfg: cfg, db: db, logger: env.Logger,
 		payments: env.Inst.Client("payment", 0), inventory: env.Inst.Client("inventory", 0),
-	}, nil
+	}
+	m := env.Inst.Meter(scope)
+	var errD, errO error
+	s.duration, errD = svcmetrics.Duration(m, "order.processing.duration", "Time to process an order")
+	s.orders, errO = svcmetrics.Counter(m, "order.orders", "{order}", "Orders placed (POST /orders), by order.outcome: success or failure.")
+	if err := errors.Join(errD, errO); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Routes registers the endpoints.
 func (s *Orders) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /orders", s.create)
+	mux.HandleFunc("POST /orders", svcmetrics.Observe(s.create, func(ctx context.Context, status int, seconds float64) {
+		s.orders.Add(ctx, 1, metric.WithAttributes(attribute.String("order.outcome", svcmetrics.Outcome(status))))
+		s.duration.Record(ctx, seconds)
+	}))
 	mux.HandleFunc("GET /orders/{id}", s.get)
 }
 

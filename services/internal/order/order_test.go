@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/otelcol-rca/otelcol-rca/services/internal/gateway"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/inventory"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/order"
@@ -44,6 +46,7 @@ func TestCheckout(t *testing.T) {
 	invSrv := testutil.Serve(t, invEnv, inv)
 
 	ordEnv, ordLogs := testutil.Env(t, "order")
+	metrics := testutil.Metrics(t, &ordEnv)
 	cfg := order.Config{PaymentURL: paySrv.URL, InventoryURL: invSrv.URL, PaymentTimeout: 250 * time.Millisecond, PaymentAttempts: 2, InventoryTimeout: time.Second}
 	cfg.DB.MaxOpenConns = 2
 	if err := cfg.Validate(); err != nil {
@@ -74,6 +77,16 @@ func TestCheckout(t *testing.T) {
 	if code, res := place(10); code != http.StatusBadGateway || res.State != order.StateStockFailed {
 		t.Fatalf("order beyond stock = %d %+v, want 502 %s", code, res, order.StateStockFailed)
 	}
+	success, failure := attribute.String("order.outcome", "success"), attribute.String("order.outcome", "failure")
+	if ok, failed := metrics.Sum("order.orders", success), metrics.Sum("order.orders", failure); ok != 1 || failed != 1 {
+		t.Errorf("order.orders = %d success, %d failure, want 1 and 1", ok, failed)
+	}
+	if n := metrics.HistogramCount("order.processing.duration"); n != 2 {
+		t.Errorf("order.processing.duration count = %d, want 2", n)
+	}
+	if m, _ := metrics.Metric("order.orders"); m.Unit != "{order}" {
+		t.Errorf("order.orders unit = %q, want {order}", m.Unit)
+	}
 
 	// The seed's incident: payment's pool is starved, payment times out, the
 	// order stays processing.
@@ -84,6 +97,20 @@ func TestCheckout(t *testing.T) {
 	code, res := place(1)
 	if code != http.StatusAccepted || res.State != order.StateProcessing {
 		t.Fatalf("order under db_pool_throttle = %d %+v, want 202 processing", code, res)
+	}
+	// The delayed order answered 202: a success, as the scenario counts it
+	// (status below 400), but one that took both payment attempts.
+	if n := metrics.Sum("order.orders", success); n != 2 {
+		t.Errorf("order.orders{order.outcome=success} after the delayed order = %d, want 2", n)
+	}
+	var slowest float64
+	for _, dp := range metrics.Histogram("order.processing.duration") {
+		if v, ok := dp.Max.Value(); ok {
+			slowest = max(slowest, v)
+		}
+	}
+	if want := 2 * cfg.PaymentTimeout.Seconds(); slowest < want {
+		t.Errorf("slowest order.processing.duration = %gs, want at least %gs", slowest, want)
 	}
 	for logs, lines := range map[*testutil.Logs][]string{
 		ordLogs: {"Payment service timeout, retrying.", "Order processing delayed due to payment timeout."},

@@ -26,6 +26,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/services/internal/dbx"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/gateway"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/httpx"
+	"github.com/otelcol-rca/otelcol-rca/services/internal/svcmetrics"
 )
 
 const scope = "github.com/otelcol-rca/otelcol-rca/services/internal/payment"
@@ -108,17 +109,7 @@ func (c *Config) Validate() error {
 
 // Build opens the database and starts the service.
 func (c *Config) Build(ctx context.Context, env app.Env) (app.Service, error) {
-	o := c.DB
-	o.TracerProvider, o.MeterProvider = env.Inst.TracerProvider, env.Inst.MeterProvider
-	db, err := dbx.Open(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	p, err := New(ctx, *c, db, env)
-	if err != nil {
-		return nil, errors.Join(err, db.Close())
-	}
-	return p, nil
+	return app.BuildOnDB(ctx, env, c.DB, func(db *dbx.DB) (*Payment, error) { return New(ctx, *c, db, env) })
 }
 
 // Payment serves POST /pay.
@@ -129,7 +120,10 @@ type Payment struct {
 	logger *slog.Logger
 	tracer trace.Tracer
 
-	retries, timeouts metric.Int64Counter
+	// The checkout scenario's metrics: requests (by payment.outcome), their
+	// duration, retries and timeouts.
+	requests, retries, timeouts metric.Int64Counter
+	duration                    metric.Float64Histogram
 
 	mu        sync.Mutex
 	stopBatch context.CancelFunc
@@ -176,7 +170,12 @@ func (p *Payment) migrate(ctx context.Context) error {
 }
 
 // Routes registers the endpoints.
-func (p *Payment) Routes(mux *http.ServeMux) { mux.HandleFunc("POST /pay", p.pay) }
+func (p *Payment) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /pay", svcmetrics.Observe(p.pay, func(ctx context.Context, status int, seconds float64) {
+		p.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("payment.outcome", svcmetrics.Outcome(status))))
+		p.duration.Record(ctx, seconds)
+	}))
+}
 
 // Check pings the database.
 func (p *Payment) Check(ctx context.Context) error { return p.db.PingContext(ctx) }
@@ -318,7 +317,7 @@ func (p *Payment) authenticate(ctx context.Context) (string, failure, error) {
 	case ctx.Err() != nil:
 		return fail(aborted, ctx.Err())
 	case httpx.IsTimeout(err) || errors.Is(qctx.Err(), context.DeadlineExceeded):
-		p.timeouts.Add(ctx, 1, metric.WithAttributes(attribute.String("stage", "credentials")))
+		p.timeouts.Add(ctx, 1)
 		p.logger.ErrorContext(ctx, "Database connection timeout during payment gateway authentication.",
 			"timeout", p.cfg.AuthTimeout.String(), "pool_in_use", p.db.Stats().InUse, "pool_wait_count", p.db.Stats().WaitCount)
 		return fail(dbTimeout, fmt.Errorf("credentials lookup: %w", err))
@@ -345,7 +344,7 @@ func (p *Payment) gatewayFailure(ctx context.Context, err error) failure {
 	case ctx.Err() != nil:
 		return aborted
 	case httpx.IsTimeout(err):
-		p.timeouts.Add(ctx, 1, metric.WithAttributes(attribute.String("stage", "gateway")))
+		p.timeouts.Add(ctx, 1)
 		p.logger.ErrorContext(ctx, "Payment gateway request timed out.", "timeout", p.cfg.GatewayTimeout.String())
 		return gatewayTimeout
 	case errors.As(err, &se) && se.Code < 500:
@@ -365,15 +364,18 @@ func (p *Payment) record(ctx context.Context, req PayRequest, chargeID string, a
 	return id, err
 }
 
+// initMetrics creates the instruments with the names, units and attributes of
+// the checkout_payment_timeout scenario's built-in.
 func (p *Payment) initMetrics(m metric.Meter) error {
-	var err error
-	if p.retries, err = m.Int64Counter("payment.gateway.retries", metric.WithUnit("{retry}"),
-		metric.WithDescription("Payment attempts retried after a timeout or gateway error.")); err != nil {
-		return err
-	}
-	p.timeouts, err = m.Int64Counter("payment.gateway.timeouts", metric.WithUnit("{timeout}"),
-		metric.WithDescription("Timeouts while authenticating with or calling the payment gateway, by stage."))
-	return err
+	var errs [4]error
+	p.requests, errs[0] = svcmetrics.Counter(m, "payment.requests", "{payment}",
+		"Payment requests (POST /pay), by payment.outcome: success or failure.")
+	p.duration, errs[1] = svcmetrics.Duration(m, "payment.processing.duration", "Payment processing latency")
+	p.retries, errs[2] = svcmetrics.Counter(m, "payment.retries", "{retry}",
+		"Payment attempts retried after a timeout or gateway error.")
+	p.timeouts, errs[3] = svcmetrics.Counter(m, "payment.timeouts", "{timeout}",
+		"Timeouts of the gateway credentials lookup and of gateway calls.")
+	return errors.Join(errs[:]...)
 }
 
 // throttle applies the db_pool_throttle fault: the pool shrinks and a settlement

@@ -14,6 +14,10 @@ import (
 	"sync"
 	"testing"
 
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/otelcol-rca/otelcol-rca/services/internal/app"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/dbx"
 )
@@ -91,4 +95,102 @@ func Serve(t testing.TB, env app.Env, svc app.Service) *httptest.Server {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// MetricReader reads what a service recorded, through an in-memory
+// sdk/metric ManualReader.
+type MetricReader struct {
+	t      testing.TB
+	reader *sdkmetric.ManualReader
+}
+
+// Metrics gives env a meter provider of its own, read by the returned reader.
+// Call it before the service is created.
+func Metrics(t testing.TB, env *app.Env) *MetricReader {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	env.Inst.MeterProvider = mp
+	return &MetricReader{t: t, reader: reader}
+}
+
+// Metric returns the metric called name and whether it was recorded at all
+// (an instrument that never recorded a measurement is not collected).
+func (m *MetricReader) Metric(name string) (metricdata.Metrics, bool) {
+	m.t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := m.reader.Collect(context.Background(), &rm); err != nil {
+		m.t.Fatalf("collect metrics: %v", err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, mt := range sm.Metrics {
+			if mt.Name == name {
+				return mt, true
+			}
+		}
+	}
+	return metricdata.Metrics{}, false
+}
+
+// Sum adds up the int64 sum data points of metric name whose attributes include
+// attrs (all of them when attrs is empty); 0 when nothing was recorded.
+func (m *MetricReader) Sum(name string, attrs ...attribute.KeyValue) int64 {
+	m.t.Helper()
+	mt, found := m.Metric(name)
+	if !found {
+		return 0
+	}
+	s, ok := mt.Data.(metricdata.Sum[int64])
+	if !ok {
+		m.t.Fatalf("metric %q is a %T, want an int64 sum", name, mt.Data)
+	}
+	var n int64
+	for _, dp := range s.DataPoints {
+		if hasAll(dp.Attributes, attrs) {
+			n += dp.Value
+		}
+	}
+	return n
+}
+
+// Histogram returns the float64 histogram data points of metric name whose
+// attributes include attrs.
+func (m *MetricReader) Histogram(name string, attrs ...attribute.KeyValue) []metricdata.HistogramDataPoint[float64] {
+	m.t.Helper()
+	mt, found := m.Metric(name)
+	if !found {
+		return nil
+	}
+	h, ok := mt.Data.(metricdata.Histogram[float64])
+	if !ok {
+		m.t.Fatalf("metric %q is a %T, want a float64 histogram", name, mt.Data)
+	}
+	var out []metricdata.HistogramDataPoint[float64]
+	for _, dp := range h.DataPoints {
+		if hasAll(dp.Attributes, attrs) {
+			out = append(out, dp)
+		}
+	}
+	return out
+}
+
+// HistogramCount is the number of measurements in the matching data points of
+// histogram name.
+func (m *MetricReader) HistogramCount(name string, attrs ...attribute.KeyValue) uint64 {
+	m.t.Helper()
+	var n uint64
+	for _, dp := range m.Histogram(name, attrs...) {
+		n += dp.Count
+	}
+	return n
+}
+
+func hasAll(set attribute.Set, attrs []attribute.KeyValue) bool {
+	for _, kv := range attrs {
+		if v, ok := set.Value(kv.Key); !ok || v.Type() != kv.Value.Type() || v.String() != kv.Value.String() {
+			return false
+		}
+	}
+	return true
 }

@@ -16,10 +16,14 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/otelcol-rca/otelcol-rca/services/internal/app"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/httpx"
+	"github.com/otelcol-rca/otelcol-rca/services/internal/svcmetrics"
 )
+
+const scope = "github.com/otelcol-rca/otelcol-rca/services/internal/token"
 
 // Spec describes the service to the runner.
 var Spec = app.Spec{
@@ -76,16 +80,36 @@ type Tokens struct {
 	cfg    Config
 	logger *slog.Logger
 	now    func() time.Time
+
+	// The login scenario's metrics: POST /token durations and failures.
+	duration metric.Float64Histogram
+	failures metric.Int64Counter
 }
 
 // New returns the service.
 func New(cfg Config, env app.Env) *Tokens {
-	return &Tokens{cfg: cfg, logger: env.Logger, now: time.Now}
+	s := &Tokens{cfg: cfg, logger: env.Logger, now: time.Now}
+	m := env.Inst.Meter(scope)
+	var err error
+	// The instruments work even when creating them reports an error.
+	if s.duration, err = svcmetrics.Duration(m, "token.generation.duration", "JWT generation time"); err != nil {
+		env.Logger.Warn("token.generation.duration instrument", "error", err)
+	}
+	if s.failures, err = svcmetrics.Counter(m, "token.generation.failures", "{failure}",
+		"Token requests (POST /token) that failed, incomplete user data included."); err != nil {
+		env.Logger.Warn("token.generation.failures instrument", "error", err)
+	}
+	return s
 }
 
 // Routes registers the endpoints.
 func (s *Tokens) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /token", s.issue)
+	mux.HandleFunc("POST /token", svcmetrics.Observe(s.issue, func(ctx context.Context, status int, seconds float64) {
+		s.duration.Record(ctx, seconds)
+		if svcmetrics.Outcome(status) == svcmetrics.Failure {
+			s.failures.Add(ctx, 1)
+		}
+	}))
 	mux.HandleFunc("POST /verify", s.verify)
 }
 

@@ -27,6 +27,7 @@ func post(t *testing.T, url string, body any, out any) int {
 
 func TestIssueAndVerify(t *testing.T) {
 	env, logs := testutil.Env(t, "token")
+	metrics := testutil.Metrics(t, &env)
 	srv := testutil.Serve(t, env, New(Config{Secret: strings.Repeat("k", MinSecretLen), TTL: time.Minute, Issuer: "test"}, env))
 
 	var issued IssueResponse
@@ -49,6 +50,16 @@ func TestIssueAndVerify(t *testing.T) {
 		if !logs.Contains(l) {
 			t.Errorf("logs lack %q", l)
 		}
+	}
+	// POST /token only: two requests, one failed; /verify is not token generation.
+	if n := metrics.HistogramCount("token.generation.duration"); n != 2 {
+		t.Errorf("token.generation.duration count = %d, want 2", n)
+	}
+	if n := metrics.Sum("token.generation.failures"); n != 1 {
+		t.Errorf("token.generation.failures = %d, want 1", n)
+	}
+	if m, _ := metrics.Metric("token.generation.failures"); m.Unit != "{failure}" {
+		t.Errorf("token.generation.failures unit = %q, want {failure}", m.Unit)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/otelcol-rca/otelcol-rca/services/internal/database"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/testutil"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/token"
@@ -23,11 +25,14 @@ type stack struct {
 	}
 	userLogs, dbLogs *testutil.Logs
 	tokenLogs        *testutil.Logs
+	userMetrics      *testutil.MetricReader
+	dbMetrics        *testutil.MetricReader
 }
 
 func newStack(t *testing.T) stack {
 	t.Helper()
 	dbEnv, dbLogs := testutil.Env(t, "database")
+	dbMetrics := testutil.Metrics(t, &dbEnv)
 	store, err := database.New(context.Background(), database.Config{
 		QueryTimeout: 150 * time.Millisecond, FaultMaxOpen: 1, FaultQueryDelay: 100 * time.Millisecond,
 	}, testutil.DB(t, 4), dbEnv)
@@ -44,12 +49,16 @@ func newStack(t *testing.T) stack {
 	tokSrv := testutil.Serve(t, tokEnv, token.New(tokCfg, tokEnv))
 
 	userEnv, userLogs := testutil.Env(t, "user")
+	userMetrics := testutil.Metrics(t, &userEnv)
 	cfg := user.Config{DatabaseServiceURL: dbSrv.URL, TokenURL: tokSrv.URL, DBTimeout: time.Second, TokenTimeout: time.Second, HashIterations: 10}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	userSrv := testutil.Serve(t, userEnv, user.New(cfg, userEnv))
-	return stack{userURL: userSrv.URL, dbEnv: dbEnv.Faults, userLogs: userLogs, dbLogs: dbLogs, tokenLogs: tokLogs}
+	return stack{
+		userURL: userSrv.URL, dbEnv: dbEnv.Faults, userLogs: userLogs, dbLogs: dbLogs, tokenLogs: tokLogs,
+		userMetrics: userMetrics, dbMetrics: dbMetrics,
+	}
 }
 
 func post(t *testing.T, url string, body any) (int, map[string]any) {
@@ -81,6 +90,13 @@ func TestLogin(t *testing.T) {
 	if code, _ := post(t, s.userURL+"/login", map[string]string{"username": "ada", "password": "wrong-password"}); code != http.StatusUnauthorized {
 		t.Fatalf("wrong password = %d, want 401", code)
 	}
+	loginOK, loginFailed := attribute.String("login.outcome", "success"), attribute.String("login.outcome", "failure")
+	if ok, failed := s.userMetrics.Sum("user.login.attempts", loginOK), s.userMetrics.Sum("user.login.attempts", loginFailed); ok != 1 || failed != 1 {
+		t.Errorf("user.login.attempts = %d success, %d failure, want 1 and 1", ok, failed)
+	}
+	if n := s.dbMetrics.Sum("database.queries", attribute.String("query.outcome", "success")); n != 2 {
+		t.Errorf("database.queries{query.outcome=success} = %d, want 2", n)
+	}
 
 	// Exhaust the database service's pool: one connection, slow queries, and
 	// concurrent logins. Some time out (500 "something went wrong").
@@ -107,6 +123,12 @@ func TestLogin(t *testing.T) {
 	wg.Wait()
 	if codes[http.StatusInternalServerError] == 0 {
 		t.Fatalf("no login failed under pool exhaustion: %v", codes)
+	}
+	if failed := s.userMetrics.Sum("user.login.attempts", loginFailed); failed < int64(1+codes[http.StatusInternalServerError]) {
+		t.Errorf("user.login.attempts{login.outcome=failure} = %d, want at least %d", failed, 1+codes[http.StatusInternalServerError])
+	}
+	if n := s.dbMetrics.Sum("database.queries", attribute.String("query.outcome", "failure")); n == 0 {
+		t.Error("database.queries{query.outcome=failure} = 0 after timeouts")
 	}
 	for logs, lines := range map[*testutil.Logs][]string{
 		s.dbLogs:   {"Database connection pool reached max connections, waiting.", "Database connection timeout while querying user credentials."},

@@ -18,11 +18,17 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/otelcol-rca/otelcol-rca/services/internal/app"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/database"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/httpx"
+	"github.com/otelcol-rca/otelcol-rca/services/internal/svcmetrics"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/token"
 )
+
+const scope = "github.com/otelcol-rca/otelcol-rca/services/internal/user"
 
 // Spec describes the service to the runner.
 var Spec = app.Spec{
@@ -80,20 +86,32 @@ type Users struct {
 	cfg           Config
 	store, tokens *http.Client
 	logger        *slog.Logger
+
+	// The login scenario's metric: login attempts by login.outcome.
+	attempts metric.Int64Counter
 }
 
 // New returns the service.
 func New(cfg Config, env app.Env) *Users {
-	return &Users{
+	s := &Users{
 		cfg: cfg, logger: env.Logger,
 		store: env.Inst.Client("database", 0), tokens: env.Inst.Client("token", 0),
 	}
+	var err error
+	// The counter works even when creating it reports an error.
+	if s.attempts, err = svcmetrics.Counter(env.Inst.Meter(scope), "user.login.attempts", "{attempt}",
+		"Login attempts (POST /login), by login.outcome: success or failure."); err != nil {
+		env.Logger.Warn("user.login.attempts instrument", "error", err)
+	}
+	return s
 }
 
 // Routes registers the endpoints.
 func (s *Users) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /register", s.register)
-	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /login", svcmetrics.Observe(s.login, func(ctx context.Context, status int, _ float64) {
+		s.attempts.Add(ctx, 1, metric.WithAttributes(attribute.String("login.outcome", svcmetrics.Outcome(status))))
+	}))
 }
 
 // Check always passes: the service keeps no state of its own.
