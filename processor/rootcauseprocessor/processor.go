@@ -433,17 +433,24 @@ func (p *sharedProcessor) decideAndForward(ctx context.Context, now time.Time, t
 		return
 	}
 	p.telemetry.ProcessorRootcauseTracesBuffered.Add(ctx, -int64(len(expired)))
-	out := ptrace.NewTraces()
 	decisions := make([]assembly.Decision, len(expired))
-	spans := 0
+	// Traces decided together leave in chunks of about maxForwardSpans, not
+	// as one batch that could pass what the next hop accepts (4 MiB by default
+	// for OTLP/gRPC) when many traces end at once.
+	var chunks []ptrace.Traces
+	var chunkSpans []int
 	for i, tr := range expired {
 		d := p.decide(ctx, now, tr)
 		if d != nil {
 			decisions[i] = d
 		}
 		p.decided.put(tr.ID, d)
-		spans += tr.Spans
-		tr.Data.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
+		if len(chunks) == 0 || chunkSpans[len(chunks)-1]+tr.Spans > maxForwardSpans && chunkSpans[len(chunks)-1] > 0 {
+			chunks = append(chunks, ptrace.NewTraces())
+			chunkSpans = append(chunkSpans, 0)
+		}
+		chunkSpans[len(chunks)-1] += tr.Spans
+		tr.Data.ResourceSpans().MoveAndAppendTo(chunks[len(chunks)-1].ResourceSpans())
 	}
 	t.mu.Lock()
 	for i, tr := range expired {
@@ -452,11 +459,17 @@ func (p *sharedProcessor) decideAndForward(ctx context.Context, now time.Time, t
 		}
 	}
 	t.mu.Unlock()
-	if err := t.next.ConsumeTraces(ctx, out); err != nil {
-		p.telemetry.ProcessorRootcauseSpansForwardFailed.Add(ctx, int64(spans))
-		p.set.Logger.Warn("Forwarding decided traces failed; their spans are lost.", zap.Int("spans", spans), zap.Error(err))
+	for i, out := range chunks {
+		if err := t.next.ConsumeTraces(ctx, out); err != nil {
+			p.telemetry.ProcessorRootcauseSpansForwardFailed.Add(ctx, int64(chunkSpans[i]))
+			p.set.Logger.Warn("Forwarding decided traces failed; their spans are lost.", zap.Int("spans", chunkSpans[i]), zap.Error(err))
+		}
 	}
 }
+
+// maxForwardSpans is the size, in spans, of the chunks decided traces are
+// forwarded in (a trace is never split).
+const maxForwardSpans = 8192
 
 // emit sends the due incident records to the logs pipelines and, on a change
 // or every update_interval, the incident metrics to the metrics pipelines.

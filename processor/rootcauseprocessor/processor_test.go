@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
@@ -265,4 +266,40 @@ func TestIncidentMetrics(t *testing.T) {
 	last := h.msink.AllMetrics()[len(h.msink.AllMetrics())-1]
 	assert.Equal(t, int64(0), last.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(1).Gauge().DataPoints().At(0).IntValue())
 	assert.Equal(t, pmetric.MetricTypeSum, last.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Type())
+}
+
+// TestForwardsDecidedTracesInChunks: traces decided in the same tick leave in
+// chunks of at most maxForwardSpans spans (a trace is never split), so the
+// next hop never gets one oversized batch; no span is lost.
+func TestForwardsDecidedTracesInChunks(t *testing.T) {
+	h := newHarness(t, testConfig())
+	const traces, perTrace = 3000, 7
+	td := ptrace.NewTraces()
+	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+	start := pcommon.NewTimestampFromTime(h.clock.Now())
+	for i := range traces {
+		var tid pcommon.TraceID
+		binary.BigEndian.PutUint64(tid[8:], uint64(i+1))
+		for j := range perTrace {
+			s := ss.AppendEmpty()
+			s.SetTraceID(tid)
+			s.SetSpanID(pcommon.SpanID{byte(j + 1), byte(i), byte(i >> 8)})
+			if j > 0 {
+				s.SetParentSpanID(pcommon.SpanID{1, byte(i), byte(i >> 8)})
+			}
+			s.SetStartTimestamp(start)
+			s.SetEndTimestamp(start + 1000)
+		}
+	}
+	h.consume(td, plog.NewLogs())
+	h.advance(testConfig().DecisionWait + time.Second)
+
+	batches := h.tsink.AllTraces()
+	require.Greater(t, len(batches), 1, "one batch of %d spans", traces*perTrace)
+	total := 0
+	for _, b := range batches {
+		assert.LessOrEqual(t, b.SpanCount(), maxForwardSpans)
+		total += b.SpanCount()
+	}
+	assert.Equal(t, traces*perTrace, total)
 }
