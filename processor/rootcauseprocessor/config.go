@@ -131,7 +131,8 @@ type BaselineConfig struct {
 	// times Multiplier. Must be at least 1. Default: 2.
 	Multiplier float64 `mapstructure:"multiplier"`
 	// MinExcess: ...and slower than the quantile plus MinExcess, so that very
-	// fast operations do not alert on tiny absolute changes. Default: 50ms.
+	// fast operations do not alert on tiny absolute changes. Default: 10ms (the publication gate,
+	// min_traces and min_share, keeps isolated jitter from opening incidents).
 	MinExcess time.Duration `mapstructure:"min_excess"`
 	// Warmup is the number of normal observations an operation needs before its
 	// learned baseline is used. Default: 50.

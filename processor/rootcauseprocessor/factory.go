@@ -54,7 +54,7 @@ func createDefaultConfig() component.Config {
 		Baseline: BaselineConfig{
 			Quantile:      0.99,
 			Multiplier:    2,
-			MinExcess:     50 * time.Millisecond,
+			MinExcess:     10 * time.Millisecond,
 			Warmup:        50,
 			MaxOperations: 10_000,
 		},
