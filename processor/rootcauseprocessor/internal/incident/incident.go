@@ -125,7 +125,9 @@ type record struct {
 	key       key
 	published bool
 	recent    windowCounter // anomalous traces, processing time
-	suspects  map[string]*suspect
+	// operations counts the traces blaming each culprit operation.
+	operations map[string]int
+	suspects   map[string]*suspect
 	last      time.Time // processing time of the last trace
 	emitted   time.Time // processing time of the last event
 	pending   Status    // event to emit, "" when none
@@ -134,9 +136,10 @@ type record struct {
 	logReason bool
 }
 
-// key is an incident's culprit: one incident per culprit, whether its traces
-// fail or are slow (the kind escalates to error).
-type key struct{ service, operation string }
+// key is an incident's culprit service: one incident per service, whether
+// its traces fail or are slow (the kind escalates to error) and whichever of
+// its operations they blame (the incident names the most frequent one).
+type key struct{ service string }
 
 // Store holds the incidents.
 type Store struct {
@@ -201,14 +204,12 @@ func (s *Store) Seen(now time.Time, services []string) {
 	}
 }
 
-// ID returns the deterministic ID of an incident: a hash of its culprit and
-// the start of the window its first trace falls in.
-func ID(service, operation string, windowStart time.Time) string {
+// ID returns the deterministic ID of an incident: a hash of its culprit
+// service and the start of the window its first trace falls in.
+func ID(service string, windowStart time.Time) string {
 	h := sha256.New()
-	for _, s := range []string{service, operation} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
+	h.Write([]byte(service))
+	h.Write([]byte{0})
 	var ts [8]byte
 	binary.BigEndian.PutUint64(ts[:], uint64(windowStart.UnixNano()))
 	h.Write(ts[:])
@@ -225,7 +226,7 @@ func (s *Store) Record(now time.Time, o Observation) (string, bool) {
 	if r, ok := s.traces[o.TraceID]; ok {
 		return r.snap.ID, r.published
 	}
-	k := key{o.CulpritService, o.CulpritOperation}
+	k := key{o.CulpritService}
 	r := s.open[k]
 	if r != nil && o.Start.After(r.snap.WindowEnd.Add(s.opts.Window)) {
 		s.resolve(r)
@@ -241,10 +242,10 @@ func (s *Store) Record(now time.Time, o Observation) (string, bool) {
 }
 
 func (s *Store) openRecord(k key, o Observation) *record {
-	id := ID(k.service, k.operation, o.Start.Truncate(s.opts.Window))
+	id := ID(k.service, o.Start.Truncate(s.opts.Window))
 	r := s.byID[id]
 	if r == nil {
-		r = &record{key: k, suspects: map[string]*suspect{}}
+		r = &record{key: k, suspects: map[string]*suspect{}, operations: map[string]int{}}
 		r.snap = Incident{
 			ID: id, Kind: o.Kind, CulpritService: o.CulpritService, CulpritOperation: o.CulpritOperation,
 			Dependency: o.Dependency, Reason: o.Reason, WindowStart: o.Start, WindowEnd: o.End,
@@ -292,6 +293,10 @@ func (s *Store) add(r *record, now time.Time, o Observation) {
 	r.recent.add(now, s.opts.Window)
 	if o.Kind == "error" {
 		in.Kind = o.Kind
+	}
+	r.operations[o.CulpritOperation]++
+	if o.CulpritOperation != in.CulpritOperation && r.operations[o.CulpritOperation] > r.operations[in.CulpritOperation] {
+		in.CulpritOperation, in.Dependency = o.CulpritOperation, o.Dependency
 	}
 	if o.Start.Before(in.WindowStart) {
 		in.WindowStart = o.Start

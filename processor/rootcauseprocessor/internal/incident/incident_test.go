@@ -28,7 +28,7 @@ func TestLifecycle(t *testing.T) {
 	s := New(Options{Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: 10 * time.Second})
 	now := t0
 	id := rec(s, now, obs(1, t0))
-	assert.Equal(t, ID("payment", "SELECT accounts", t0.Truncate(time.Minute)), id)
+	assert.Equal(t, ID("payment", t0.Truncate(time.Minute)), id)
 	ev := s.Flush(now)
 	require.Len(t, ev, 1)
 	assert.Equal(t, StatusOpen, ev[0].Status)
@@ -64,7 +64,7 @@ func TestDeterministicID(t *testing.T) {
 	b := New(Options{Window: time.Minute, ResolveAfter: time.Minute})
 	// Two collectors, different processing times, same telemetry: same ID.
 	assert.Equal(t, rec(a, t0, obs(1, t0)), rec(b, t0.Add(7*time.Second), obs(1, t0)))
-	assert.NotEqual(t, rec(a, t0, obs(3, t0.Add(5*time.Minute))), ID("payment", "SELECT accounts", t0.Truncate(time.Minute)),
+	assert.NotEqual(t, rec(a, t0, obs(3, t0.Add(5*time.Minute))), ID("payment", t0.Truncate(time.Minute)),
 		"a trace beyond the window opens a new incident")
 }
 
@@ -103,7 +103,7 @@ func TestImproveReason(t *testing.T) {
 
 	o = obs(2, t0)
 	o.Reason, o.ReasonFromLogs = "from a log", true
-	o.CulpritOperation = "other"
+	o.CulpritService = "inventory"
 	id = rec(s, t0, o)
 	assert.False(t, s.ImproveReason(id, "x"))
 
@@ -175,4 +175,21 @@ func TestOneIncidentPerCulprit(t *testing.T) {
 	ev := s.Flush(t0)
 	require.Len(t, ev, 1)
 	assert.Equal(t, "error", ev[0].Kind)
+}
+
+// TestOneIncidentPerService: traces blaming different operations of the same
+// service are one incident, named after its most frequent operation.
+func TestOneIncidentPerService(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: 10 * time.Second})
+	server := obs(1, t0)
+	server.CulpritOperation, server.Dependency = "POST /query/credentials", ""
+	a := rec(s, t0, server)
+	for i := range 3 {
+		assert.Equal(t, a, rec(s, t0, obs(byte(2+i), t0.Add(time.Second))))
+	}
+	ev := s.Flush(t0)
+	require.Len(t, ev, 1)
+	assert.Equal(t, "SELECT accounts", ev[0].CulpritOperation)
+	assert.Equal(t, "postgresql", ev[0].Dependency)
+	assert.Equal(t, 4, ev[0].TraceCount)
 }
