@@ -128,10 +128,10 @@ type record struct {
 	// operations counts the traces blaming each culprit operation.
 	operations map[string]int
 	suspects   map[string]*suspect
-	last      time.Time // processing time of the last trace
-	emitted   time.Time // processing time of the last event
-	pending   Status    // event to emit, "" when none
-	dirty     bool
+	last       time.Time // processing time of the last trace
+	emitted    time.Time // processing time of the last event
+	pending    Status    // event to emit, "" when none
+	dirty      bool
 	// logReason is true when the reason quotes a log record.
 	logReason bool
 }
