@@ -61,9 +61,11 @@ receivers:%s
 exporters:%s
 processors:
   # Bounded batches for every peer: rootcause and tail_sampling release many
-  # traces at once, and gRPC refuses messages over 4 MiB by default.
+  # traces at once, and the mock backend's gRPC refuses messages over 4 MiB
+  # (2048 of the golden data's largest spans, about 1.3 KB each, stay under).
   batch:
-    send_batch_max_size: 8192
+    send_batch_size: 2048
+    send_batch_max_size: 2048
   rootcause:
     decision_wait: %s
     # The processor also emits its own incident metrics every update_interval;
