@@ -127,14 +127,23 @@ type record struct {
 	recent    windowCounter // anomalous traces, processing time
 	// operations counts the traces blaming each culprit operation.
 	operations map[string]int
-	suspects   map[string]*suspect
-	last       time.Time // processing time of the last trace
-	emitted    time.Time // processing time of the last event
-	pending    Status    // event to emit, "" when none
-	dirty      bool
+	// early are the traces of an unpublished incident, newest last, so that
+	// on publication its window starts with the burst that made it stand
+	// out, not with an isolated trace long before it.
+	early    []earlyTrace
+	suspects map[string]*suspect
+	last     time.Time // processing time of the last trace
+	emitted  time.Time // processing time of the last event
+	pending  Status    // event to emit, "" when none
+	dirty    bool
 	// logReason is true when the reason quotes a log record.
 	logReason bool
 }
+
+type earlyTrace struct{ at, start, end time.Time }
+
+// maxEarly bounds the traces an unpublished incident remembers.
+const maxEarly = 64
 
 // key is an incident's culprit service: one incident per service, whether
 // its traces fail or are slow (the kind escalates to error) and whichever of
@@ -284,6 +293,23 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 	r.published = true
 	r.snap.Status = StatusOpen
 	r.pending = StatusOpen
+	// The window covers the traces of the last Window, the ones that counted.
+	var first, last time.Time
+	for _, e := range r.early {
+		if now.Sub(e.at) > s.opts.Window {
+			continue
+		}
+		if first.IsZero() || e.start.Before(first) {
+			first = e.start
+		}
+		if e.end.After(last) {
+			last = e.end
+		}
+	}
+	if !first.IsZero() {
+		r.snap.WindowStart, r.snap.WindowEnd = first, last
+	}
+	r.early = nil
 	s.totals[[2]string{r.snap.CulpritService, r.snap.Reason}]++
 }
 
@@ -295,6 +321,12 @@ func (s *Store) add(r *record, now time.Time, o Observation) {
 		in.Kind = o.Kind
 	}
 	r.operations[o.CulpritOperation]++
+	if !r.published {
+		if len(r.early) == maxEarly {
+			r.early = append(r.early[:0], r.early[1:]...)
+		}
+		r.early = append(r.early, earlyTrace{at: now, start: o.Start, end: o.End})
+	}
 	if o.CulpritOperation != in.CulpritOperation && r.operations[o.CulpritOperation] > r.operations[in.CulpritOperation] {
 		in.CulpritOperation, in.Dependency = o.CulpritOperation, o.Dependency
 	}

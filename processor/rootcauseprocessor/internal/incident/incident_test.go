@@ -193,3 +193,18 @@ func TestOneIncidentPerService(t *testing.T) {
 	assert.Equal(t, "postgresql", ev[0].Dependency)
 	assert.Equal(t, 4, ev[0].TraceCount)
 }
+
+// TestWindowStartsWithTheBurst: an isolated anomalous trace long before a
+// burst of the same culprit does not stretch the published incident's window.
+func TestWindowStartsWithTheBurst(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: 2 * time.Minute, UpdateInterval: 10 * time.Second, MinTraces: 3})
+	rec(s, t0, obs(1, t0))
+	burst := t0.Add(70 * time.Second)
+	for i := range 3 {
+		rec(s, burst, obs(byte(2+i), burst.Add(-40*time.Second+time.Duration(i)*time.Second)))
+	}
+	ev := s.Flush(burst)
+	require.Len(t, ev, 1)
+	assert.Equal(t, burst.Add(-40*time.Second), ev[0].WindowStart)
+	assert.Equal(t, 4, ev[0].TraceCount)
+}
