@@ -159,3 +159,16 @@ func dashboardQueries(t *testing.T) []string {
 	require.NotEmpty(t, qs)
 	return qs
 }
+
+// dashboardESFields lists the Elasticsearch fields the shipped dashboards'
+// annotation, table and logs queries may name, from the deploy module.
+func dashboardESFields(t *testing.T) []string {
+	t.Helper()
+	cmd := exec.Command("go", "run", "./cmd/listqueries", "-es-fields")
+	cmd.Dir = filepath.Join(repoRoot(t), "deploy")
+	out, err := cmd.Output()
+	require.NoError(t, err, "list dashboard fields")
+	fields := strings.Fields(string(out))
+	require.NotEmpty(t, fields)
+	return fields
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -245,6 +246,38 @@ func TestSeedIncidentsAcrossBackends(t *testing.T) {
 		}, 30*time.Second, time.Second, "payment logs tagged with %s in the log store", pay.id)
 	})
 
+	t.Run("every field the dashboards' Elasticsearch queries name is stored", func(t *testing.T) {
+		pay := byCulprit(incidents, "payment")
+		ctx := context.Background()
+		stored := map[string]bool{}
+		assert.Eventually(t, func() bool {
+			for _, q := range []string{
+				fmt.Sprintf(`event_name:"rca.incident" AND "attributes.rca.incident.id":%q`, pay.id),
+				fmt.Sprintf(`"attributes.rca.incident.id":%q AND "attributes.rca.match":trace`, pay.id),
+			} {
+				docs, err := vl.query(ctx, q+" | limit 5")
+				if err != nil {
+					return false
+				}
+				for _, d := range docs {
+					for k := range d {
+						stored[k] = true
+					}
+				}
+			}
+			return len(stored) > 0
+		}, 30*time.Second, time.Second)
+		// VictoriaLogs keeps the time and message fields (VL-Time-Field, VL-Msg-Field) as _time and _msg.
+		renamed := map[string]string{"@timestamp": "_time", "body.text": "_msg"}
+		for _, field := range dashboardESFields(t) {
+			name := field
+			if r, ok := renamed[field]; ok {
+				name = r
+			}
+			assert.True(t, stored[name], "the dashboards query %s, which no incident record or tagged log carries (stored: %v)", field, keys(stored))
+		}
+	})
+
 	t.Run("traces toward jaeger carry the rca attributes", func(t *testing.T) {
 		pay := byCulprit(incidents, "payment")
 		var roots, culpritSpans int
@@ -306,5 +339,14 @@ func readJSONLines(t *testing.T, path string) []map[string]any {
 			out = append(out, m)
 		}
 	}
+	return out
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
 	return out
 }
