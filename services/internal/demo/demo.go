@@ -78,7 +78,7 @@ type FaultResult struct {
 	// Ran is false when the run ended before the fault was switched on.
 	Ran      bool `json:"ran"`
 	Detected bool `json:"detected"`
-	// Culprits are the culprits of all incidents that started in this fault's window.
+	// Culprits are the latest culprits of the incidents that started in this fault's window, one per incident.
 	Culprits    []string `json:"culprits"`
 	IncidentIDs []string `json:"incident_ids"`
 	// DelayS is from the fault going on to the first incident naming the right culprit.
@@ -566,11 +566,7 @@ func (r *run) onIncidentAt(rec incidents.Record, now time.Time) {
 	}
 	prev := s.last
 	s.last = rec
-	c := rec.Service
-	if rec.Dependency != "" {
-		c += " → " + rec.Dependency
-	}
-	if !slices.Contains(s.culprits, c) {
+	if c := culpritLabel(rec); !slices.Contains(s.culprits, c) {
 		s.culprits = append(s.culprits, c)
 	}
 	for _, n := range []string{rec.Service, rec.Dependency} {
@@ -681,10 +677,10 @@ func (r *run) result(res Result, load loadgen.Summary) Result {
 		}
 		f := &res.Faults[i]
 		f.IncidentIDs = append(f.IncidentIDs, id)
-		for _, c := range s.culprits {
-			if !slices.Contains(f.Culprits, c) {
-				f.Culprits = append(f.Culprits, c)
-			}
+		// One entry per incident: its latest culprit (the operation an incident
+		// names may change as its traces accumulate; it is still one incident).
+		if c := culpritLabel(s.last); !slices.Contains(f.Culprits, c) {
+			f.Culprits = append(f.Culprits, c)
 		}
 		delay := s.seenAt.Sub(r.t0).Seconds() - f.OnS
 		match := slices.Contains(s.names, f.Expected)
@@ -740,4 +736,13 @@ func (r *run) printSummary(res Result, load loadgen.Summary) {
 	r.mu.Lock()
 	fmt.Fprint(r.out, b.String())
 	r.mu.Unlock()
+}
+
+// culpritLabel shows an incident record's culprit as "service" or
+// "service → dependency".
+func culpritLabel(rec incidents.Record) string {
+	if rec.Dependency != "" {
+		return rec.Service + " → " + rec.Dependency
+	}
+	return rec.Service
 }

@@ -74,3 +74,25 @@ func TestResultAttribution(t *testing.T) {
 		t.Errorf("catalog = %+v", f)
 	}
 }
+
+// TestResultOneCulpritPerIncident: an incident whose named operation (and so
+// its dependency) changes between records is still one detected culprit, its
+// latest.
+func TestResultOneCulpritPerIncident(t *testing.T) {
+	p, err := NewPlan([]string{"login"}, 100*time.Second, 20*time.Second, 20*time.Second, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	r := &run{plan: p, t0: t0, incidents: map[string]*seen{}}
+	r.events()
+	r.ran[0] = true
+	r.out = &strings.Builder{}
+	start := t0.Add(25 * time.Second)
+	r.onIncidentAt(incidents.Record{ID: "db", Status: "open", Service: "database", WindowStart: start}, start.Add(5*time.Second))
+	r.onIncidentAt(incidents.Record{ID: "db", Status: "update", Service: "database", Dependency: "sqlite", WindowStart: start}, start.Add(30*time.Second))
+	res := r.result(Result{}, loadgen.Summary{})
+	if f := res.Faults[0]; !f.Detected || len(f.Culprits) != 1 || f.Culprits[0] != "database → sqlite" {
+		t.Errorf("login = %+v, want one culprit, database → sqlite", f)
+	}
+}
