@@ -14,6 +14,12 @@ type Config struct {
 	// before it diagnoses the trace. Default: 5s.
 	DecisionWait time.Duration `mapstructure:"decision_wait"`
 
+	// MaxClockSkew is how far in the future of the collector's clock a span's
+	// end time may be and still move the event-time clock (see README: event
+	// time). Later timestamps come from a host with a wrong clock; their spans
+	// are diagnosed but do not move time. Default: 1m.
+	MaxClockSkew time.Duration `mapstructure:"max_clock_skew"`
+
 	// MaxTraces is the maximum number of traces buffered while they wait for their
 	// decision. When it is reached the least recently updated trace is evicted:
 	// forwarded at once without a diagnosis. It also bounds the traces whose logs
@@ -160,6 +166,7 @@ func (cfg *Config) Validate() error {
 		}
 	}
 	positive("decision_wait", cfg.DecisionWait)
+	positive("max_clock_skew", cfg.MaxClockSkew)
 	positiveInt("max_traces", cfg.MaxTraces)
 	positiveInt("max_spans_per_trace", cfg.MaxSpansPerTrace)
 	if cfg.DecidedCacheSize < 0 {

@@ -91,10 +91,11 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		return nil
 	}
 	root := &sc.spans[v.Root]
+	start, end := traceWindow(root.Start, root.End, now, p.cfg.MaxClockSkew)
 	obs := incident.Observation{
 		TraceID:          tr.ID,
-		Start:            time.Unix(0, root.Start).UTC(),
-		End:              time.Unix(0, root.End).UTC(),
+		Start:            start,
+		End:              end,
 		Kind:             v.Kind.String(),
 		CulpritService:   v.CulpritService,
 		CulpritOperation: v.CulpritOperation,
@@ -122,6 +123,21 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		sc.handles[v.Culprit].Attributes().PutBool(attrCulprit, true)
 	}
 	return d
+}
+
+// traceWindow is the time span a trace gives its incident: its root span,
+// repaired when the timestamps cannot be right (zero, beyond the clock skew
+// the event-time clock accepts, or ending before they start), so that one bad
+// span never dates an incident in 1677 or in 2262.
+func traceWindow(start, end int64, now time.Time, skew time.Duration) (time.Time, time.Time) {
+	limit := now.Add(skew).UnixNano()
+	if start <= 0 || start > limit {
+		start = now.UnixNano()
+	}
+	if end < start || end > limit {
+		end = max(start, min(end, limit))
+	}
+	return time.Unix(0, start).UTC(), time.Unix(0, end).UTC()
 }
 
 func (p *sharedProcessor) recordProblems(ctx context.Context, pr diagnosis.Problems) {

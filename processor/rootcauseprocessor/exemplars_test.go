@@ -36,7 +36,9 @@ func exemplarFixture(t *testing.T, cfg *Config) (*harness, []*traceBuilder) {
 	h := newHarness(t, cfg)
 	var traces []*traceBuilder
 	for i, ms := range []float64{1500, 2500, 500} {
-		b := payTrace(uint64(i+1), h.clock.Now(), ms)
+		// The traces end together, as requests that hit one fault do, so
+		// that one grid point of event time decides them all.
+		b := payTrace(uint64(i+1), h.clock.Now().Add(-time.Duration(ms)*time.Millisecond), ms)
 		traces = append(traces, b)
 		h.consume(b.td, b.ld)
 		h.advance(100 * time.Millisecond)
@@ -180,7 +182,7 @@ func TestExemplars(t *testing.T) {
 		{
 			name: "delta interval before the spans ended",
 			dp: func(time.Time) dpSpec {
-				return dpSpec{service: "payment", name: "http.server.request.duration", unit: "s", delta: true, start: epoch.Add(-time.Minute), ts: epoch.Add(500 * time.Millisecond), attrs: server}
+				return dpSpec{service: "payment", name: "http.server.request.duration", unit: "s", delta: true, start: epoch.Add(-time.Minute), ts: epoch.Add(-3 * time.Second), attrs: server}
 			},
 		},
 		{

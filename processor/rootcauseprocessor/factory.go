@@ -19,6 +19,7 @@ import (
 const (
 	defaultDecisionWait     = 5 * time.Second
 	defaultMaxTraces        = 50_000
+	defaultMaxClockSkew     = time.Minute
 	defaultMaxSpansPerTrace = 5000
 	defaultDecidedCacheSize = 100_000
 	defaultIncidentWindow   = time.Minute
@@ -48,6 +49,7 @@ func NewFactory() processor.Factory {
 func createDefaultConfig() component.Config {
 	return &Config{
 		DecisionWait:     defaultDecisionWait,
+		MaxClockSkew:     defaultMaxClockSkew,
 		MaxTraces:        defaultMaxTraces,
 		MaxSpansPerTrace: defaultMaxSpansPerTrace,
 		DecidedCacheSize: defaultDecidedCacheSize,

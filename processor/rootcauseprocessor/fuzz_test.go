@@ -40,7 +40,7 @@ func FuzzConsumeTraces(f *testing.F) {
 		h := newHarness(t, cfg)
 		want := td.SpanCount()
 		require.NoError(t, h.traces.ConsumeTraces(context.Background(), td))
-		h.advance(cfg.DecisionWait)
+		h.advance(cfg.DecisionWait + h.shared.tickInterval())
 		require.Equal(t, want, h.tsink.SpanCount())
 	})
 }

@@ -201,7 +201,7 @@ func (p *sharedProcessor) consumeLogs(ctx context.Context, l *logsProcessor, ld 
 	if n := p.evidence.add(ld); n > 0 {
 		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["log_evidence"])
 	}
-	now := p.now()
+	now := p.clock.Now()
 	hold := p.cfg.MaxHeldLogs > 0 && p.tracePipelines.Load() > 0
 	wins := p.windows.Load()
 	var st logStats
@@ -287,7 +287,7 @@ func (p *sharedProcessor) releaseLogs(ctx context.Context, now time.Time, only *
 	released := 0
 	p.decided.mu.RLock()
 	for _, it := range p.held.items {
-		if it.to == only || now.Sub(it.at) >= wait || p.allDecided(it.ld) {
+		if it.to == only || p.allDecided(it.ld) || now.Sub(it.at) >= wait && !p.anyBuffered(it.ld) {
 			out = append(out, it)
 			released += it.ld.LogRecordCount()
 			continue
@@ -346,6 +346,32 @@ func (p *sharedProcessor) releaseLogs(ctx context.Context, now time.Time, only *
 
 // allDecided tells whether every trace-linked record of ld has a decision.
 // The caller holds p.decided.mu.
+// anyBuffered reports whether a trace of ld still waits for its decision: its
+// logs wait with it, however long its spans take to arrive (bounded by
+// decision_wait after its last span, or max_traces).
+func (p *sharedProcessor) anyBuffered(ld plog.Logs) bool {
+	traces, _, _ := p.snapshot()
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				id := lr.TraceID()
+				if id.IsEmpty() {
+					continue
+				}
+				for _, t := range traces {
+					t.mu.Lock()
+					buffered := t.buf.Buffered(id)
+					t.mu.Unlock()
+					if buffered {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
 func (p *sharedProcessor) allDecided(ld plog.Logs) bool {
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {

@@ -21,6 +21,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/assembly"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/baseline"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/eventtime"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
 )
@@ -36,8 +37,10 @@ type sharedProcessor struct {
 	set       processor.Settings
 	telemetry *metadata.TelemetryBuilder
 	onLast    func()
-	// now is the clock of every time-based decision; tests replace it.
+	// now is processing time; tests replace it. Decisions run on clock.
 	now func() time.Time
+	// clock is event time: the watermark of the spans' timestamps.
+	clock *eventtime.Clock
 	// manualTicks disables the ticker goroutine; tests call tick themselves.
 	manualTicks bool
 
@@ -68,6 +71,7 @@ type sharedProcessor struct {
 	diagnoser   *diagnosis.Diagnoser
 	scratch     traceScratch
 	expired     []*assembly.Trace
+	due         []time.Time
 	startTime   time.Time
 	lastMetrics time.Time
 
@@ -79,6 +83,7 @@ type telemetryAttrs struct {
 	problems [6]metric.MeasurementOption
 	cache    map[string]metric.MeasurementOption
 	match    map[string]metric.MeasurementOption
+	refused  [2]metric.MeasurementOption // future, invalid
 }
 
 func newTelemetryAttrs() telemetryAttrs {
@@ -97,6 +102,7 @@ func newTelemetryAttrs() telemetryAttrs {
 			matchTimeWindow: set("match", matchTimeWindow),
 		},
 	}
+	a.refused = [2]metric.MeasurementOption{set("timestamp", "future"), set("timestamp", "invalid")}
 	for i, p := range []string{"zero_span_id", "duplicate_span_id", "orphan", "cycle", "outside_parent", "extra_root"} {
 		a.problems[i] = set("problem", p)
 	}
@@ -139,6 +145,12 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 		diagnoser:  diagnosis.NewDiagnoser(),
 		attrs:      newTelemetryAttrs(),
 	}
+	p.clock = eventtime.New(eventtime.Options{
+		Wall:      func() time.Time { return p.now() },
+		Step:      p.tickInterval(),
+		IdleAfter: cfg.DecisionWait,
+		MaxSkew:   cfg.MaxClockSkew,
+	})
 	for _, o := range cfg.Objectives {
 		p.objectives[baseline.Key{Service: o.Service, Operation: o.Operation}] = o.Latency
 	}
@@ -151,8 +163,6 @@ func (p *sharedProcessor) start(_ context.Context, register func()) error {
 	register()
 	p.started++
 	if p.started == 1 {
-		p.startTime = p.now()
-		p.lastMetrics = p.startTime
 		if !p.manualTicks {
 			p.stop, p.loopDone = make(chan struct{}), make(chan struct{})
 			go p.loop(p.stop, p.loopDone)
@@ -255,11 +265,15 @@ func (t *tracesProcessor) Shutdown(ctx context.Context) error {
 
 // ConsumeTraces buffers the spans by trace; they are forwarded, tagged, once
 // their trace is decided. Spans that cannot be buffered are forwarded now.
+// The batch moves the event-time clock first: traces due before it are
+// decided before its spans join the buffer, at any arrival speed.
 func (t *tracesProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	if td.ResourceSpans().Len() == 0 {
 		return nil
 	}
-	now := t.shared.now()
+	t.shared.observe(ctx, td)
+	t.shared.tick(ctx)
+	now := t.shared.clock.Now()
 	t.mu.Lock()
 	pass := t.buf.Add(td, now)
 	st := t.buf.TakeStats()
@@ -335,7 +349,7 @@ func (l *logsProcessor) Start(ctx context.Context, _ component.Host) error {
 // Shutdown forwards every record this pipeline still holds, then stops.
 func (l *logsProcessor) Shutdown(ctx context.Context) error {
 	p := l.shared
-	p.releaseLogs(ctx, p.now(), l)
+	p.releaseLogs(ctx, p.clock.Now(), l)
 	// Wait for held logs the decision loop is forwarding to this pipeline.
 	l.forwarding.Lock()
 	l.forwarding.Unlock() //nolint:staticcheck // an empty critical section is the point
@@ -382,13 +396,52 @@ func (p *sharedProcessor) snapshot() (traces []*tracesProcessor, metrics []*metr
 	return slices.Clone(p.traces), slices.Clone(p.metrics), slices.Clone(p.logs)
 }
 
-// tick is one turn of the decision loop: it decides the traces whose
-// decision_wait is over, forwards them, and emits the incident records and
-// metrics that are due.
+// observe moves the event-time clock to the newest plausible end time of td.
+func (p *sharedProcessor) observe(ctx context.Context, td ptrace.Traces) {
+	wall := p.clock.Wall()
+	var latest, future, invalid int64
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				end := int64(s.EndTimestamp())
+				switch ok, fut := p.clock.Plausible(end, wall); {
+				case ok:
+					latest = max(latest, end)
+				case fut:
+					future++
+				default:
+					invalid++
+				}
+			}
+		}
+	}
+	p.clock.Observe(latest)
+	if future > 0 {
+		p.telemetry.ProcessorRootcauseSpansTimestampRefused.Add(ctx, future, p.attrs.refused[0])
+	}
+	if invalid > 0 {
+		p.telemetry.ProcessorRootcauseSpansTimestampRefused.Add(ctx, invalid, p.attrs.refused[1])
+	}
+}
+
+// tick runs the decision loop at every point of the event-time grid passed
+// since the previous tick, in order.
 func (p *sharedProcessor) tick(ctx context.Context) {
 	p.decideMu.Lock()
 	defer p.decideMu.Unlock()
-	now := p.now()
+	p.due = p.clock.Due(p.due[:0])
+	for _, at := range p.due {
+		p.tickAt(ctx, at)
+	}
+}
+
+// tickAt is one turn of the decision loop at event time now: it decides the
+// traces whose decision_wait is over, forwards them, and emits the incident
+// records and metrics that are due.
+func (p *sharedProcessor) tickAt(ctx context.Context, now time.Time) {
+	if p.startTime.IsZero() || now.Before(p.startTime) {
+		p.startTime, p.lastMetrics = now, now
+	}
 	traces, metrics, logs := p.snapshot()
 	for _, t := range traces {
 		t.mu.Lock()
@@ -417,7 +470,10 @@ func (p *sharedProcessor) afterDecisions(ctx context.Context, now time.Time) {
 func (p *sharedProcessor) flush(ctx context.Context, t *tracesProcessor) {
 	p.decideMu.Lock()
 	defer p.decideMu.Unlock()
-	now := p.now()
+	now := p.clock.Now()
+	if p.startTime.IsZero() {
+		p.startTime, p.lastMetrics = now, now
+	}
 	t.mu.Lock()
 	p.expired = t.buf.Drain(p.expired[:0])
 	t.mu.Unlock()

@@ -186,7 +186,8 @@ func TestLimits(t *testing.T) {
 		assert.Equal(t, 1, h.tsink.SpanCount(), "the evicted trace is forwarded at once")
 		assert.Equal(t, traceID(1), h.tsink.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceID())
 		assert.Equal(t, int64(1), sumOf(t, h, "otelcol_processor_rootcause_traces_evicted", attribute.KeyValue{}))
-		h.advance(cfg.DecisionWait)
+		// Decisions run on a grid of event time: up to one step later.
+		h.advance(cfg.DecisionWait + h.shared.tickInterval())
 		assert.Equal(t, 3, h.tsink.SpanCount())
 	})
 	t.Run("max_spans_per_trace forwards the overflow at once", func(t *testing.T) {
@@ -196,7 +197,7 @@ func TestLimits(t *testing.T) {
 		require.NoError(t, h.traces.ConsumeTraces(context.Background(), batch(row{1, 1, 0, 0, 10}, row{1, 2, 1, 1, 5}, row{1, 3, 1, 5, 9})))
 		assert.Equal(t, 1, h.tsink.SpanCount())
 		assert.Equal(t, int64(1), sumOf(t, h, "otelcol_processor_rootcause_spans_overflow", attribute.KeyValue{}))
-		h.advance(cfg.DecisionWait)
+		h.advance(cfg.DecisionWait + h.shared.tickInterval())
 		assert.Equal(t, 3, h.tsink.SpanCount())
 	})
 	t.Run("decision waits for the last span", func(t *testing.T) {
@@ -207,7 +208,7 @@ func TestLimits(t *testing.T) {
 		require.NoError(t, h.traces.ConsumeTraces(context.Background(), batch(row{1, 1, 0, 0, 10})))
 		h.advance(cfg.DecisionWait - time.Second)
 		assert.Equal(t, 0, h.tsink.SpanCount())
-		h.advance(time.Second)
+		h.advance(time.Second + h.shared.tickInterval())
 		assert.Equal(t, 2, h.tsink.SpanCount())
 		assert.Len(t, h.tsink.AllTraces(), 1, "decided together")
 	})
@@ -250,7 +251,7 @@ func TestIncidentMetrics(t *testing.T) {
 	h.consume(b.td, b.ld)
 	h.advance(cfg.DecisionWait + time.Second)
 	require.NotEmpty(t, h.msink.AllMetrics())
-	md := h.msink.AllMetrics()[0]
+	md := h.msink.AllMetrics()[len(h.msink.AllMetrics())-1]
 	rm := md.ResourceMetrics().At(0)
 	assert.Equal(t, map[string]any{"service.name": "otelcol-rca"}, rm.Resource().Attributes().AsRaw())
 	ms := rm.ScopeMetrics().At(0).Metrics()
@@ -262,7 +263,7 @@ func TestIncidentMetrics(t *testing.T) {
 	assert.Equal(t, "rca.incidents.active", ms.At(1).Name())
 	assert.Equal(t, int64(1), ms.At(1).Gauge().DataPoints().At(0).IntValue())
 
-	h.advance(cfg.ResolveAfter)
+	h.advance(cfg.ResolveAfter + h.shared.tickInterval())
 	last := h.msink.AllMetrics()[len(h.msink.AllMetrics())-1]
 	assert.Equal(t, int64(0), last.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(1).Gauge().DataPoints().At(0).IntValue())
 	assert.Equal(t, pmetric.MetricTypeSum, last.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Type())

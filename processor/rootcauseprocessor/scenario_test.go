@@ -94,7 +94,7 @@ func TestScenarios(t *testing.T) {
 			recs := h.incidentRecords()
 			require.NotEmpty(t, recs)
 			require.False(t, openedAt.IsZero())
-			assert.LessOrEqual(t, openedAt.Sub(faultAt), cfg.DecisionWait+2*time.Second, "raised within decision_wait + 2s")
+			assert.LessOrEqual(t, openedAt.Sub(faultAt), cfg.DecisionWait+2*time.Second+h.shared.tickInterval(), "raised within decision_wait + 2s and a step of the event-time grid")
 
 			open := recs[0]
 			a := open.Attributes().AsRaw()

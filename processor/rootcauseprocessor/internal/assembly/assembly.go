@@ -107,6 +107,12 @@ func New(opts Options) *Buffer {
 	}
 }
 
+// Buffered reports whether the trace is waiting for its decision.
+func (b *Buffer) Buffered(id pcommon.TraceID) bool {
+	_, ok := b.traces[id]
+	return ok
+}
+
 // Len returns the number of traces waiting.
 func (b *Buffer) Len() int { return len(b.traces) }
 

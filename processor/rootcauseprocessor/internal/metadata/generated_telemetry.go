@@ -23,24 +23,25 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                metric.Meter
-	mu                                   sync.Mutex
-	registrations                        []metric.Registration
-	ProcessorRootcauseCacheEvictions     metric.Int64Counter
-	ProcessorRootcauseExemplarsAdded     metric.Int64Counter
-	ProcessorRootcauseIncidentsDiscarded metric.Int64Counter
-	ProcessorRootcauseLogsForwardFailed  metric.Int64Counter
-	ProcessorRootcauseLogsHeld           metric.Int64UpDownCounter
-	ProcessorRootcauseLogsHeldOverflow   metric.Int64Counter
-	ProcessorRootcauseLogsTagged         metric.Int64Counter
-	ProcessorRootcauseSpanProblems       metric.Int64Counter
-	ProcessorRootcauseSpansForwardFailed metric.Int64Counter
-	ProcessorRootcauseSpansLate          metric.Int64Counter
-	ProcessorRootcauseSpansOverflow      metric.Int64Counter
-	ProcessorRootcauseSpansZeroTraceID   metric.Int64Counter
-	ProcessorRootcauseTracesBuffered     metric.Int64UpDownCounter
-	ProcessorRootcauseTracesDiagnosed    metric.Int64Counter
-	ProcessorRootcauseTracesEvicted      metric.Int64Counter
+	meter                                   metric.Meter
+	mu                                      sync.Mutex
+	registrations                           []metric.Registration
+	ProcessorRootcauseCacheEvictions        metric.Int64Counter
+	ProcessorRootcauseExemplarsAdded        metric.Int64Counter
+	ProcessorRootcauseIncidentsDiscarded    metric.Int64Counter
+	ProcessorRootcauseLogsForwardFailed     metric.Int64Counter
+	ProcessorRootcauseLogsHeld              metric.Int64UpDownCounter
+	ProcessorRootcauseLogsHeldOverflow      metric.Int64Counter
+	ProcessorRootcauseLogsTagged            metric.Int64Counter
+	ProcessorRootcauseSpanProblems          metric.Int64Counter
+	ProcessorRootcauseSpansForwardFailed    metric.Int64Counter
+	ProcessorRootcauseSpansLate             metric.Int64Counter
+	ProcessorRootcauseSpansOverflow         metric.Int64Counter
+	ProcessorRootcauseSpansTimestampRefused metric.Int64Counter
+	ProcessorRootcauseSpansZeroTraceID      metric.Int64Counter
+	ProcessorRootcauseTracesBuffered        metric.Int64UpDownCounter
+	ProcessorRootcauseTracesDiagnosed       metric.Int64Counter
+	ProcessorRootcauseTracesEvicted         metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -135,6 +136,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorRootcauseSpansOverflow, err = builder.meter.Int64Counter(
 		"otelcol_processor_rootcause_spans_overflow",
 		metric.WithDescription("Spans beyond max_spans_per_trace. They are forwarded at once, untagged; the trace is diagnosed without them. [Development]"),
+		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseSpansTimestampRefused, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_spans_timestamp_refused",
+		metric.WithDescription("Spans whose end time did not move the event-time clock, by reason. future - later than processing time plus max_clock_skew (a host with a wrong clock); invalid - zero or negative. The spans are diagnosed as usual. [Development]"),
 		metric.WithUnit("{spans}"),
 	)
 	errs = errors.Join(errs, err)

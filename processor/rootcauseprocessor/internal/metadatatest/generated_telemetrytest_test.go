@@ -30,6 +30,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorRootcauseSpansForwardFailed.Add(context.Background(), 1)
 	tb.ProcessorRootcauseSpansLate.Add(context.Background(), 1)
 	tb.ProcessorRootcauseSpansOverflow.Add(context.Background(), 1)
+	tb.ProcessorRootcauseSpansTimestampRefused.Add(context.Background(), 1)
 	tb.ProcessorRootcauseSpansZeroTraceID.Add(context.Background(), 1)
 	tb.ProcessorRootcauseTracesBuffered.Add(context.Background(), 1)
 	tb.ProcessorRootcauseTracesDiagnosed.Add(context.Background(), 1)
@@ -65,6 +66,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorRootcauseSpansOverflow(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseSpansTimestampRefused(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorRootcauseSpansZeroTraceID(t, testTel,
