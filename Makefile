@@ -19,7 +19,7 @@ COLLECTOR   := bin/otelcol-rca
 
 # Go modules of the repository, one go.mod each (as in collector-contrib).
 COMPONENT_MODULES := receiver/scenarioreceiver processor/rootcauseprocessor
-MODULES := $(COMPONENT_MODULES) services deploy testbed .
+MODULES := $(COMPONENT_MODULES) replay services deploy testbed .
 # Modules present in this checkout (later ones may not exist yet on old branches).
 PRESENT_MODULES = $(foreach m,$(MODULES),$(if $(wildcard $(m)/go.mod),$(m)))
 
@@ -81,6 +81,17 @@ bench: build ## Run every benchmark (speed, memory, accuracy, testbed peers) and
 .PHONY: bench-accuracy
 bench-accuracy: ## Accuracy benchmark: 100 generated fault cases + the seed scenarios; prints AC@1, AC@3, Avg@5, delays, false incidents
 	cd processor/rootcauseprocessor && RCA_ACCURACY_CASES=$${RCA_ACCURACY_CASES:-100} go test -run '^TestAccuracy$$' -count=1 -timeout 60m -v . | sed -n '/| Fault kind/,/False incidents/p'
+
+# The real-world benchmark's dataset (see its README); DATASET=... to use another copy.
+DATASET ?= ../shared/datasets/trainticket-2023-01-30
+
+.PHONY: bench-realworld
+bench-realworld: ## Real recorded faults (Train Ticket): every case, cold and continuous; AC@1, AC@3, Avg@5 per fault type, delays, false incidents
+	cd replay && RCA_REALWORLD=1 DATASET=$(abspath $(DATASET)) go test -run '^TestRealWorld$$' -count=1 -timeout 60m -v ./realworld/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok '
+
+.PHONY: replay
+replay: ## Build bin/rca-replay: run recorded telemetry (OTLP files, Train Ticket) through rootcause and print its incidents
+	cd replay && go build -o ../bin/rca-replay ./cmd/rca-replay
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## go vet, gofmt and golangci-lint (.golangci.yml) on every module

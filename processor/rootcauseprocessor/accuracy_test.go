@@ -81,7 +81,7 @@ func (c *incidentCollector) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	for _, rl := range ld.ResourceLogs().All() {
 		for _, sl := range rl.ScopeLogs().All() {
 			for _, lr := range sl.LogRecords().All() {
-				if lr.EventName() != eventName {
+				if lr.EventName() != IncidentEventName {
 					continue
 				}
 				st, _ := lr.Attributes().Get("rca.incident.status")

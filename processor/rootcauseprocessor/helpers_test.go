@@ -121,7 +121,7 @@ func (h *harness) incidentRecords() []plog.LogRecord {
 		for _, rl := range ld.ResourceLogs().All() {
 			for _, sl := range rl.ScopeLogs().All() {
 				for _, lr := range sl.LogRecords().All() {
-					if lr.EventName() == eventName {
+					if lr.EventName() == IncidentEventName {
 						out = append(out, lr)
 					}
 				}

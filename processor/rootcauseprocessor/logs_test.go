@@ -53,7 +53,7 @@ func (h *harness) appRecords() map[string]plog.LogRecord {
 		for _, rl := range ld.ResourceLogs().All() {
 			for _, sl := range rl.ScopeLogs().All() {
 				for _, lr := range sl.LogRecords().All() {
-					if lr.EventName() != eventName {
+					if lr.EventName() != IncidentEventName {
 						out[lr.Body().Str()] = lr
 					}
 				}

@@ -15,7 +15,8 @@ import (
 const (
 	selfService = "otelcol-rca"
 	scopeName   = "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor"
-	eventName   = "rca.incident"
+	// IncidentEventName is the event name of the incident records.
+	IncidentEventName = "rca.incident"
 	// candidatesShown bounds the candidates listed in a record.
 	candidatesShown = 10
 )
@@ -41,7 +42,7 @@ func incidentLogs(events []incident.Incident, now time.Time, resourceAttrs map[s
 	for i := range events {
 		in := &events[i]
 		lr := sl.LogRecords().AppendEmpty()
-		lr.SetEventName(eventName)
+		lr.SetEventName(IncidentEventName)
 		lr.SetTimestamp(ts)
 		lr.SetObservedTimestamp(ts)
 		if in.Status == incident.StatusResolved {

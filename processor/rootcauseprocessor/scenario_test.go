@@ -189,7 +189,7 @@ func (h *harness) incidentResource() map[string]any {
 	for _, ld := range h.lsink.AllLogs() {
 		for _, rl := range ld.ResourceLogs().All() {
 			for _, sl := range rl.ScopeLogs().All() {
-				if sl.LogRecords().Len() > 0 && sl.LogRecords().At(0).EventName() == eventName {
+				if sl.LogRecords().Len() > 0 && sl.LogRecords().At(0).EventName() == IncidentEventName {
 					return rl.Resource().Attributes().AsRaw()
 				}
 			}

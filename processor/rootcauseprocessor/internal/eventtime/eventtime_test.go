@@ -24,7 +24,7 @@ func TestClockFollowsTheData(t *testing.T) {
 	assert.Equal(t, recorded, c.Now(), "a recording moves the clock back to its own time")
 	assert.Equal(t, []time.Time{recorded}, c.Due(nil), "the grid starts at the first span")
 
-	c.Observe(recorded.Add(3500*time.Millisecond).UnixNano())
+	c.Observe(recorded.Add(3500 * time.Millisecond).UnixNano())
 	assert.Equal(t, []time.Time{recorded.Add(time.Second), recorded.Add(2 * time.Second), recorded.Add(3 * time.Second)}, c.Due(nil),
 		"a jump runs every grid point it passed, in order")
 	assert.Empty(t, c.Due(nil))

@@ -1,0 +1,97 @@
+package realworld
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// datasetDir finds the dataset: $DATASET, else ../shared/datasets beside the
+// repository (the layout of the project's machines).
+func datasetDir(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("DATASET"); d != "" {
+		return d
+	}
+	for _, d := range []string{"../../../shared/datasets/trainticket-2023-01-30", "/work/shared/datasets/trainticket-2023-01-30"} {
+		if _, err := os.Stat(d); err == nil {
+			return d
+		}
+	}
+	t.Skip("Train Ticket dataset not found: set DATASET")
+	return ""
+}
+
+// TestRealWorld is make bench-realworld: every fault case in the cold and the
+// continuous setting.
+func TestRealWorld(t *testing.T) {
+	if os.Getenv("RCA_REALWORLD") == "" {
+		t.Skip("set RCA_REALWORLD=1 (make bench-realworld)")
+	}
+	d, err := Open(datasetDir(t))
+	require.NoError(t, err)
+	ctx := context.Background()
+	cold, err := d.Cold(ctx, Options{})
+	require.NoError(t, err)
+	cont, err := d.Continuous(ctx, Options{})
+	require.NoError(t, err)
+	cold.Print(os.Stdout)
+	cont.Print(os.Stdout)
+	fmt.Println(cold.Summary("realworld-cold"))
+	fmt.Println(cont.Summary("realworld"))
+}
+
+// sliceCases are the regression slice: one case of each fault type on the
+// same service, and a network delay elsewhere.
+var sliceCases = []int{1, 2, 9}
+
+// sliceResult is what the slice scored when it was last recorded.
+type sliceResult struct {
+	Ranks map[string]int `json:"ranks"` // case inject time → rank of the culprit, 0 when absent
+}
+
+// TestRealWorldSlice fails when the diagnosis gets worse on a slice of real
+// cases: a culprit ranked lower than recorded in testdata/slice.json.
+// RCA_UPDATE_SLICE=1 records the current ranks.
+func TestRealWorldSlice(t *testing.T) {
+	d, err := Open(datasetDir(t))
+	require.NoError(t, err)
+	rep, err := d.Cold(context.Background(), Options{Cases: sliceCases})
+	require.NoError(t, err)
+	rep.Print(testWriter{t})
+	got := sliceResult{Ranks: map[string]int{}}
+	for _, o := range rep.Outcomes {
+		got.Ranks[o.Case.Inject.Format("15:04:05")] = o.Rank
+	}
+	path := filepath.Join("testdata", "slice.json")
+	if os.Getenv("RCA_UPDATE_SLICE") != "" {
+		b, err := json.MarshalIndent(got, "", "  ")
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
+	}
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var want sliceResult
+	require.NoError(t, json.Unmarshal(raw, &want))
+	require.Len(t, want.Ranks, len(sliceCases))
+	for at, r := range want.Ranks {
+		g, ok := got.Ranks[at]
+		require.True(t, ok, "case %s", at)
+		if r > 0 {
+			assert.True(t, g > 0 && g <= r, "case %s: culprit ranked %d, recorded %d", at, g, r)
+		}
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(string(b))
+	return len(b), nil
+}
