@@ -200,6 +200,7 @@ func toSpan(s ptrace.Span, service string) diagnosis.Span {
 		Start:         int64(s.StartTimestamp()),
 		End:           int64(s.EndTimestamp()),
 		StatusError:   s.Status().Code() == ptrace.StatusCodeError,
+		StatusOK:      s.Status().Code() == ptrace.StatusCodeOk,
 		StatusMessage: s.Status().Message(),
 	}
 	for k, v := range s.Attributes().All() {

@@ -48,7 +48,7 @@ func (e *logEvidence) add(ld plog.Logs) int64 {
 				if id.IsEmpty() || lr.SeverityNumber() < plog.SeverityNumberInfo {
 					continue
 				}
-				l := diagnosis.Log{Service: service, Severity: lr.SeverityNumber(), Body: lr.Body().AsString()}
+				l := diagnosis.Log{Service: service, SpanID: lr.SpanID(), Severity: lr.SeverityNumber(), Body: lr.Body().AsString()}
 				evicted += e.put(id, l)
 			}
 		}

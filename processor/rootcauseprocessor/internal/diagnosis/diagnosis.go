@@ -21,7 +21,10 @@ type Span struct {
 	Kind       ptrace.SpanKind
 	Start, End int64 // Unix nanoseconds
 
-	StatusError   bool
+	StatusError bool
+	// StatusOK is an explicit OK status: the instrumentation says the span
+	// succeeded, whatever its exceptions and logs.
+	StatusOK      bool
 	StatusMessage string
 	HTTPStatus    int64  // http.response.status_code, 0 when absent
 	ErrorType     string // error.type
@@ -56,6 +59,7 @@ func (s *Span) dependency() string {
 // Log is a log record linked to the trace.
 type Log struct {
 	Service  string
+	SpanID   pcommon.SpanID // zero when the record names no span
 	Severity plog.SeverityNumber
 	Body     string
 }
@@ -142,10 +146,12 @@ type Diagnoser struct {
 	ignored  []bool
 	failed   []bool
 	breached []bool
+	logError []bool
 	onPath   []bool
 	cpSelf   []int64
 	score    []float64
 	tmp      []int32
+	blames   []serviceBlame
 }
 
 // NewDiagnoser returns a Diagnoser.
@@ -173,12 +179,21 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 	d.exclusive(spans, v.Exclusive, &v.Problems)
 
 	var anyFailed, anyBreached bool
+	d.markLogErrors(spans, logs)
 	for i := range spans {
 		s := &spans[i]
 		if d.ignored[i] {
 			continue
 		}
-		d.failed[i] = s.failed()
+		// Instrumentations that leave the status unset (many Java agents,
+		// hand-written spans) report a failure only as an exception event or
+		// an ERROR log: it counts wherever it is.
+		silent := !s.StatusOK && (len(s.Exceptions) > 0 || d.logError[i])
+		d.failed[i] = s.failed() || silent
+		if silent {
+			anyFailed = true
+			v.Affected = appendUnique(v.Affected, s.Service)
+		}
 		if s.Kind != ptrace.SpanKindServer && i != v.Root {
 			continue
 		}
@@ -229,6 +244,19 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 	return v
 }
 
+// markLogErrors flags the spans an ERROR or FATAL log record names.
+func (d *Diagnoser) markLogErrors(spans []Span, logs []Log) {
+	for i := range logs {
+		l := &logs[i]
+		if l.Severity < plog.SeverityNumberError || l.SpanID.IsEmpty() {
+			continue
+		}
+		if j, ok := d.index[l.SpanID]; ok && !d.ignored[j] && spans[j].Service == l.Service {
+			d.logError[j] = true
+		}
+	}
+}
+
 // build indexes the spans, links parents to children and finds cycles.
 func (d *Diagnoser) build(spans []Span, p *Problems) {
 	n := len(spans)
@@ -238,6 +266,7 @@ func (d *Diagnoser) build(spans []Span, p *Problems) {
 	d.ignored = grow(d.ignored, n)
 	d.failed = grow(d.failed, n)
 	d.breached = grow(d.breached, n)
+	d.logError = grow(d.logError, n)
 	d.onPath = grow(d.onPath, n)
 	d.cpSelf = grow(d.cpSelf, n)
 	d.score = grow(d.score, n)
@@ -425,25 +454,75 @@ func (d *Diagnoser) topBreach(spans []Span) int32 {
 }
 
 // latencyCulprit walks the critical path below from and returns the span
-// with the largest exclusive critical-path time over its typical exclusive time.
+// that explains most of the delay, by service. A span's excess is its
+// exclusive critical-path time over its typical exclusive time. The excess of
+// a call that the callee's own span does not cover (the network, the
+// callee's connection queue, a delay on the callee's pod) goes to the
+// callee, and half of it to the caller: a delay on one pod slows both the
+// calls into it and the calls out of it, so its service collects the most,
+// while a slow callee still wins over the caller that waits for it.
 func (d *Diagnoser) latencyCulprit(spans []Span, from int32, b Baselines) int32 {
 	if from < 0 {
 		return -1
 	}
 	d.tmp = d.tmp[:0]
 	d.criticalPath(spans, from, spans[from].End)
-	best, bestExcess := int32(-1), int64(0)
+	d.blames = d.blames[:0]
 	for _, i := range d.tmp {
 		s := &spans[i]
 		excess := d.cpSelf[i]
 		if typ, ok := b.Typical(s.Service, s.Name); ok {
 			excess -= int64(typ)
 		}
-		if best < 0 || excess > bestExcess {
-			best, bestExcess = i, excess
+		if excess <= 0 {
+			continue
+		}
+		if callee := d.serverChild(spans, i); callee >= 0 && s.outbound() && spans[callee].Service != s.Service {
+			d.blame(spans, callee, excess)
+			d.blame(spans, i, excess/2)
+			continue
+		}
+		d.blame(spans, i, excess)
+	}
+	best := -1
+	for k := range d.blames {
+		if best < 0 || d.blames[k].total > d.blames[best].total {
+			best = k
 		}
 	}
-	return best
+	if best < 0 {
+		// Nothing over its typical time: the longest exclusive time on the path.
+		top, topSelf := int32(-1), int64(0)
+		for _, i := range d.tmp {
+			if top < 0 || d.cpSelf[i] > topSelf {
+				top, topSelf = i, d.cpSelf[i]
+			}
+		}
+		return top
+	}
+	return d.blames[best].span
+}
+
+// serviceBlame is the excess a service explains in one trace, and its span
+// that explains the most of it.
+type serviceBlame struct {
+	service     string
+	total, most int64
+	span        int32
+}
+
+func (d *Diagnoser) blame(spans []Span, i int32, excess int64) {
+	svc := spans[i].Service
+	for k := range d.blames {
+		if b := &d.blames[k]; b.service == svc {
+			b.total += excess
+			if excess > b.most {
+				b.most, b.span = excess, i
+			}
+			return
+		}
+	}
+	d.blames = append(d.blames, serviceBlame{service: svc, total: excess, most: excess, span: i})
 }
 
 // criticalPath appends the spans on the critical path of i (ending at end) to

@@ -1,0 +1,172 @@
+package trainticket
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"github.com/klauspost/compress/gzip"
+	"io"
+	"os"
+	"strings"
+)
+
+// csvFile reads one (optionally gzip-compressed) CSV file leniently: rows of
+// any field count, stray quotes kept as text. Callers check field counts.
+type csvFile struct {
+	path string
+	f    *os.File
+	gz   *gzip.Reader
+	cr   *csv.Reader
+	line int // line of the last record read, for error messages
+}
+
+// openCSV opens path and reads its header. An empty file has a nil header.
+func openCSV(path string) (*csvFile, []string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err // already names the file
+	}
+	c := &csvFile{path: path, f: f}
+	var src io.Reader = bufio.NewReaderSize(f, 1<<16)
+	if strings.HasSuffix(path, ".gz") {
+		c.gz, err = gzip.NewReader(src)
+		if errors.Is(err, io.EOF) { // zero-byte file
+			f.Close()
+			return c, nil, nil
+		}
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		src = c.gz
+	}
+	c.cr = csv.NewReader(src)
+	c.cr.LazyQuotes = true
+	c.cr.FieldsPerRecord = -1
+	c.cr.ReuseRecord = true
+	hdr, err := c.read()
+	if errors.Is(err, io.EOF) {
+		return c, nil, nil
+	}
+	if err != nil {
+		c.close()
+		return nil, nil, err
+	}
+	hdr = append([]string(nil), hdr...) // the record is reused
+	for i, h := range hdr {
+		hdr[i] = strings.TrimSpace(h)
+	}
+	hdr[0] = strings.TrimPrefix(hdr[0], "\ufeff")
+	return c, hdr, nil
+}
+
+// read returns the next record (valid until the next call), io.EOF at the
+// end, a *csv.ParseError for a row that does not parse (reading may go on),
+// or an error naming the file and line that ends the file.
+func (c *csvFile) read() ([]string, error) {
+	rec, err := c.cr.Read()
+	if err == nil {
+		c.line, _ = c.cr.FieldPos(0)
+		return rec, nil
+	}
+	var perr *csv.ParseError
+	if errors.Is(err, io.EOF) || errors.As(err, &perr) {
+		return nil, err
+	}
+	return nil, fmt.Errorf("read %s: line %d: %w", c.path, c.line+1, err)
+}
+
+func isParseError(err error) bool {
+	var perr *csv.ParseError
+	return errors.As(err, &perr)
+}
+
+func (c *csvFile) close() {
+	if c.gz != nil {
+		c.gz.Close()
+	}
+	c.f.Close()
+}
+
+// columns finds the named columns in a header; a missing one is an error.
+func columns(path string, hdr []string, names ...string) ([]int, error) {
+	idx := make([]int, len(names))
+	for i, n := range names {
+		idx[i] = colIndex(hdr, n)
+		if idx[i] < 0 {
+			return nil, fmt.Errorf("read %s: line 1: no %s column", path, n)
+		}
+	}
+	return idx, nil
+}
+
+func colIndex(hdr []string, name string) int {
+	for i, h := range hdr {
+		if h == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// strtab interns strings, so that loaded rows hold small indexes instead of
+// copies of the same names.
+type strtab struct {
+	idx  map[string]uint32
+	s    []string
+	last uint32 // rows often repeat the previous row's name
+}
+
+func (t *strtab) intern(s string) uint32 {
+	if len(t.s) > 0 && t.s[t.last] == s {
+		return t.last
+	}
+	if i, ok := t.idx[s]; ok {
+		t.last = i
+		return i
+	}
+	if t.idx == nil {
+		t.idx = make(map[string]uint32)
+	}
+	i := uint32(len(t.s))
+	s = strings.Clone(s) // s points into a whole CSV row
+	t.idx[s] = i
+	t.s = append(t.s, s)
+	t.last = i
+	return i
+}
+
+var unhexTab = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	for c := 'A'; c <= 'F'; c++ {
+		t[c] = byte(c - 'A' + 10)
+	}
+	return t
+}()
+
+// parseHex decodes s into dst; s must be exactly 2*len(dst) hex digits and
+// not all zeros (an all-zero ID is invalid in OTLP).
+func parseHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	var or byte
+	for i := range dst {
+		hi, lo := unhexTab[s[2*i]], unhexTab[s[2*i+1]]
+		if hi > 15 || lo > 15 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+		or |= dst[i]
+	}
+	return or != 0
+}

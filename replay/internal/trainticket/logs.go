@@ -1,0 +1,236 @@
+package trainticket
+
+import (
+	"cmp"
+	"encoding/json"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// logRec is one loaded container log line.
+type logRec struct {
+	time      int64 // Unix ns
+	traceID   [16]byte
+	spanID    [8]byte
+	pod       uint32 // index into Reader.pods
+	container uint32 // index into Reader.strs
+	stream    uint32 // index into Reader.strs
+	sevText   uint32 // index into Reader.strs
+	sev       plog.SeverityNumber
+	body      string
+}
+
+// dockerLog is the container runtime's JSON record in the Log column.
+type dockerLog struct {
+	Log    string `json:"log"`
+	Stream string `json:"stream"`
+}
+
+// maxClockSkew is how far TimeUnixNano may be from Timestamp and still be
+// trusted: some ERROR rows carry a large negative TimeUnixNano.
+const maxClockSkew = int64(time.Minute)
+
+func (fd *fileData) readLogs(path string) error {
+	c, hdr, err := openCSV(path)
+	if err != nil {
+		return err
+	}
+	if hdr == nil {
+		fd.stats.FilesSkipped++
+		return nil
+	}
+	defer c.close()
+	col, err := columns(path, hdr, "PodName", "Log", "Timestamp")
+	if err != nil {
+		return err
+	}
+	iPod, iLog, iTS := col[0], col[1], col[2]
+	iNano, iContainer := colIndex(hdr, "TimeUnixNano"), colIndex(hdr, "Container")
+	iTrace, iSpan := colIndex(hdr, "TraceID"), colIndex(hdr, "SpanID")
+	st := &fd.stats
+	for {
+		rec, err := c.read()
+		if err == io.EOF {
+			break
+		}
+		if isParseError(err) {
+			st.LogRowsSkipped++
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		// A row spliced with another's tail has the wrong field count or a
+		// Log column that is not one JSON object.
+		var d dockerLog
+		if len(rec) != len(hdr) || rec[iPod] == "" || json.Unmarshal([]byte(rec[iLog]), &d) != nil {
+			st.LogRowsSkipped++
+			continue
+		}
+		nano := ""
+		if iNano >= 0 {
+			nano = rec[iNano]
+		}
+		t, repaired, ok := logTime(rec[iTS], nano)
+		if !ok {
+			st.LogRowsSkipped++
+			continue
+		}
+		if repaired {
+			st.LogTimesRepaired++
+		}
+		l := logRec{time: t, pod: fd.pods.intern(rec[iPod])}
+		if iTrace >= 0 && !parseHex(l.traceID[:], rec[iTrace]) {
+			l.traceID = [16]byte{}
+		}
+		if iSpan >= 0 && !parseHex(l.spanID[:], rec[iSpan]) {
+			l.spanID = [8]byte{}
+		}
+		container := ""
+		if iContainer >= 0 {
+			container = rec[iContainer]
+		}
+		l.container = fd.strs.intern(container)
+		l.stream = fd.strs.intern(d.Stream)
+		var word string
+		l.sev, word, l.body = parseLine(d.Log)
+		l.sevText = fd.strs.intern(word)
+		fd.logs = append(fd.logs, l)
+	}
+	st.Files++
+	return nil
+}
+
+// logTime is a row's time: TimeUnixNano when it agrees with Timestamp (it has
+// the precision), else Timestamp (repaired). When Timestamp does not parse, a
+// positive TimeUnixNano is all there is.
+func logTime(ts, nano string) (t int64, repaired, ok bool) {
+	n, err := strconv.ParseInt(nano, 10, 64)
+	nanoOK := err == nil && n > 0
+	tt, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		// Some rows have no zone ("2023-01-30T12:01:02.090"); the dataset is UTC.
+		tt, err = time.Parse("2006-01-02T15:04:05.999999999", ts)
+	}
+	if err != nil {
+		return n, false, nanoOK
+	}
+	tsNano := tt.UnixNano()
+	if nanoOK && n-tsNano <= maxClockSkew && tsNano-n <= maxClockSkew {
+		return n, false, true
+	}
+	return tsNano, true, true
+}
+
+// parseLine splits an application log line ("20:00:36.278 INFO  c.t.c.X#34
+// ...") into its severity, the level word and the rest. A line without a
+// time and a known level is kept whole, with no severity.
+func parseLine(line string) (plog.SeverityNumber, string, string) {
+	line = strings.TrimRight(line, "\r\n")
+	sp := strings.IndexByte(line, ' ')
+	if sp < 0 || !isClock(line[:sp]) {
+		return plog.SeverityNumberUnspecified, "", line
+	}
+	rest := strings.TrimLeft(line[sp:], " ")
+	word := rest
+	if i := strings.IndexByte(rest, ' '); i >= 0 {
+		word = rest[:i]
+	}
+	sev := severity(word)
+	if sev == plog.SeverityNumberUnspecified {
+		return sev, "", line
+	}
+	return sev, word, strings.TrimSpace(rest[len(word):])
+}
+
+// isClock recognises "HH:MM:SS" with an optional fraction.
+func isClock(s string) bool {
+	if len(s) < 8 || s[2] != ':' || s[5] != ':' {
+		return false
+	}
+	for _, i := range []int{0, 1, 3, 4, 6, 7} {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	if len(s) == 8 {
+		return true
+	}
+	if (s[8] != '.' && s[8] != ',') || len(s) == 9 {
+		return false
+	}
+	for i := 9; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func severity(word string) plog.SeverityNumber {
+	switch strings.ToUpper(word) {
+	case "TRACE":
+		return plog.SeverityNumberTrace
+	case "DEBUG":
+		return plog.SeverityNumberDebug
+	case "INFO":
+		return plog.SeverityNumberInfo
+	case "WARN", "WARNING":
+		return plog.SeverityNumberWarn
+	case "ERROR":
+		return plog.SeverityNumberError
+	case "FATAL":
+		return plog.SeverityNumberFatal
+	}
+	return plog.SeverityNumberUnspecified
+}
+
+// finishLogs drops lines read twice (the minute files overlap like the trace
+// files) and puts the rest in time order.
+func (r *Reader) finishLogs() {
+	// Stable, so that the first read of a duplicate is kept.
+	slices.SortStableFunc(r.logs, func(a, b logRec) int { return cmpLog(&a, &b) })
+	w := 0
+	for i := range r.logs {
+		if w > 0 && cmpLog(&r.logs[i], &r.logs[w-1]) == 0 {
+			r.stats.LogDuplicates++
+			continue
+		}
+		r.logs[w] = r.logs[i]
+		w++
+	}
+	r.logs = r.logs[:w]
+	r.stats.Logs = w
+}
+
+// cmpLog orders log records by time and compares everything that makes two
+// records the same line.
+func cmpLog(a, b *logRec) int {
+	if c := cmp.Compare(a.time, b.time); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.pod, b.pod); c != 0 {
+		return c
+	}
+	if c := slices.Compare(a.traceID[:], b.traceID[:]); c != 0 {
+		return c
+	}
+	if c := slices.Compare(a.spanID[:], b.spanID[:]); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.stream, b.stream); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.container, b.container); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.sevText, b.sevText); c != 0 {
+		return c
+	}
+	return strings.Compare(a.body, b.body)
+}
