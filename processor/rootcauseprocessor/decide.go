@@ -78,6 +78,10 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	p.telemetry.ProcessorRootcauseTracesDiagnosed.Add(ctx, 1, p.attrs.verdict[v.Kind])
 	defer clear(sc.handles) // do not keep the forwarded spans alive
 	p.store.Seen(now, traceServices(sc.spans, &sc.services))
+	if len(v.Parts) > 0 && v.Root >= 0 {
+		_, end := traceWindow(sc.spans[v.Root].Start, sc.spans[v.Root].End, now, p.cfg.MaxClockSkew)
+		p.profile.Observe(end, v.Parts, v.Blames, v.Anomalous)
+	}
 	if !v.Anomalous {
 		rejected := p.baselines.Rejected
 		for i := range sc.spans {
@@ -89,6 +93,10 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
 		}
 		return nil
+	}
+	if v.Kind == diagnosis.KindError {
+		_, end := traceWindow(sc.spans[v.Root].Start, sc.spans[v.Root].End, now, p.cfg.MaxClockSkew)
+		p.profile.ObserveError(end, v.CulpritService)
 	}
 	root := &sc.spans[v.Root]
 	start, end := traceWindow(root.Start, root.End, now, p.cfg.MaxClockSkew)
@@ -163,6 +171,22 @@ func (b baselineView) Threshold(service, operation string) (time.Duration, bool)
 	}
 	return b.p.baselines.Threshold(baseline.Key{Service: service, Operation: operation})
 }
+
+func (b baselineView) Usual(k diagnosis.PartKey) (time.Duration, bool) { return b.p.profile.Usual(k) }
+
+func (b baselineView) Breached(k diagnosis.PartKey, v time.Duration) bool {
+	return b.p.profile.Breached(k, v)
+}
+
+func (b baselineView) CallerSlow(caller, callee string) (float64, bool) {
+	return b.p.profile.CallerSlow(caller, callee)
+}
+
+func (b baselineView) CalleeSlow(caller, callee string) (float64, bool) {
+	return b.p.profile.CalleeSlow(caller, callee)
+}
+
+func (b baselineView) RecentBlame(service string) time.Duration { return b.p.profile.RecentBlame(service) }
 
 func (b baselineView) Typical(service, operation string) (time.Duration, bool) {
 	return b.p.baselines.Typical(baseline.Key{Service: service, Operation: operation})

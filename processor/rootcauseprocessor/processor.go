@@ -24,6 +24,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/eventtime"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
 )
 
 // maxTick bounds the interval of the decision loop; decisions are late by at most one tick.
@@ -67,6 +68,7 @@ type sharedProcessor struct {
 	// decideMu serializes decisions: the fields below belong to the decision loop.
 	decideMu    sync.Mutex
 	baselines   *baseline.Baselines
+	profile     *profile.Profile
 	objectives  map[baseline.Key]time.Duration
 	diagnoser   *diagnosis.Diagnoser
 	scratch     traceScratch
@@ -117,7 +119,16 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 	if err != nil {
 		return nil, err
 	}
+	prof := profile.New(profile.Options{
+		Window:     cfg.IncidentWindow,
+		Quantile:   cfg.Baseline.Quantile,
+		Multiplier: cfg.Baseline.Multiplier,
+		MinExcess:  cfg.Baseline.MinExcess,
+		MaxKeys:    cfg.Baseline.MaxOperations,
+		HalfLife:   baselineHalfLife,
+	})
 	p := &sharedProcessor{
+		profile:   prof,
 		cfg:       cfg,
 		set:       set,
 		telemetry: tb,
@@ -129,6 +140,9 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 			UpdateInterval: cfg.UpdateInterval,
 			MinTraces:      cfg.MinTraces,
 			MinShare:       cfg.MinShare,
+			// Called with the store's lock held, from the decision loop,
+			// which owns the profile.
+			Changed: prof.Changed,
 		}),
 		evidence:  newLogEvidence(cfg.MaxTraces),
 		decided:   newDecidedTraces(cfg.DecidedCacheSize),

@@ -132,26 +132,33 @@ type Verdict struct {
 	Problems Problems
 	// Exclusive holds every span's exclusive time, aligned with the input; -1 for ignored spans.
 	Exclusive []time.Duration
+	// Parts are the trace's visits and calls, for the processor's profile.
+	Parts []Part
+	// Blames are the services whose parts exceed their usual latency, by
+	// how much, when the Baselines are a Reference.
+	Blames []Blame
 }
 
 // Diagnoser holds reusable scratch space. It is not safe for concurrent use.
 type Diagnoser struct {
-	index    map[pcommon.SpanID]int32
-	parent   []int32
-	depth    []int32
-	order    []int32 // breadth-first from the roots
-	kids     []int32 // children of i are kids[kidOff[i]:kidOff[i+1]]
-	kidOff   []int32
-	fill     []int32
-	ignored  []bool
-	failed   []bool
-	breached []bool
-	logError []bool
-	onPath   []bool
-	cpSelf   []int64
-	score    []float64
-	tmp      []int32
-	blames   []serviceBlame
+	index     map[pcommon.SpanID]int32
+	parent    []int32
+	depth     []int32
+	order     []int32 // breadth-first from the roots
+	kids      []int32 // children of i are kids[kidOff[i]:kidOff[i+1]]
+	kidOff    []int32
+	fill      []int32
+	ignored   []bool
+	failed    []bool
+	breached  []bool
+	logError  []bool
+	onPath    []bool
+	cpSelf    []int64
+	score     []float64
+	tmp       []int32
+	blames    []serviceBlame
+	calls     []int32
+	intervals [][2]int64
 }
 
 // NewDiagnoser returns a Diagnoser.
@@ -177,6 +184,16 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 	d.build(spans, &v.Problems)
 	v.Root = d.root(spans, &v.Problems)
 	d.exclusive(spans, v.Exclusive, &v.Problems)
+	v.Parts = d.parts(spans, nil)
+	ref, _ := b.(Reference)
+	if ref != nil {
+		d.blameParts(spans, v.Parts, ref)
+		for _, bl := range d.blames {
+			if bl.total > 0 {
+				v.Blames = append(v.Blames, Blame{Service: bl.service, Excess: time.Duration(bl.total), Span: bl.span})
+			}
+		}
+	}
 
 	var anyFailed, anyBreached bool
 	d.markLogErrors(spans, logs)
@@ -206,6 +223,17 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 			v.Affected = appendUnique(v.Affected, s.Service)
 		}
 	}
+	if !anyFailed && !anyBreached && ref != nil {
+		// Without a learned objective of its own (a low-rate operation, a
+		// fresh deployment), a request is slow when one of its parts is
+		// far beyond what that part, its service or all parts usually take.
+		for k := range v.Parts {
+			if p := &v.Parts[k]; ref.Breached(p.Key, p.Value) {
+				anyBreached = true
+				v.Affected = appendUnique(v.Affected, spans[p.Span].Service)
+			}
+		}
+	}
 	switch {
 	case anyFailed:
 		v.Kind = KindError
@@ -221,8 +249,17 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 		}
 	case anyBreached:
 		v.Kind = KindLatency
-		top := d.topBreach(spans)
-		v.Culprit = int(d.latencyCulprit(spans, top, b))
+		v.Culprit = -1
+		if ref != nil {
+			v.Culprit = int(d.partCulprit(ref))
+		}
+		if v.Culprit < 0 {
+			top := d.topBreach(spans)
+			if top < 0 {
+				top = int32(v.Root)
+			}
+			v.Culprit = int(d.latencyCulprit(spans, top, b))
+		}
 	default:
 		return v
 	}

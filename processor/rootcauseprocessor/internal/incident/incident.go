@@ -62,6 +62,11 @@ type Options struct {
 	MinShare float64
 	// MaxServices bounds the services whose traffic is counted. Zero means 10000.
 	MaxServices int
+	// Changed, when set, must also hold before an incident is published:
+	// its culprit has changed at event time now, against its own history
+	// (errors beyond its usual rate; latency shifted for a sustained time,
+	// not a stall of a few seconds). kind is "error" or "latency".
+	Changed func(kind, service string, now time.Time) bool
 }
 
 // Observation is one diagnosed anomalous trace.
@@ -289,6 +294,9 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 		if c := s.traffic[r.snap.CulpritService]; c != nil && float64(n) < s.opts.MinShare*float64(c.sum(now, s.opts.Window)) {
 			return
 		}
+	}
+	if s.opts.Changed != nil && !s.opts.Changed(r.snap.Kind, r.snap.CulpritService, now) {
+		return
 	}
 	r.published = true
 	r.snap.Status = StatusOpen

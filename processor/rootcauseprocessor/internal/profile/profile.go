@@ -1,0 +1,495 @@
+// Package profile learns what each part of a request usually takes (a
+// service's own work in a visit, the time a call takes beyond its callee's
+// span) and watches the recent window for a sustained change.
+//
+// Every part is learned at three levels: its own key, its service's (all
+// visits of the service, all calls into the callee) and all parts of its
+// kind, so that a low-rate operation or a fresh deployment borrows a
+// reference until it has its own. Samples are learned only once they leave
+// the recent window, and only from windows where the key did not shift:
+// a fault never becomes the reference it is judged against.
+package profile // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
+
+import (
+	"math"
+	"time"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
+)
+
+const (
+	relativeAccuracy = 0.01
+	maxBins          = 512
+	// buckets splits the window: a count covers between 11/12 and all of it.
+	buckets = 12
+	// shifted: a key whose recent samples are mostly beyond its usual
+	// latency has moved its median past its own tail: a sustained change,
+	// which a stall of a few seconds or one slow request cannot make.
+	shifted = 0.5
+	// minSustained is the samples a sustained change needs.
+	minSustained = 3
+	// sustainBuckets is the part of the window (a quarter) a change must
+	// fill mostly before it counts as sustained: long enough that a stall
+	// of a few seconds cannot, short enough to raise an incident within
+	// seconds of a fault's start.
+	sustainBuckets = buckets / 4
+)
+
+// Options configures a Profile.
+type Options struct {
+	// Window is the recent window watched for a change (event time). Must be positive.
+	Window time.Duration
+	// Quantile of the reference a part's usual latency is. In (0, 1).
+	Quantile float64
+	// Multiplier and MinExcess: a part breaches when it takes more than its
+	// usual latency times Multiplier and plus MinExcess.
+	Multiplier float64
+	MinExcess  time.Duration
+	// MaxKeys bounds the parts learned; zero means no bound.
+	MaxKeys int
+	// HalfLife halves a reference's history every so many observations, so
+	// that it follows slow drifts. Zero means never.
+	HalfLife int
+}
+
+// Profile is not safe for concurrent use.
+type Profile struct {
+	opts  Options
+	keys  map[diagnosis.PartKey]*state
+	out    map[string][]*state // caller → its call keys
+	in     map[string][]*state // callee → call keys into it
+	visits map[string][]*state // service → its visit keys
+	width  int64               // bucket width, ns
+	// last is the newest bucket observed: the end of the recent window.
+	last int64
+	// blame is the excess blamed on each service, by bucket.
+	blame map[string]*[buckets]blameBucket
+	// errors counts the failed traces each service is blamed for.
+	errors map[string]*errorCount
+	// observed counts the buckets in which traces were observed: the length
+	// of the history (a recording may have gaps); seen are the latest of them.
+	observed int64
+	seen     [buckets]int64
+	// Rejected counts the parts of new keys refused because MaxKeys was reached.
+	Rejected int64
+}
+
+type state struct {
+	key    diagnosis.PartKey
+	parent *state // the service level; nil at the top
+	ref    *ddsketch.DDSketch
+	refN   int
+	usual  time.Duration // cached quantile of ref, 0 while refN < minReference
+	recent [buckets]bucket
+}
+
+type errorCount struct {
+	total  int
+	recent [buckets]struct {
+		idx int64
+		n   int
+	}
+}
+
+type blameBucket struct {
+	idx    int64
+	excess time.Duration
+}
+
+type bucket struct {
+	idx     int64 // bucket number (event time / width)
+	n, over int
+	// learn holds the normal samples (seconds) waiting to leave the window.
+	learn []float64
+}
+
+// New returns an empty profile.
+func New(opts Options) *Profile {
+	w := int64(opts.Window) / buckets
+	if w <= 0 {
+		w = 1
+	}
+	return &Profile{
+		opts: opts, width: w,
+		keys: map[diagnosis.PartKey]*state{},
+		out:    map[string][]*state{},
+		in:     map[string][]*state{},
+		visits: map[string][]*state{},
+		blame:  map[string]*[buckets]blameBucket{},
+		errors: map[string]*errorCount{},
+	}
+}
+
+// levels of a key: its own, its service's, its kind's.
+func levels(k diagnosis.PartKey) [3]diagnosis.PartKey {
+	svc := k
+	svc.Operation = ""
+	if k.Kind == diagnosis.PartCall {
+		svc.Service = "" // all calls into the callee
+	}
+	return [3]diagnosis.PartKey{k, svc, {Kind: k.Kind}}
+}
+
+func (p *Profile) state(k diagnosis.PartKey) *state {
+	if s := p.keys[k]; s != nil {
+		return s
+	}
+	if p.opts.MaxKeys > 0 && len(p.keys) >= p.opts.MaxKeys {
+		p.Rejected++
+		return nil
+	}
+	var parent *state
+	lv := levels(k)
+	switch k {
+	case lv[2]:
+	case lv[1]:
+		parent = p.state(lv[2])
+	default:
+		parent = p.state(lv[1])
+	}
+	s := &state{key: k, parent: parent}
+	p.keys[k] = s
+	switch {
+	case k.Operation == "":
+	case k.Kind == diagnosis.PartCall:
+		p.out[k.Service] = append(p.out[k.Service], s)
+		p.in[k.Peer] = append(p.in[k.Peer], s)
+	case k.Kind == diagnosis.PartVisit:
+		p.visits[k.Service] = append(p.visits[k.Service], s)
+	}
+	return s
+}
+
+// Observe records the parts of a decided trace that ended at event time at,
+// and the excess it blames on services. Parts of anomalous traces count in
+// the recent window but are never learned.
+func (p *Profile) Observe(at time.Time, parts []diagnosis.Part, blames []diagnosis.Blame, anomalous bool) {
+	idx := p.at(at)
+	for _, bl := range blames {
+		bs := p.blame[bl.Service]
+		if bs == nil {
+			if p.opts.MaxKeys > 0 && len(p.blame) >= p.opts.MaxKeys {
+				p.Rejected++
+				continue
+			}
+			bs = new([buckets]blameBucket)
+			p.blame[bl.Service] = bs
+		}
+		b := &bs[idx%buckets]
+		switch {
+		case b.idx == idx:
+		case b.idx > idx:
+			continue // older than the window
+		default:
+			b.idx, b.excess = idx, 0
+		}
+		b.excess += bl.Excess
+	}
+	for i := range parts {
+		part := &parts[i]
+		s := p.state(part.Key)
+		if s == nil {
+			continue
+		}
+		usual, known := p.usual(s)
+		over := known && part.Value > usual
+		for lv := s; lv != nil; lv = lv.parent {
+			b := lv.bucket(idx, p)
+			if b == nil {
+				continue // older than the window
+			}
+			b.n++
+			if over {
+				b.over++
+			}
+			if !anomalous {
+				b.learn = append(b.learn, part.Value.Seconds())
+			}
+		}
+	}
+}
+
+// bucket returns the bucket of idx, rolling out (and learning) what left the
+// window; nil when idx is older than the window.
+func (s *state) bucket(idx int64, p *Profile) *bucket {
+	b := &s.recent[idx%buckets]
+	switch {
+	case b.idx == idx:
+		return b
+	case b.idx > idx:
+		return nil
+	}
+	s.retire(b, p)
+	b.idx, b.n, b.over = idx, 0, 0
+	return b
+}
+
+// retire learns a bucket that leaves the window, unless its key had shifted
+// over the window it leaves (its samples then belong to an incident, not to
+// the reference).
+func (s *state) retire(b *bucket, p *Profile) {
+	if len(b.learn) == 0 {
+		return
+	}
+	if n, over := s.window(b.idx + buckets - 1); !(n >= minSustained && float64(over) >= shifted*float64(n)) {
+		if s.ref == nil {
+			s.ref, _ = ddsketch.LogCollapsingLowestDenseDDSketch(relativeAccuracy, maxBins)
+		}
+		for _, v := range b.learn {
+			_ = s.ref.Add(max(0, v))
+			s.refN++
+			if p.opts.HalfLife > 0 && s.refN%p.opts.HalfLife == 0 {
+				_ = s.ref.Reweight(0.5)
+			}
+		}
+		s.usual = 0
+		if s.refN >= p.minReference() {
+			if q, err := s.ref.GetValueAtQuantile(p.opts.Quantile); err == nil {
+				s.usual = time.Duration(q * float64(time.Second))
+			}
+		}
+	}
+	b.learn = b.learn[:0]
+}
+
+// minReference is the observations a reference needs before its quantile
+// q is used: 1/(1-q), enough for one of them to lie beyond it (100 for the
+// p99). Until then the part borrows its service's or its kind's.
+func (p *Profile) minReference() int {
+	return max(5, int(1/(1-p.opts.Quantile)+0.5))
+}
+
+// usual is the first level of s with a reference.
+func (p *Profile) usual(s *state) (time.Duration, bool) {
+	for lv := s; lv != nil; lv = lv.parent {
+		if lv.refN >= p.minReference() && lv.usual > 0 {
+			return lv.usual, true
+		}
+	}
+	return 0, false
+}
+
+// Usual implements diagnosis.Reference.
+func (p *Profile) Usual(k diagnosis.PartKey) (time.Duration, bool) {
+	if s := p.keys[k]; s != nil {
+		return p.usual(s)
+	}
+	lv := levels(k)
+	for _, lk := range lv[1:] {
+		if s := p.keys[lk]; s != nil {
+			return p.usual(s)
+		}
+	}
+	return 0, false
+}
+
+// Breached implements diagnosis.Reference.
+func (p *Profile) Breached(k diagnosis.PartKey, v time.Duration) bool {
+	usual, ok := p.Usual(k)
+	if !ok {
+		return false
+	}
+	return v > time.Duration(float64(usual)*p.opts.Multiplier) && v > usual+p.opts.MinExcess
+}
+
+// recentShare sums the recent window of the keys, skipping those of peer.
+func (p *Profile) recentShare(keys []*state, skip func(*state) bool, now int64) (float64, bool) {
+	n, over := 0, 0
+	for _, s := range keys {
+		if skip(s) {
+			continue
+		}
+		kn, ko := s.window(now)
+		n += kn
+		over += ko
+	}
+	if n == 0 {
+		return 0, false
+	}
+	return float64(over) / float64(n), true
+}
+
+// window counts the samples of s within the window ending at bucket now.
+func (s *state) window(now int64) (n, over int) { return s.span(now, buckets) }
+
+// span counts the samples of s within the k buckets ending at bucket now.
+func (s *state) span(now int64, k int64) (n, over int) {
+	for i := range s.recent {
+		if b := &s.recent[i]; b.idx > now-k && b.idx <= now {
+			n += b.n
+			over += b.over
+		}
+	}
+	return n, over
+}
+
+// CallerSlow implements diagnosis.Reference.
+func (p *Profile) CallerSlow(caller, callee string) (float64, bool) {
+	return p.recentShare(p.out[caller], func(s *state) bool { return s.key.Peer == callee }, p.last)
+}
+
+// CalleeSlow implements diagnosis.Reference.
+func (p *Profile) CalleeSlow(caller, callee string) (float64, bool) {
+	return p.recentShare(p.in[callee], func(s *state) bool { return s.key.Service == caller }, p.last)
+}
+
+// Sustained reports whether a part of service (its visits, the calls into
+// it, its calls out) has shifted over the last quarter of the window ending
+// at now: at least minSustained samples, most of them beyond the usual
+// latency. A service with no reference yet is not held back.
+func (p *Profile) Sustained(service string, now time.Time) bool {
+	// Traces are decided decision_wait after they end: the window ends with
+	// the newest one decided, not at now.
+	idx := min(now.UnixNano()/p.width, p.last)
+	judged := false
+	check := func(s *state) bool {
+		if _, ok := p.usual(s); !ok {
+			return false
+		}
+		judged = true
+		n, over := s.span(idx, sustainBuckets)
+		return n >= minSustained && float64(over) >= shifted*float64(n)
+	}
+	// Judged at the service level (all its visits, all calls into it, all
+	// its calls out): a low-rate operation alone cannot make a change.
+	for _, k := range []diagnosis.PartKey{
+		{Kind: diagnosis.PartVisit, Service: service},
+		{Kind: diagnosis.PartCall, Peer: service},
+	} {
+		if s := p.keys[k]; s != nil && check(s) {
+			return true
+		}
+	}
+	if p.outShifted(service, idx) {
+		return true
+	}
+	// Nothing to judge by yet (the first window of a deployment): the
+	// other gates decide.
+	return !judged
+}
+
+// outShifted: most of the service's recent calls out took longer than usual.
+func (p *Profile) outShifted(service string, idx int64) bool {
+	n, over := 0, 0
+	for _, s := range p.out[service] {
+		if _, ok := p.usual(s); !ok {
+			continue
+		}
+		kn, ko := s.span(idx, sustainBuckets)
+		n, over = n+kn, over+ko
+	}
+	return n >= minSustained && float64(over) >= shifted*float64(n)
+}
+
+// at is the bucket of event time t, which extends the observed history.
+func (p *Profile) at(t time.Time) int64 {
+	idx := t.UnixNano() / p.width
+	if idx > p.last {
+		p.last = idx
+		p.observed++
+		p.seen[idx%buckets] = idx
+	}
+	return idx
+}
+
+// ObserveError records a failed trace blamed on service, ended at event time at.
+func (p *Profile) ObserveError(at time.Time, service string) {
+	idx := p.at(at)
+	c := p.errors[service]
+	if c == nil {
+		if p.opts.MaxKeys > 0 && len(p.errors) >= p.opts.MaxKeys {
+			p.Rejected++
+			return
+		}
+		c = &errorCount{}
+		p.errors[service] = c
+	}
+	b := &c.recent[idx%buckets]
+	switch {
+	case b.idx == idx:
+	case b.idx > idx:
+		return
+	default:
+		b.idx, b.n = idx, 0
+	}
+	b.n++
+	c.total++
+}
+
+// errorsSurging: the service's failed traces in the window are more than its
+// history makes likely. Its history is a rate (failed traces per bucket
+// before the window); the window's count is surprising when a Poisson count
+// at that rate would reach it less than once in surprise windows.
+func (p *Profile) errorsSurging(service string, idx int64) bool {
+	c := p.errors[service]
+	if c == nil {
+		return true
+	}
+	n := 0
+	for i := range c.recent {
+		if b := &c.recent[i]; b.idx > idx-buckets && b.idx <= idx {
+			n += b.n
+		}
+	}
+	inWindow := int64(0)
+	for _, b := range p.seen {
+		if b > idx-buckets && b <= idx {
+			inWindow++
+		}
+	}
+	history := p.observed - inWindow
+	if history < buckets/2 {
+		return true // less than half a window of history: nothing to compare with
+	}
+	expected := float64(c.total-n) / float64(history) * buckets
+	return poissonTail(n, expected) < surprise
+}
+
+// surprise is the chance, per window, that a service's usual errors open an
+// incident.
+const surprise = 0.01
+
+// poissonTail is P(X >= n) for X Poisson with mean lambda.
+func poissonTail(n int, lambda float64) float64 {
+	if n <= 0 {
+		return 1
+	}
+	if lambda <= 0 {
+		return 0
+	}
+	term, cdf := math.Exp(-lambda), 0.0
+	for k := 0; k < n; k++ {
+		cdf += term
+		term *= lambda / float64(k+1)
+	}
+	return max(0, 1-cdf)
+}
+
+// Changed is the incident store's publication gate: errors surging beyond
+// the service's usual rate, or latency shifted for a sustained time.
+func (p *Profile) Changed(kind, service string, now time.Time) bool {
+	if kind == "error" {
+		return p.errorsSurging(service, min(now.UnixNano()/p.width, p.last))
+	}
+	return p.Sustained(service, now)
+}
+
+// RecentBlame implements diagnosis.Reference.
+func (p *Profile) RecentBlame(service string) time.Duration {
+	bs := p.blame[service]
+	if bs == nil {
+		return 0
+	}
+	var total time.Duration
+	for i := range bs {
+		if b := &bs[i]; b.idx > p.last-buckets && b.idx <= p.last {
+			total += b.excess
+		}
+	}
+	return total
+}
+
+// Len is the number of keys learned or watched.
+func (p *Profile) Len() int { return len(p.keys) }
