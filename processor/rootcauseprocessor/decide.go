@@ -186,7 +186,9 @@ func (b baselineView) CalleeSlow(caller, callee string) (float64, bool) {
 	return b.p.profile.CalleeSlow(caller, callee)
 }
 
-func (b baselineView) RecentBlame(service string) time.Duration { return b.p.profile.RecentBlame(service) }
+func (b baselineView) RecentBlame(service string) time.Duration {
+	return b.p.profile.RecentBlame(service)
+}
 
 func (b baselineView) Typical(service, operation string) (time.Duration, bool) {
 	return b.p.baselines.Typical(baseline.Key{Service: service, Operation: operation})

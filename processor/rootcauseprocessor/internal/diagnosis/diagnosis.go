@@ -246,6 +246,13 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 					v.Culprit = int(lc)
 				}
 			}
+		} else if c >= 0 && ref != nil {
+			// A failure that waited for something slower than usual below
+			// it (a timeout, a circuit breaker opening) is a symptom of
+			// that delay: blame what the delay is blamed on.
+			if lc := d.partCulprit(ref); lc >= 0 && lc != int32(c) && d.below(lc, int32(c)) {
+				v.Culprit = int(lc)
+			}
 		}
 	case anyBreached:
 		v.Kind = KindLatency
@@ -279,6 +286,16 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 	slices.Sort(v.Affected)
 	v.Candidates = d.candidates(spans, &v, b)
 	return v
+}
+
+// below reports whether span i is a descendant of span top.
+func (d *Diagnoser) below(i, top int32) bool {
+	for p := d.parent[i]; p >= 0; p = d.parent[p] {
+		if p == top {
+			return true
+		}
+	}
+	return false
 }
 
 // markLogErrors flags the spans an ERROR or FATAL log record names.

@@ -24,17 +24,16 @@ const (
 	maxBins          = 512
 	// buckets splits the window: a count covers between 11/12 and all of it.
 	buckets = 12
-	// shifted: a key whose recent samples are mostly beyond its usual
+	// shiftedShare: a key whose recent samples are mostly beyond its usual
 	// latency has moved its median past its own tail: a sustained change,
 	// which a stall of a few seconds or one slow request cannot make.
-	shifted = 0.5
+	shiftedShare = 0.5
 	// minSustained is the samples a sustained change needs.
 	minSustained = 3
-	// sustainBuckets is the part of the window (a quarter) a change must
-	// fill mostly before it counts as sustained: long enough that a stall
-	// of a few seconds cannot, short enough to raise an incident within
-	// seconds of a fault's start.
-	sustainBuckets = buckets / 4
+	// sustainBuckets is the part of the window (half) a change must fill
+	// mostly before it counts as sustained: its median then moved, which a
+	// stall of a few seconds or a burst of slow requests cannot do.
+	sustainBuckets = buckets / 2
 )
 
 // Options configures a Profile.
@@ -56,8 +55,8 @@ type Options struct {
 
 // Profile is not safe for concurrent use.
 type Profile struct {
-	opts  Options
-	keys  map[diagnosis.PartKey]*state
+	opts   Options
+	keys   map[diagnosis.PartKey]*state
 	out    map[string][]*state // caller → its call keys
 	in     map[string][]*state // callee → call keys into it
 	visits map[string][]*state // service → its visit keys
@@ -65,7 +64,7 @@ type Profile struct {
 	// last is the newest bucket observed: the end of the recent window.
 	last int64
 	// blame is the excess blamed on each service, by bucket.
-	blame map[string]*[buckets]blameBucket
+	blame map[string]*serviceBlame
 	// errors counts the failed traces each service is blamed for.
 	errors map[string]*errorCount
 	// observed counts the buckets in which traces were observed: the length
@@ -98,6 +97,13 @@ type blameBucket struct {
 	excess time.Duration
 }
 
+type serviceBlame struct {
+	recent [buckets]blameBucket
+	// peak is the most excess a window blamed on the service while it had
+	// not shifted: the worst of its normal stalls and bursts.
+	peak time.Duration
+}
+
 type bucket struct {
 	idx     int64 // bucket number (event time / width)
 	n, over int
@@ -113,11 +119,11 @@ func New(opts Options) *Profile {
 	}
 	return &Profile{
 		opts: opts, width: w,
-		keys: map[diagnosis.PartKey]*state{},
+		keys:   map[diagnosis.PartKey]*state{},
 		out:    map[string][]*state{},
 		in:     map[string][]*state{},
 		visits: map[string][]*state{},
-		blame:  map[string]*[buckets]blameBucket{},
+		blame:  map[string]*serviceBlame{},
 		errors: map[string]*errorCount{},
 	}
 }
@@ -174,15 +180,21 @@ func (p *Profile) Observe(at time.Time, parts []diagnosis.Part, blames []diagnos
 				p.Rejected++
 				continue
 			}
-			bs = new([buckets]blameBucket)
+			bs = &serviceBlame{}
 			p.blame[bl.Service] = bs
 		}
-		b := &bs[idx%buckets]
+		b := &bs.recent[idx%buckets]
 		switch {
 		case b.idx == idx:
 		case b.idx > idx:
 			continue // older than the window
 		default:
+			// The window that ends before this bucket is complete: if the
+			// service had not shifted in it, it was normal, however much
+			// excess its stalls showed.
+			if total := bs.window(idx - 1); total > bs.peak && !p.shiftedAt(bl.Service, idx-1) {
+				bs.peak = total
+			}
 			b.idx, b.excess = idx, 0
 		}
 		b.excess += bl.Excess
@@ -233,7 +245,7 @@ func (s *state) retire(b *bucket, p *Profile) {
 	if len(b.learn) == 0 {
 		return
 	}
-	if n, over := s.window(b.idx + buckets - 1); !(n >= minSustained && float64(over) >= shifted*float64(n)) {
+	if n, over := s.window(b.idx + buckets - 1); !(n >= minSustained && float64(over) >= shiftedShare*float64(n)) {
 		if s.ref == nil {
 			s.ref, _ = ddsketch.LogCollapsingLowestDenseDDSketch(relativeAccuracy, maxBins)
 		}
@@ -335,22 +347,21 @@ func (p *Profile) CalleeSlow(caller, callee string) (float64, bool) {
 	return p.recentShare(p.in[callee], func(s *state) bool { return s.key.Service == caller }, p.last)
 }
 
-// Sustained reports whether a part of service (its visits, the calls into
-// it, its calls out) has shifted over the last quarter of the window ending
-// at now: at least minSustained samples, most of them beyond the usual
-// latency. A service with no reference yet is not held back.
-func (p *Profile) Sustained(service string, now time.Time) bool {
-	// Traces are decided decision_wait after they end: the window ends with
-	// the newest one decided, not at now.
-	idx := min(now.UnixNano()/p.width, p.last)
-	judged := false
+func (p *Profile) shiftedAt(service string, idx int64) bool {
+	shifted, _ := p.shift(service, idx)
+	return shifted
+}
+
+// shift reports whether a part of service shifted over the half window
+// ending at idx, and whether any part of it could be judged at all.
+func (p *Profile) shift(service string, idx int64) (shifted, judged bool) {
 	check := func(s *state) bool {
 		if _, ok := p.usual(s); !ok {
 			return false
 		}
 		judged = true
 		n, over := s.span(idx, sustainBuckets)
-		return n >= minSustained && float64(over) >= shifted*float64(n)
+		return n >= minSustained && float64(over) >= shiftedShare*float64(n)
 	}
 	// Judged at the service level (all its visits, all calls into it, all
 	// its calls out): a low-rate operation alone cannot make a change.
@@ -359,15 +370,13 @@ func (p *Profile) Sustained(service string, now time.Time) bool {
 		{Kind: diagnosis.PartCall, Peer: service},
 	} {
 		if s := p.keys[k]; s != nil && check(s) {
-			return true
+			return true, true
 		}
 	}
 	if p.outShifted(service, idx) {
-		return true
+		return true, true
 	}
-	// Nothing to judge by yet (the first window of a deployment): the
-	// other gates decide.
-	return !judged
+	return false, judged
 }
 
 // outShifted: most of the service's recent calls out took longer than usual.
@@ -380,7 +389,7 @@ func (p *Profile) outShifted(service string, idx int64) bool {
 		kn, ko := s.span(idx, sustainBuckets)
 		n, over = n+kn, over+ko
 	}
-	return n >= minSustained && float64(over) >= shifted*float64(n)
+	return n >= minSustained && float64(over) >= shiftedShare*float64(n)
 }
 
 // at is the bucket of event time t, which extends the observed history.
@@ -470,10 +479,16 @@ func poissonTail(n int, lambda float64) float64 {
 // Changed is the incident store's publication gate: errors surging beyond
 // the service's usual rate, or latency shifted for a sustained time.
 func (p *Profile) Changed(kind, service string, now time.Time) bool {
+	idx := min(now.UnixNano()/p.width, p.last)
 	if kind == "error" {
-		return p.errorsSurging(service, min(now.UnixNano()/p.width, p.last))
+		return p.errorsSurging(service, idx)
 	}
-	return p.Sustained(service, now)
+	// A latency change must be sustained and larger than the service's
+	// worst normal window: an incident is more than what the service does
+	// when nothing is wrong. With nothing to judge by yet (the first window
+	// of a deployment), the other gates decide.
+	shifted, judged := p.shift(service, idx)
+	return !judged || shifted && p.beyondPeak(service, idx)
 }
 
 // RecentBlame implements diagnosis.Reference.
@@ -482,13 +497,28 @@ func (p *Profile) RecentBlame(service string) time.Duration {
 	if bs == nil {
 		return 0
 	}
+	return bs.window(p.last)
+}
+
+// window sums the excess blamed within the window ending at bucket now.
+func (bs *serviceBlame) window(now int64) time.Duration {
 	var total time.Duration
-	for i := range bs {
-		if b := &bs[i]; b.idx > p.last-buckets && b.idx <= p.last {
+	for i := range bs.recent {
+		if b := &bs.recent[i]; b.idx > now-buckets && b.idx <= now {
 			total += b.excess
 		}
 	}
 	return total
+}
+
+// beyondPeak: the recent window blames the service for more excess than
+// any window of its normal history did.
+func (p *Profile) beyondPeak(service string, now int64) bool {
+	bs := p.blame[service]
+	if bs == nil {
+		return false
+	}
+	return bs.window(now) > bs.peak
 }
 
 // Len is the number of keys learned or watched.
