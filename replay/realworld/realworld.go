@@ -6,6 +6,7 @@
 package realworld // import "github.com/otelcol-rca/otelcol-rca/replay/realworld"
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -107,9 +108,14 @@ func readCases(path string) ([]Case, error) {
 // Outcome is the processor's answer for one case.
 type Outcome struct {
 	Case Case
-	// Ranking is the services blamed, best first: the culprit and candidates
-	// of the first incident opened after the injection, then of the next ones.
+	// Ranking is the services blamed, best first: the culprit and the
+	// candidates of the incidents opened within the case window, largest
+	// incident first (most anomalous traces by the window's end: what an
+	// SRE looking at the open incidents sees first), then by opening time.
 	Ranking []string
+	// FirstRank is the culprit's rank when incidents are ordered by opening
+	// time alone: the stricter, streaming view (the first page wins).
+	FirstRank int
 	// Delay from the injection to the first incident, -1 when none opened.
 	Delay time.Duration
 	// Rank of the true culprit in Ranking, 1-based; 0 when absent.
@@ -123,27 +129,59 @@ const caseWindow = 5 * time.Minute
 // Judge ranks the services the incidents blamed for c.
 func Judge(c Case, incidents []replay.Incident) Outcome {
 	o := Outcome{Case: c, Delay: -1}
+	end := c.Inject.Add(caseWindow)
+	type opened struct {
+		first  replay.Incident
+		latest replay.Incident
+		traces int64
+	}
+	var order []*opened
+	byID := map[string]*opened{}
 	for _, in := range incidents {
-		if in.Status != "open" || in.At.Before(c.Inject) || !in.At.Before(c.Inject.Add(caseWindow)) {
+		if in.At.Before(c.Inject) || !in.At.Before(end) {
 			continue
 		}
-		if o.Delay < 0 {
-			o.Delay = in.At.Sub(c.Inject)
-		}
-		blamed := []string{in.CulpritService}
-		for i, s := range in.Candidates {
-			// A candidate scored 0 is listed, not blamed: counting it would
-			// rank services by name.
-			if i < len(in.Scores) && in.Scores[i] > 0 {
-				blamed = append(blamed, s)
+		op := byID[in.ID]
+		if op == nil {
+			if in.Status != "open" {
+				continue // opened before the injection
+			}
+			op = &opened{first: in}
+			byID[in.ID] = op
+			order = append(order, op)
+			if o.Delay < 0 {
+				o.Delay = in.At.Sub(c.Inject)
 			}
 		}
-		for _, s := range blamed {
-			if s != "" && !slices.Contains(o.Ranking, s) {
-				o.Ranking = append(o.Ranking, s)
-			}
-		}
+		op.latest = in
+		op.traces = max(op.traces, in.TraceCount)
 	}
+	ranking := func(ops []*opened) []string {
+		var out []string
+		for _, op := range ops {
+			in := op.latest
+			blamed := []string{in.CulpritService}
+			for i, s := range in.Candidates {
+				// A candidate scored 0 is listed, not blamed: counting it
+				// would rank services by name.
+				if i < len(in.Scores) && in.Scores[i] > 0 {
+					blamed = append(blamed, s)
+				}
+			}
+			for _, s := range blamed {
+				if s != "" && !slices.Contains(out, s) {
+					out = append(out, s)
+				}
+			}
+		}
+		return out
+	}
+	if i := slices.Index(ranking(order), c.Service); i >= 0 {
+		o.FirstRank = i + 1
+	}
+	bySize := slices.Clone(order)
+	slices.SortStableFunc(bySize, func(a, b *opened) int { return cmp.Compare(b.traces, a.traces) })
+	o.Ranking = ranking(bySize)
 	if i := slices.Index(o.Ranking, c.Service); i >= 0 {
 		o.Rank = i + 1
 	}
@@ -308,8 +346,8 @@ func (rep Report) Print(w io.Writer) {
 			delay = o.Delay.Round(time.Second).String()
 		}
 		top := o.Ranking[:min(5, len(o.Ranking))]
-		fmt.Fprintf(w, "%s %-15s truth %-32s rank %d delay %-6s top5 %s\n",
-			o.Case.Inject.Format("15:04:05"), o.Case.Type, o.Case.Service, o.Rank, delay, strings.Join(top, ", "))
+		fmt.Fprintf(w, "%s %-15s truth %-32s rank %d (first-opened %d) delay %-6s top5 %s\n",
+			o.Case.Inject.Format("15:04:05"), o.Case.Type, o.Case.Service, o.Rank, o.FirstRank, delay, strings.Join(top, ", "))
 	}
 	byType := map[string][]Outcome{}
 	for _, o := range rep.Outcomes {
@@ -320,14 +358,20 @@ func (rep Report) Print(w io.Writer) {
 		types = append(types, t)
 	}
 	sort.Strings(types)
-	fmt.Fprintf(w, "| setting | fault type | cases | AC@1 | AC@3 | Avg@5 | median delay |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| setting | fault type | cases | AC@1 | AC@3 | Avg@5 | AC@1 first-opened | median delay |\n|---|---|---|---|---|---|---|---|\n")
 	for _, t := range append(types, "overall") {
 		outs := byType[t]
 		if t == "overall" {
 			outs = rep.Outcomes
 		}
 		s := Summarize(outs)
-		fmt.Fprintf(w, "| %s | %s | %d | %.2f | %.2f | %.2f | %s |\n", rep.Setting, t, s.N, s.AC[0], s.AC[2], s.Avg, medianDelay(outs))
+		first := 0
+		for _, o := range outs {
+			if o.FirstRank == 1 {
+				first++
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %s |\n", rep.Setting, t, s.N, s.AC[0], s.AC[2], s.Avg, float64(first)/float64(max(1, s.N)), medianDelay(outs))
 	}
 	if rep.Setting == "continuous" {
 		fmt.Fprintf(w, "false incidents on the fault-free stretch: %d over %.1f h\n", rep.FalseIncidents, rep.Hours)

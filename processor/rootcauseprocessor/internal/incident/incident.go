@@ -64,9 +64,9 @@ type Options struct {
 	MaxServices int
 	// Changed, when set, must also hold before an incident is published:
 	// its culprit has changed at event time now, against its own history
-	// (errors beyond its usual rate; latency shifted for a sustained time,
-	// not a stall of a few seconds). kind is "error" or "latency".
-	Changed func(kind, service string, now time.Time) bool
+	// (errors beyond its usual rate, latency shifted for a sustained time),
+	// not only shown its usual errors and stalls.
+	Changed func(service string, now time.Time) bool
 }
 
 // Observation is one diagnosed anomalous trace.
@@ -295,7 +295,7 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 			return
 		}
 	}
-	if s.opts.Changed != nil && !s.opts.Changed(r.snap.Kind, r.snap.CulpritService, now) {
+	if s.opts.Changed != nil && !s.opts.Changed(r.snap.CulpritService, now) {
 		return
 	}
 	r.published = true

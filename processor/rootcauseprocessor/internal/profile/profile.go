@@ -256,11 +256,11 @@ func (s *state) retire(b *bucket, p *Profile) {
 				_ = s.ref.Reweight(0.5)
 			}
 		}
+		// Below minReference the quantile is about the largest sample:
+		// not a reference yet, but a floor for the borrowed one.
 		s.usual = 0
-		if s.refN >= p.minReference() {
-			if q, err := s.ref.GetValueAtQuantile(p.opts.Quantile); err == nil {
-				s.usual = time.Duration(q * float64(time.Second))
-			}
+		if q, err := s.ref.GetValueAtQuantile(p.opts.Quantile); err == nil {
+			s.usual = time.Duration(q * float64(time.Second))
 		}
 	}
 	b.learn = b.learn[:0]
@@ -274,10 +274,17 @@ func (p *Profile) minReference() int {
 }
 
 // usual is the first level of s with a reference.
+// A part never counts as slower than usual for taking what its own short
+// history already shows: the borrowed reference is raised to the highest
+// sample of the levels below it.
 func (p *Profile) usual(s *state) (time.Duration, bool) {
+	var floor time.Duration
 	for lv := s; lv != nil; lv = lv.parent {
 		if lv.refN >= p.minReference() && lv.usual > 0 {
-			return lv.usual, true
+			return max(lv.usual, floor), true
+		}
+		if lv.refN > 0 {
+			floor = max(floor, lv.usual)
 		}
 	}
 	return 0, false
@@ -355,41 +362,62 @@ func (p *Profile) shiftedAt(service string, idx int64) bool {
 // shift reports whether a part of service shifted over the half window
 // ending at idx, and whether any part of it could be judged at all.
 func (p *Profile) shift(service string, idx int64) (shifted, judged bool) {
-	check := func(s *state) bool {
-		if _, ok := p.usual(s); !ok {
-			return false
-		}
-		judged = true
-		n, over := s.span(idx, sustainBuckets)
-		return n >= minSustained && float64(over) >= shiftedShare*float64(n)
-	}
 	// Judged at the service level (all its visits, all calls into it, all
-	// its calls out): a low-rate operation alone cannot make a change.
+	// its calls out) and for each operation with a reference of its own:
+	// an operation that borrows its reference cannot make a change alone.
+	var groups [][]*state
 	for _, k := range []diagnosis.PartKey{
 		{Kind: diagnosis.PartVisit, Service: service},
 		{Kind: diagnosis.PartCall, Peer: service},
 	} {
-		if s := p.keys[k]; s != nil && check(s) {
-			return true, true
+		if s := p.keys[k]; s != nil {
+			groups = append(groups, []*state{s})
 		}
 	}
-	if p.outShifted(service, idx) {
-		return true, true
+	if out := p.out[service]; len(out) > 0 {
+		groups = append(groups, out)
+	}
+	for _, keys := range [][]*state{p.visits[service], p.in[service]} {
+		for _, s := range keys {
+			if s.refN >= p.minReference() {
+				groups = append(groups, []*state{s})
+			}
+		}
+	}
+	for _, g := range groups {
+		sh, j := p.groupShifted(g, idx)
+		judged = judged || j
+		if sh {
+			return true, true
+		}
 	}
 	return false, judged
 }
 
-// outShifted: most of the service's recent calls out took longer than usual.
-func (p *Profile) outShifted(service string, idx int64) bool {
-	n, over := 0, 0
-	for _, s := range p.out[service] {
-		if _, ok := p.usual(s); !ok {
-			continue
+// groupShifted: most of the recent samples of keys took longer than usual,
+// over the last half window, or, for a low-rate group, over the shortest
+// span ending now (up to the whole window) that holds minSustained samples.
+func (p *Profile) groupShifted(keys []*state, idx int64) (shifted, judged bool) {
+	var judgedKeys []*state
+	for _, s := range keys {
+		if _, ok := p.usual(s); ok {
+			judgedKeys = append(judgedKeys, s)
 		}
-		kn, ko := s.span(idx, sustainBuckets)
-		n, over = n+kn, over+ko
 	}
-	return n >= minSustained && float64(over) >= shiftedShare*float64(n)
+	if len(judgedKeys) == 0 {
+		return false, false
+	}
+	for k := int64(sustainBuckets); k <= buckets; k++ {
+		n, over := 0, 0
+		for _, s := range judgedKeys {
+			kn, ko := s.span(idx, k)
+			n, over = n+kn, over+ko
+		}
+		if n >= minSustained {
+			return float64(over) >= shiftedShare*float64(n), true
+		}
+	}
+	return false, true
 }
 
 // at is the bucket of event time t, which extends the observed history.
@@ -434,13 +462,16 @@ func (p *Profile) ObserveError(at time.Time, service string) {
 func (p *Profile) errorsSurging(service string, idx int64) bool {
 	c := p.errors[service]
 	if c == nil {
-		return true
+		return false
 	}
 	n := 0
 	for i := range c.recent {
 		if b := &c.recent[i]; b.idx > idx-buckets && b.idx <= idx {
 			n += b.n
 		}
+	}
+	if n == 0 {
+		return false
 	}
 	inWindow := int64(0)
 	for _, b := range p.seen {
@@ -476,17 +507,18 @@ func poissonTail(n int, lambda float64) float64 {
 	return max(0, 1-cdf)
 }
 
-// Changed is the incident store's publication gate: errors surging beyond
-// the service's usual rate, or latency shifted for a sustained time.
-func (p *Profile) Changed(kind, service string, now time.Time) bool {
+// Changed is the incident store's publication gate: the service's errors
+// surge beyond its usual rate, or its latency shifted for a sustained time
+// and by more than any of its normal windows (an incident is more than what
+// the service does when nothing is wrong). Either change counts, whatever
+// the incident's kind: a fault that slows a service with chronic errors is
+// still a change. With no latency reference yet (the first window of a
+// deployment), latency is not held back.
+func (p *Profile) Changed(service string, now time.Time) bool {
 	idx := min(now.UnixNano()/p.width, p.last)
-	if kind == "error" {
-		return p.errorsSurging(service, idx)
+	if p.errorsSurging(service, idx) {
+		return true
 	}
-	// A latency change must be sustained and larger than the service's
-	// worst normal window: an incident is more than what the service does
-	// when nothing is wrong. With nothing to judge by yet (the first window
-	// of a deployment), the other gates decide.
 	shifted, judged := p.shift(service, idx)
 	return !judged || shifted && p.beyondPeak(service, idx)
 }
