@@ -377,13 +377,6 @@ func (p *Profile) shift(service string, idx int64) (shifted, judged bool) {
 	if out := p.out[service]; len(out) > 0 {
 		groups = append(groups, out)
 	}
-	for _, keys := range [][]*state{p.visits[service], p.in[service]} {
-		for _, s := range keys {
-			if s.refN >= p.minReference() {
-				groups = append(groups, []*state{s})
-			}
-		}
-	}
 	for _, g := range groups {
 		sh, j := p.groupShifted(g, idx)
 		judged = judged || j
