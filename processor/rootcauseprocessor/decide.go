@@ -2,8 +2,6 @@ package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/process
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"slices"
 	"time"
 
@@ -83,6 +81,9 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	if len(v.Parts) > 0 && v.Root >= 0 {
 		_, end := traceWindow(sc.spans[v.Root].Start, sc.spans[v.Root].End, now, p.cfg.MaxClockSkew)
 		p.profile.Observe(end, v.Parts, v.Blames, v.Anomalous)
+		if n := p.profile.TakeRejected(); n > 0 {
+			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
+		}
 	}
 	if !v.Anomalous {
 		rejected := p.baselines.Rejected
@@ -95,24 +96,6 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
 		}
 		return nil
-	}
-	if os.Getenv("RCA_DEBUG") != "" && v.Kind == diagnosis.KindLatency {
-		fmt.Fprintf(os.Stderr, "DEBUG %s culprit=%s blames=", now.Format("15:04:05"), v.CulpritService)
-		for _, b := range v.Blames {
-			fmt.Fprintf(os.Stderr, " %s:%v/recent %v", b.Service, b.Excess.Round(time.Millisecond), p.profile.RecentBlame(b.Service).Round(time.Millisecond))
-		}
-		for _, pt := range v.Parts {
-			u, _ := p.profile.Usual(pt.Key)
-			if pt.Value > u {
-				fmt.Fprintf(os.Stderr, "\n    part %v %s>%s %s %v usual %v", pt.Key.Kind, pt.Key.Service, pt.Key.Peer, pt.Key.Operation, pt.Value.Round(time.Millisecond), u.Round(time.Millisecond))
-				if pt.Key.Kind == diagnosis.PartCall {
-					a, aok := p.profile.CallerSlow(pt.Key.Service, pt.Key.Peer)
-					b, bok := p.profile.CalleeSlow(pt.Key.Service, pt.Key.Peer)
-					fmt.Fprintf(os.Stderr, " callerSlow %.2f %v calleeSlow %.2f %v", a, aok, b, bok)
-				}
-			}
-		}
-		fmt.Fprintln(os.Stderr)
 	}
 	if v.Kind == diagnosis.KindError {
 		_, end := traceWindow(sc.spans[v.Root].Start, sc.spans[v.Root].End, now, p.cfg.MaxClockSkew)

@@ -95,3 +95,24 @@ func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(string(b))
 	return len(b), nil
 }
+
+// BenchmarkReplayTrastrainer is the replay's speed on real data: the adapter
+// reading every minute of the day and the processor deciding every trace, in
+// event time. Run with -cpu 1 for the one-core figure.
+func BenchmarkReplayTrastrainer(b *testing.B) {
+	dir := os.Getenv("DATASET")
+	if dir == "" {
+		dir = "../../../shared/datasets/trainticket-2023-01-30"
+	}
+	d, err := Open(dir)
+	if err != nil {
+		b.Skip(err)
+	}
+	var spans int64
+	for b.Loop() {
+		rep, err := d.Continuous(context.Background(), Options{})
+		require.NoError(b, err)
+		spans += rep.Spans
+	}
+	b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
+}

@@ -281,6 +281,11 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 			v.Dependency = c.dependency()
 		}
 		v.Reason, v.Evidence, v.ReasonFromLogs = reason(spans, v.Culprit, v.Kind, logs)
+		if ref != nil && !v.ReasonFromLogs {
+			if r := partReason(spans, v.Parts, c.Service, ref); r != "" {
+				v.Reason = r
+			}
+		}
 		v.Affected = appendUnique(v.Affected, c.Service)
 	}
 	slices.Sort(v.Affected)

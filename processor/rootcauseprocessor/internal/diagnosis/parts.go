@@ -210,3 +210,32 @@ func (d *Diagnoser) partCulprit(ref Reference) int32 {
 	}
 	return d.blames[best].span
 }
+
+// partReason explains a culprit service by its part furthest beyond its usual
+// latency, with the numbers a person can check against the service's
+// dashboards: what it took now and what it usually stays under.
+func partReason(spans []Span, parts []Part, service string, ref Reference) string {
+	best, bestExcess := -1, time.Duration(0)
+	for k := range parts {
+		p := &parts[k]
+		mine := p.Key.Kind == PartVisit && p.Key.Service == service ||
+			p.Key.Kind == PartCall && (p.Key.Peer == service || p.Key.Service == service)
+		if !mine {
+			continue
+		}
+		if e, ok := partExcess(p, ref); ok && e > bestExcess {
+			best, bestExcess = k, e
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	p := &parts[best]
+	usual, _ := ref.Usual(p.Key)
+	now, was := p.Value.Round(time.Millisecond), usual.Round(time.Millisecond)
+	if p.Key.Kind == PartVisit {
+		return "slow " + p.Key.Operation + ": " + now.String() + " of its own time, usually under " + was.String() + " (p99)"
+	}
+	return "slow calls from " + p.Key.Service + " to " + p.Key.Peer + " " + p.Key.Operation + ": " + now.String() +
+		" beyond the callee's own time, usually under " + was.String() + " (p99)"
+}

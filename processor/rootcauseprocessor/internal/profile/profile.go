@@ -71,8 +71,8 @@ type Profile struct {
 	// of the history (a recording may have gaps); seen are the latest of them.
 	observed int64
 	seen     [buckets]int64
-	// Rejected counts the parts of new keys refused because MaxKeys was reached.
-	Rejected int64
+	// rejected counts the parts of new keys refused because MaxKeys was reached.
+	rejected int64
 }
 
 type state struct {
@@ -143,7 +143,7 @@ func (p *Profile) state(k diagnosis.PartKey) *state {
 		return s
 	}
 	if p.opts.MaxKeys > 0 && len(p.keys) >= p.opts.MaxKeys {
-		p.Rejected++
+		p.rejected++
 		return nil
 	}
 	var parent *state
@@ -177,7 +177,7 @@ func (p *Profile) Observe(at time.Time, parts []diagnosis.Part, blames []diagnos
 		bs := p.blame[bl.Service]
 		if bs == nil {
 			if p.opts.MaxKeys > 0 && len(p.blame) >= p.opts.MaxKeys {
-				p.Rejected++
+				p.rejected++
 				continue
 			}
 			bs = &serviceBlame{}
@@ -430,7 +430,7 @@ func (p *Profile) ObserveError(at time.Time, service string) {
 	c := p.errors[service]
 	if c == nil {
 		if p.opts.MaxKeys > 0 && len(p.errors) >= p.opts.MaxKeys {
-			p.Rejected++
+			p.rejected++
 			return
 		}
 		c = &errorCount{}
@@ -544,6 +544,14 @@ func (p *Profile) beyondPeak(service string, now int64) bool {
 		return false
 	}
 	return bs.window(now) > bs.peak
+}
+
+// TakeRejected returns, and resets, the observations refused because
+// MaxKeys was reached.
+func (p *Profile) TakeRejected() int64 {
+	n := p.rejected
+	p.rejected = 0
+	return n
 }
 
 // Len is the number of keys learned or watched.
