@@ -22,6 +22,16 @@ echo "== rootcause processor" >&2
 	go test -run '^$' -bench 'BenchmarkConsumeMetrics|BenchmarkConsumeLogs' -benchtime 2s -cpu 1 .) | grep '^Benchmark' >"$tmp/processor.txt"
 echo "== accuracy ($cases generated cases)" >&2
 (cd processor/rootcauseprocessor && RCA_ACCURACY_CASES=$cases RCA_ACCURACY_REPORT="$tmp/accuracy.md" go test -run '^TestAccuracy$' -count=1 -timeout 60m . >/dev/null)
+echo "== real world (Train Ticket)" >&2
+dataset=${DATASET:-../shared/datasets/trainticket-2023-01-30}
+if [ -d "$dataset" ]; then
+	(cd replay && RCA_REALWORLD=1 DATASET="$(cd "$dataset" && pwd)" go test -run '^TestRealWorld$' -count=1 -timeout 60m -v ./realworld/) |
+		grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok ' >"$tmp/realworld.txt"
+	(cd replay && DATASET="$(cd "$dataset" && pwd)" go test -run '^$' -bench 'BenchmarkReplayTrastrainer' -benchtime 3x -cpu 1 ./realworld/) | grep '^Benchmark' >"$tmp/replay.txt"
+else
+	echo "dataset $dataset not found: real-world section skipped" >"$tmp/realworld.txt"
+	: >"$tmp/replay.txt"
+fi
 echo "== testbed (full=$full)" >&2
 if [ "$full" = 1 ]; then
 	(cd testbed && RCA_TESTBED_FULL=1 RCA_TESTBED_REPORT="$tmp/testbed.md" go test -count=1 -timeout 60m ./... >/dev/null)
@@ -88,6 +98,29 @@ The random-ranking row ranks all services and dependencies of each case at rando
 MID
 	cat "$tmp/accuracy.md"
 	cat <<MID
+
+## Real recorded faults: Train Ticket
+
+MID
+	cat scripts/realworld-intro.md
+	cat <<MID
+
+\`make bench-realworld\` (one line per case: truth, rank of the truth, rank when incidents are ordered by opening
+time alone, delay to the first incident, top 5):
+
+\`\`\`
+MID
+	cat "$tmp/realworld.txt"
+	cat <<MID
+\`\`\`
+
+Replay speed, adapter and processor on one core, the whole day (\`BenchmarkReplayTrastrainer -cpu 1\`):
+
+\`\`\`
+MID
+	cat "$tmp/replay.txt"
+	cat <<MID
+\`\`\`
 
 ## Testbed: the built collector beside its peers
 

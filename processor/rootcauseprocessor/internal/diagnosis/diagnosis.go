@@ -281,7 +281,7 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 			v.Dependency = c.dependency()
 		}
 		v.Reason, v.Evidence, v.ReasonFromLogs = reason(spans, v.Culprit, v.Kind, logs)
-		if ref != nil && !v.ReasonFromLogs {
+		if ref != nil && !v.ReasonFromLogs && v.Kind == KindLatency {
 			if r := partReason(spans, v.Parts, c.Service, ref); r != "" {
 				v.Reason = r
 			}

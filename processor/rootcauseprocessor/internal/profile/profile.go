@@ -82,6 +82,12 @@ type state struct {
 	refN   int
 	usual  time.Duration // cached quantile of ref, 0 while refN < minReference
 	recent [buckets]bucket
+	// past holds the counts of the buckets that left the window, to judge
+	// the window that ended with a bucket when it leaves.
+	past [buckets]struct {
+		idx     int64
+		n, over int
+	}
 }
 
 type errorCount struct {
@@ -239,13 +245,20 @@ func (s *state) bucket(idx int64, p *Profile) *bucket {
 }
 
 // retire learns a bucket that leaves the window, unless its key had shifted
-// over the window it leaves (its samples then belong to an incident, not to
-// the reference).
+// in it: in the window that ends with it, in the window that starts with it
+// (the first and the last minute of a fault), or in the bucket alone. Its
+// samples then belong to an incident, not to the reference.
 func (s *state) retire(b *bucket, p *Profile) {
 	if len(b.learn) == 0 {
 		return
 	}
-	if n, over := s.window(b.idx + buckets - 1); !(n >= minSustained && float64(over) >= shiftedShare*float64(n)) {
+	s.past[b.idx%buckets] = struct {
+		idx     int64
+		n, over int
+	}{b.idx, b.n, b.over}
+	isShifted := func(n, over int) bool { return n >= minSustained && float64(over) >= shiftedShare*float64(n) }
+	shifted := isShifted(b.n, b.over) || isShifted(s.window(b.idx+buckets-1)) || isShifted(s.history(b.idx))
+	if !shifted {
 		if s.ref == nil {
 			s.ref, _ = ddsketch.LogCollapsingLowestDenseDDSketch(relativeAccuracy, maxBins)
 		}
@@ -328,6 +341,18 @@ func (p *Profile) recentShare(keys []*state, skip func(*state) bool, now int64) 
 		return 0, false
 	}
 	return float64(over) / float64(n), true
+}
+
+// history counts the samples of the retired buckets within the window
+// ending at bucket now.
+func (s *state) history(now int64) (n, over int) {
+	for i := range s.past {
+		if b := &s.past[i]; b.idx > now-buckets && b.idx <= now {
+			n += b.n
+			over += b.over
+		}
+	}
+	return n, over
 }
 
 // window counts the samples of s within the window ending at bucket now.
