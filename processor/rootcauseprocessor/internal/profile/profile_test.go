@@ -34,7 +34,9 @@ func feed(p *Profile, start time.Time, d time.Duration, anomalous bool, parts fu
 	return start.Add(d)
 }
 
-func jitter(i int, base time.Duration) time.Duration { return base + time.Duration(i%7)*time.Millisecond }
+func jitter(i int, base time.Duration) time.Duration {
+	return base + time.Duration(i%7)*time.Millisecond
+}
 
 func TestUsualIsLearnedAfterTheWindowAndBorrowedUntilEnough(t *testing.T) {
 	p := newProfile()
@@ -60,12 +62,18 @@ func TestUsualIsLearnedAfterTheWindowAndBorrowedUntilEnough(t *testing.T) {
 func TestShiftedWindowIsNotLearned(t *testing.T) {
 	p := newProfile()
 	k := diagnosis.PartKey{Kind: diagnosis.PartVisit, Service: "travel", Operation: "GET /trips"}
-	now := feed(p, t0, 3*time.Minute, false, func(i int) []diagnosis.Part { return []diagnosis.Part{visit("travel", "GET /trips", jitter(i, 20*time.Millisecond))} })
+	now := feed(p, t0, 3*time.Minute, false, func(i int) []diagnosis.Part {
+		return []diagnosis.Part{visit("travel", "GET /trips", jitter(i, 20*time.Millisecond))}
+	})
 	before, ok := p.Usual(k)
 	require.True(t, ok)
 	// A fault the detection missed: slow traces judged normal, for two windows.
-	now = feed(p, now, 2*time.Minute, false, func(int) []diagnosis.Part { return []diagnosis.Part{visit("travel", "GET /trips", 400*time.Millisecond)} })
-	feed(p, now, 2*time.Minute, false, func(i int) []diagnosis.Part { return []diagnosis.Part{visit("travel", "GET /trips", jitter(i, 20*time.Millisecond))} })
+	now = feed(p, now, 2*time.Minute, false, func(int) []diagnosis.Part {
+		return []diagnosis.Part{visit("travel", "GET /trips", 400*time.Millisecond)}
+	})
+	feed(p, now, 2*time.Minute, false, func(i int) []diagnosis.Part {
+		return []diagnosis.Part{visit("travel", "GET /trips", jitter(i, 20*time.Millisecond))}
+	})
 	after, _ := p.Usual(k)
 	assert.InDelta(t, float64(before), float64(after), float64(2*time.Millisecond), "the fault did not become the reference")
 }
@@ -134,7 +142,9 @@ func TestChangedNeedsASustainedShiftBeyondTheWorstNormalWindow(t *testing.T) {
 
 func TestErrorsSurgeOnlyBeyondTheUsualRate(t *testing.T) {
 	p := newProfile()
-	steady := func(i int) []diagnosis.Part { return []diagnosis.Part{visit("execute", "POST /run", jitter(i, 5*time.Millisecond))} }
+	steady := func(i int) []diagnosis.Part {
+		return []diagnosis.Part{visit("execute", "POST /run", jitter(i, 5*time.Millisecond))}
+	}
 	// Ten minutes with an error every 10 s: the service's usual errors.
 	now := t0
 	for range 60 {
