@@ -193,6 +193,11 @@ func (b baselineView) RecentBlame(service string) time.Duration {
 	return b.p.profile.RecentBlame(service)
 }
 
+func (b baselineView) Saturated(service string) bool { return b.p.profile.Saturated(service) }
+
+// baselineView is the diagnosis' reference too.
+var _ diagnosis.Reference = baselineView{}
+
 func (b baselineView) Typical(service, operation string) (time.Duration, bool) {
 	return b.p.baselines.Typical(baseline.Key{Service: service, Operation: operation})
 }

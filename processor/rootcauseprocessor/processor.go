@@ -66,9 +66,11 @@ type sharedProcessor struct {
 	exemplars *exemplarIndex
 
 	// decideMu serializes decisions: the fields below belong to the decision loop.
-	decideMu    sync.Mutex
-	baselines   *baseline.Baselines
-	profile     *profile.Profile
+	decideMu  sync.Mutex
+	baselines *baseline.Baselines
+	profile   *profile.Profile
+	// saturation is written by the metrics pipelines, read by the profile.
+	saturation  *profile.Saturation
 	objectives  map[baseline.Key]time.Duration
 	diagnoser   *diagnosis.Diagnoser
 	scratch     traceScratch
@@ -119,7 +121,9 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 	if err != nil {
 		return nil, err
 	}
+	saturation := profile.NewSaturation(cfg.Baseline.MaxOperations)
 	prof := profile.New(profile.Options{
+		Saturation: saturation,
 		Window:     cfg.IncidentWindow,
 		Quantile:   cfg.Baseline.Quantile,
 		Multiplier: cfg.Baseline.Multiplier,
@@ -128,12 +132,13 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 		HalfLife:   baselineHalfLife,
 	})
 	p := &sharedProcessor{
-		profile:   prof,
-		cfg:       cfg,
-		set:       set,
-		telemetry: tb,
-		onLast:    onLast,
-		now:       time.Now,
+		profile:    prof,
+		saturation: saturation,
+		cfg:        cfg,
+		set:        set,
+		telemetry:  tb,
+		onLast:     onLast,
+		now:        time.Now,
 		store: incident.New(incident.Options{
 			Window:         cfg.IncidentWindow,
 			ResolveAfter:   cfg.ResolveAfter,
@@ -329,6 +334,10 @@ func (m *metricsProcessor) Shutdown(ctx context.Context) error {
 // points of the services involved in open incidents, then forwards md.
 func (m *metricsProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	p := m.shared
+	p.saturation.Observe(md)
+	if n := p.saturation.TakeRejected(); n > 0 {
+		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
+	}
 	if snap := p.exemplars.snap.Load(); snap != nil && p.cfg.MaxExemplarsPerDataPoint > 0 {
 		var chosen [8]exSpan
 		l := linker{snap: snap, max: p.cfg.MaxExemplarsPerDataPoint, lookback: int64(p.cfg.ExemplarLookback), streams: &m.streams, chosen: chosen[:0]}

@@ -57,6 +57,9 @@ type Reference interface {
 	// RecentBlame is the excess blamed on the service over the recent
 	// window, by every trace decided in it.
 	RecentBlame(service string) time.Duration
+	// Saturated tells whether the service is at its CPU limit right now
+	// (from its metrics).
+	Saturated(service string) bool
 }
 
 // parts decomposes the trace into visits and calls, appended to dst.
@@ -194,15 +197,20 @@ func (d *Diagnoser) blameParts(spans []Span, parts []Part, ref Reference) {
 // blames, that explains the most excess over the recent window, this trace
 // included: one slow request blames what it saw, many requests through a
 // fault agree on it. -1 when no part exceeds its usual latency.
+//
+// A service at its CPU limit comes first: its requests wait for CPU, which
+// explains their delay, and the delay it causes shows as much in its callers'
+// waiting as in its own time.
 func (d *Diagnoser) partCulprit(ref Reference) int32 {
-	best, bestScore := -1, time.Duration(0)
+	best, bestScore, bestSaturated := -1, time.Duration(0), false
 	for k := range d.blames {
 		if d.blames[k].total <= 0 {
 			continue
 		}
+		saturated := ref.Saturated(d.blames[k].service)
 		score := ref.RecentBlame(d.blames[k].service) + time.Duration(d.blames[k].total)
-		if best < 0 || score > bestScore {
-			best, bestScore = k, score
+		if best < 0 || saturated && !bestSaturated || saturated == bestSaturated && score > bestScore {
+			best, bestScore, bestSaturated = k, score, saturated
 		}
 	}
 	if best < 0 || d.blames[best].total <= 0 {

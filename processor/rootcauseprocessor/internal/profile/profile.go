@@ -51,6 +51,8 @@ type Options struct {
 	// HalfLife halves a reference's history every so many observations, so
 	// that it follows slow drifts. Zero means never.
 	HalfLife int
+	// Saturation, when set, tells which services are at their CPU limit.
+	Saturation *Saturation
 }
 
 // Profile is not safe for concurrent use.
@@ -530,15 +532,26 @@ func poissonTail(n int, lambda float64) float64 {
 // and by more than any of its normal windows (an incident is more than what
 // the service does when nothing is wrong). Either change counts, whatever
 // the incident's kind: a fault that slows a service with chronic errors is
-// still a change. With no latency reference yet (the first window of a
-// deployment), latency is not held back.
+// still a change; so is a service at its CPU limit whose window blames it for
+// more than its normal ones. With no latency reference yet (the first window
+// of a deployment), latency is not held back.
 func (p *Profile) Changed(service string, now time.Time) bool {
 	idx := min(now.UnixNano()/p.width, p.last)
 	if p.errorsSurging(service, idx) {
 		return true
 	}
 	shifted, judged := p.shift(service, idx)
+	// A service at its CPU limit needs no shift of its median to explain
+	// slow requests: its saturation says why (a low-rate service moves too
+	// few samples to shift within a window).
+	shifted = shifted || p.Saturated(service)
 	return !judged || shifted && p.beyondPeak(service, idx)
+}
+
+// Saturated implements diagnosis.Reference: the service reported its CPU at
+// its limit within a window of the newest trace.
+func (p *Profile) Saturated(service string) bool {
+	return p.opts.Saturation.Saturated(service, time.Unix(0, (p.last+1)*p.width), p.opts.Window)
 }
 
 // RecentBlame implements diagnosis.Reference.

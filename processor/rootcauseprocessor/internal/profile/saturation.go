@@ -1,0 +1,107 @@
+package profile // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// saturatedAt is the share of its CPU limit from which a pod is saturated:
+// the kernel throttles a container that reaches its CFS quota, and at 80% of
+// it bursts already do; its requests then wait for CPU, whatever they do.
+const saturatedAt = 0.8
+
+// Saturation remembers the latest CPU utilization each service reported in
+// its metrics, as a share of its limit. It is safe for concurrent use: the
+// metrics pipelines write it, the decision loop reads it.
+type Saturation struct {
+	mu     sync.Mutex
+	latest map[string]sample
+	max    int
+	// Rejected counts services not tracked because max was reached.
+	Rejected int64
+}
+
+type sample struct {
+	at    time.Time
+	ratio float64
+}
+
+// NewSaturation tracks at most maxServices services; zero means no bound.
+func NewSaturation(maxServices int) *Saturation {
+	return &Saturation{latest: map[string]sample{}, max: maxServices}
+}
+
+// isUtilization tells the metrics that report CPU use as a share of the
+// limit (or of the available CPU): k8s.pod.cpu_limit_utilization,
+// k8s.container.cpu_limit_utilization, container.cpu.utilization,
+// process.cpu.utilization.
+func isUtilization(name string) bool {
+	return strings.HasSuffix(name, "cpu_limit_utilization") ||
+		name == "container.cpu.utilization" || name == "process.cpu.utilization"
+}
+
+// Observe reads the CPU utilization gauges of md, by service.name.
+func (s *Saturation) Observe(md pmetric.Metrics) {
+	for _, rm := range md.ResourceMetrics().All() {
+		v, ok := rm.Resource().Attributes().Get("service.name")
+		if !ok || v.Str() == "" {
+			continue
+		}
+		service := v.Str()
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				if m.Type() != pmetric.MetricTypeGauge || !isUtilization(m.Name()) {
+					continue
+				}
+				for _, dp := range m.Gauge().DataPoints().All() {
+					ratio := dp.DoubleValue()
+					if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+						ratio = float64(dp.IntValue())
+					}
+					s.put(service, dp.Timestamp().AsTime(), ratio)
+				}
+			}
+		}
+	}
+}
+
+func (s *Saturation) put(service string, at time.Time, ratio float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.latest[service]
+	if !ok && s.max > 0 && len(s.latest) >= s.max {
+		s.Rejected++
+		return
+	}
+	// Several pods of a service: the busiest of the latest reports.
+	if ok && old.at.Equal(at) {
+		ratio = max(ratio, old.ratio)
+	} else if ok && old.at.After(at) {
+		return
+	}
+	s.latest[service] = sample{at: at, ratio: ratio}
+}
+
+// Saturated reports whether the service's latest report, at most within
+// before now, had it at its CPU limit.
+func (s *Saturation) Saturated(service string, now time.Time, within time.Duration) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x, ok := s.latest[service]
+	return ok && x.ratio >= saturatedAt && !x.at.Before(now.Add(-within)) && !x.at.After(now.Add(within))
+}
+
+// TakeRejected returns, and resets, the services not tracked.
+func (s *Saturation) TakeRejected() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.Rejected
+	s.Rejected = 0
+	return n
+}
