@@ -1,0 +1,46 @@
+package profile
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+func utilization(service, name string, at time.Time, ratios ...float64) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	if service != "" {
+		rm.Resource().Attributes().PutStr("service.name", service)
+	}
+	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName(name)
+	g := m.SetEmptyGauge()
+	for _, r := range ratios {
+		dp := g.DataPoints().AppendEmpty()
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(at))
+		dp.SetDoubleValue(r)
+	}
+	return md
+}
+
+func TestSaturation(t *testing.T) {
+	s := NewSaturation(2)
+	s.Observe(utilization("food", "k8s.pod.cpu_limit_utilization", t0, 0.2, 0.97))
+	s.Observe(utilization("order", "container.cpu.utilization", t0, 0.5))
+	s.Observe(utilization("basic", "k8s.pod.memory_limit_utilization", t0, 0.99))
+	s.Observe(utilization("", "k8s.pod.cpu_limit_utilization", t0, 0.99))
+
+	assert.True(t, s.Saturated("food", t0.Add(30*time.Second), time.Minute), "the busiest pod of the service")
+	assert.False(t, s.Saturated("food", t0.Add(2*time.Minute), time.Minute), "an old report says nothing now")
+	assert.False(t, s.Saturated("order", t0, time.Minute), "half its limit")
+	assert.False(t, s.Saturated("basic", t0, time.Minute), "memory is not CPU")
+
+	s.Observe(utilization("food", "k8s.pod.cpu_limit_utilization", t0.Add(-time.Minute), 0.1))
+	assert.True(t, s.Saturated("food", t0, time.Minute), "a late, older report does not replace the latest")
+	s.Observe(utilization("travel", "process.cpu.utilization", t0, 0.9))
+	assert.Equal(t, int64(1), s.TakeRejected(), "beyond two services")
+	assert.False(t, (*Saturation)(nil).Saturated("food", t0, time.Minute))
+}
