@@ -28,7 +28,7 @@ type span struct {
 }
 
 func (fd *fileData) readTraces(path string) error {
-	c, hdr, err := openCSV(path)
+	c, hdr, err := openPlainCSV(path)
 	if err != nil {
 		return err
 	}
