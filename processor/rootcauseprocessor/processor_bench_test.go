@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -72,6 +73,18 @@ func mergePerService(traces []*traceBuilder) []ptrace.Traces {
 	return batches
 }
 
+// shiftSpans moves every span of td by d.
+func shiftSpans(td ptrace.Traces, d time.Duration) {
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				s.SetStartTimestamp(s.StartTimestamp() + pcommon.Timestamp(d))
+				s.SetEndTimestamp(s.EndTimestamp() + pcommon.Timestamp(d))
+			}
+		}
+	}
+}
+
 func clone(batches []ptrace.Traces) []ptrace.Traces {
 	out := make([]ptrace.Traces, len(batches))
 	for i, td := range batches {
@@ -107,8 +120,14 @@ func benchmarkThroughput(b *testing.B, decide bool) {
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		pass := make([][]ptrace.Traces, len(work))
+		// Each pass is a later stretch of traffic, in event time as in
+		// processing time: the processor's clock follows the spans.
+		shift := time.Duration(i) * (cfg.DecisionWait + time.Second)
 		for k := range work {
 			pass[k] = clone(work[k])
+			for _, td := range pass[k] {
+				shiftSpans(td, shift)
+			}
 		}
 		b.StartTimer()
 		t0 := time.Now()
@@ -118,14 +137,14 @@ func benchmarkThroughput(b *testing.B, decide bool) {
 			}
 		}
 		if decide {
-			h.clock.Advance(cfg.DecisionWait)
+			h.clock.Advance(cfg.DecisionWait + time.Second)
 			h.shared.tick(ctx)
 		}
 		elapsed += time.Since(t0)
 		spans += spansPerPass
 		if !decide {
 			b.StopTimer()
-			h.clock.Advance(cfg.DecisionWait)
+			h.clock.Advance(cfg.DecisionWait + time.Second)
 			h.shared.tick(ctx)
 			b.StartTimer()
 		}
