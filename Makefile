@@ -82,12 +82,13 @@ bench: build ## Run every benchmark (speed, memory, accuracy, testbed peers) and
 bench-accuracy: ## Accuracy benchmark: 100 generated fault cases + the seed scenarios; prints AC@1, AC@3, Avg@5, delays, false incidents
 	cd processor/rootcauseprocessor && RCA_ACCURACY_CASES=$${RCA_ACCURACY_CASES:-100} go test -run '^TestAccuracy$$' -count=1 -timeout 60m -v . | sed -n '/| Fault kind/,/False incidents/p'
 
-# The real-world benchmark's dataset (see its README); DATASET=... to use another copy.
-DATASET ?= ../shared/datasets/trainticket-2023-01-30
+# The real-world benchmark's dataset (see its README): beside the repository, or
+# where this project's machines keep it; DATASET=... to use another copy.
+DATASET ?= $(firstword $(wildcard ../shared/datasets/trainticket-2023-01-30 /work/shared/datasets/trainticket-2023-01-30) ../shared/datasets/trainticket-2023-01-30)
 
 .PHONY: bench-realworld
 bench-realworld: ## Real recorded faults (Train Ticket): every case, cold and continuous; AC@1, AC@3, Avg@5 per fault type, delays, false incidents
-	cd replay && RCA_REALWORLD=1 DATASET=$(abspath $(DATASET)) go test -run '^TestRealWorld$$' -count=1 -timeout 60m -v ./realworld/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok '
+	set -o pipefail; cd replay && RCA_REALWORLD=1 DATASET=$(abspath $(DATASET)) go test -run '^TestRealWorld$$' -count=1 -timeout 60m -v ./realworld/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok '
 
 .PHONY: replay
 replay: ## Build bin/rca-replay: run recorded telemetry (OTLP files, Train Ticket) through rootcause and print its incidents
