@@ -99,7 +99,11 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	}
 	if v.Kind == diagnosis.KindError {
 		_, end := traceWindow(sc.spans[v.Root].Start, sc.spans[v.Root].End, now, p.cfg.MaxClockSkew)
-		p.profile.ObserveError(end, v.CulpritService)
+		p.profile.ObserveError(end, v.CulpritService, p.templates.Template(v.ErrorText))
+		if n := p.templates.Rejected; n > 0 {
+			p.templates.Rejected = 0
+			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
+		}
 	}
 	root := &sc.spans[v.Root]
 	start, end := traceWindow(root.Start, root.End, now, p.cfg.MaxClockSkew)

@@ -23,6 +23,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/eventtime"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
 )
@@ -69,6 +70,7 @@ type sharedProcessor struct {
 	decideMu  sync.Mutex
 	baselines *baseline.Baselines
 	profile   *profile.Profile
+	templates *logtemplate.Miner
 	// saturation is written by the metrics pipelines, read by the profile.
 	saturation  *profile.Saturation
 	objectives  map[baseline.Key]time.Duration
@@ -133,6 +135,7 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 	})
 	p := &sharedProcessor{
 		profile:    prof,
+		templates:  logtemplate.New(cfg.Baseline.MaxOperations),
 		saturation: saturation,
 		cfg:        cfg,
 		set:        set,

@@ -123,6 +123,9 @@ type Verdict struct {
 	Reason     string
 	// ReasonFromLogs is true when Reason quotes a log record of the culprit service.
 	ReasonFromLogs bool
+	// ErrorText is the failure's own words for an error verdict: the ERROR log
+	// naming the failed span, else its exception or status message.
+	ErrorText string
 	// Evidence holds log messages ("service: body") that support the reason, best first.
 	Evidence []string
 	// Candidates are scored services and dependencies, best first.
@@ -152,6 +155,7 @@ type Diagnoser struct {
 	failed    []bool
 	breached  []bool
 	logError  []bool
+	logBody   []string // the ERROR log naming the span, "" when none
 	onPath    []bool
 	cpSelf    []int64
 	score     []float64
@@ -274,6 +278,9 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 	if v.Culprit < 0 {
 		v.Culprit = v.Root
 	}
+	if v.Kind == KindError && v.Culprit >= 0 {
+		v.ErrorText = d.errorText(spans, spans[v.Culprit].Service)
+	}
 	if v.Culprit >= 0 {
 		c := &spans[v.Culprit]
 		v.CulpritService, v.CulpritOperation = c.Service, c.Name
@@ -291,6 +298,37 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 	slices.Sort(v.Affected)
 	v.Candidates = d.candidates(spans, &v, b)
 	return v
+}
+
+// errorText is the failure's own words, from the deepest failed span of the
+// culprit's service (else of any service): the ERROR log naming it, else its
+// exception or status message, else its HTTP status.
+func (d *Diagnoser) errorText(spans []Span, service string) string {
+	if t := d.failureText(spans, service); t != "" {
+		return t
+	}
+	return d.failureText(spans, "")
+}
+
+func (d *Diagnoser) failureText(spans []Span, service string) string {
+	for k := len(d.order) - 1; k >= 0; k-- {
+		i := d.order[k]
+		if !d.failed[i] || service != "" && spans[i].Service != service {
+			continue
+		}
+		s := &spans[i]
+		switch {
+		case d.logBody[i] != "":
+			return d.logBody[i]
+		case len(s.Exceptions) > 0 && s.Exceptions[0] != "":
+			return s.Exceptions[0]
+		case s.StatusMessage != "":
+			return s.StatusMessage
+		case s.HTTPStatus >= 500:
+			return "HTTP " + itoa(s.HTTPStatus)
+		}
+	}
+	return ""
 }
 
 // below reports whether span i is a descendant of span top.
@@ -312,6 +350,9 @@ func (d *Diagnoser) markLogErrors(spans []Span, logs []Log) {
 		}
 		if j, ok := d.index[l.SpanID]; ok && !d.ignored[j] && spans[j].Service == l.Service {
 			d.logError[j] = true
+			if d.logBody[j] == "" {
+				d.logBody[j] = l.Body
+			}
 		}
 	}
 }
@@ -326,6 +367,7 @@ func (d *Diagnoser) build(spans []Span, p *Problems) {
 	d.failed = grow(d.failed, n)
 	d.breached = grow(d.breached, n)
 	d.logError = grow(d.logError, n)
+	d.logBody = grow(d.logBody, n)
 	d.onPath = grow(d.onPath, n)
 	d.cpSelf = grow(d.cpSelf, n)
 	d.score = grow(d.score, n)

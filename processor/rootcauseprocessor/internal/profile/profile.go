@@ -67,8 +67,10 @@ type Profile struct {
 	last int64
 	// blame is the excess blamed on each service, by bucket.
 	blame map[string]*serviceBlame
-	// errors counts the failed traces each service is blamed for.
-	errors map[string]*errorCount
+	// errors counts the failed traces each service is blamed for, by the
+	// template of their error; errorKeys lists each service's templates.
+	errors    map[errorKey]*errorCount
+	errorKeys map[string][]*errorCount
 	// observed counts the buckets in which traces were observed: the length
 	// of the history (a recording may have gaps); seen are the latest of them.
 	observed int64
@@ -91,6 +93,8 @@ type state struct {
 		n, over int
 	}
 }
+
+type errorKey struct{ service, template string }
 
 type errorCount struct {
 	total  int
@@ -127,12 +131,13 @@ func New(opts Options) *Profile {
 	}
 	return &Profile{
 		opts: opts, width: w,
-		keys:   map[diagnosis.PartKey]*state{},
-		out:    map[string][]*state{},
-		in:     map[string][]*state{},
-		visits: map[string][]*state{},
-		blame:  map[string]*serviceBlame{},
-		errors: map[string]*errorCount{},
+		keys:      map[diagnosis.PartKey]*state{},
+		out:       map[string][]*state{},
+		in:        map[string][]*state{},
+		visits:    map[string][]*state{},
+		blame:     map[string]*serviceBlame{},
+		errors:    map[errorKey]*errorCount{},
+		errorKeys: map[string][]*errorCount{},
 	}
 }
 
@@ -451,17 +456,20 @@ func (p *Profile) at(t time.Time) int64 {
 	return idx
 }
 
-// ObserveError records a failed trace blamed on service, ended at event time at.
-func (p *Profile) ObserveError(at time.Time, service string) {
+// ObserveError records a failed trace blamed on service, ended at event time
+// at; template is its error's (a log template, an exception), "" when unknown.
+func (p *Profile) ObserveError(at time.Time, service, template string) {
 	idx := p.at(at)
-	c := p.errors[service]
+	k := errorKey{service, template}
+	c := p.errors[k]
 	if c == nil {
 		if p.opts.MaxKeys > 0 && len(p.errors) >= p.opts.MaxKeys {
 			p.rejected++
 			return
 		}
 		c = &errorCount{}
-		p.errors[service] = c
+		p.errors[k] = c
+		p.errorKeys[service] = append(p.errorKeys[service], c)
 	}
 	b := &c.recent[idx%buckets]
 	switch {
@@ -475,15 +483,22 @@ func (p *Profile) ObserveError(at time.Time, service string) {
 	c.total++
 }
 
-// errorsSurging: the service's failed traces in the window are more than its
-// history makes likely. Its history is a rate (failed traces per bucket
-// before the window); the window's count is surprising when a Poisson count
-// at that rate would reach it less than once in surprise windows.
+// errorsSurging: the service's failed traces of one error template in the
+// window are more than its history makes likely: a new error, or a known
+// one surging, not the errors the service always logs. The history of a
+// template is a rate (its failed traces per bucket before the window); the
+// window's count is surprising when a Poisson count at that rate would reach
+// it less than once in 1/surprise windows.
 func (p *Profile) errorsSurging(service string, idx int64) bool {
-	c := p.errors[service]
-	if c == nil {
-		return false
+	for _, c := range p.errorKeys[service] {
+		if p.surging(c, idx) {
+			return true
+		}
 	}
+	return false
+}
+
+func (p *Profile) surging(c *errorCount, idx int64) bool {
 	n := 0
 	for i := range c.recent {
 		if b := &c.recent[i]; b.idx > idx-buckets && b.idx <= idx {

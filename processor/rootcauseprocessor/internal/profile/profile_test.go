@@ -149,14 +149,21 @@ func TestErrorsSurgeOnlyBeyondTheUsualRate(t *testing.T) {
 	now := t0
 	for range 60 {
 		now = feed(p, now, 10*time.Second, false, steady)
-		p.ObserveError(now, "execute")
+		p.ObserveError(now, "execute", "order status wrong")
 	}
 	assert.False(t, p.errorsSurging("execute", p.last), "six errors a minute, as usual")
 	for range 20 {
 		now = feed(p, now, time.Second, false, steady)
-		p.ObserveError(now, "execute")
+		p.ObserveError(now, "execute", "order status wrong")
 	}
 	assert.True(t, p.errorsSurging("execute", p.last), "twenty in twenty seconds")
+	now = feed(p, now, 2*time.Minute, false, steady)
+	assert.False(t, p.errorsSurging("execute", p.last))
+	for range 3 {
+		now = feed(p, now, time.Second, false, steady)
+		p.ObserveError(now, "execute", "connection refused by <*>")
+	}
+	assert.True(t, p.errorsSurging("execute", p.last), "a new error")
 	assert.False(t, p.errorsSurging("food", p.last), "no errors at all")
 }
 

@@ -1,0 +1,120 @@
+// Package logtemplate mines templates from log messages, after Drain (He et
+// al., ICWS 2017): messages with the same number of tokens and the same first
+// token are compared token by token; when at least half of the tokens are the
+// same, they share a template whose differing tokens become "<*>". Tokens
+// that hold a digit (numbers, IDs, dates, durations) are variables before any
+// comparison. The miner is bounded and not safe for concurrent use.
+//
+// No maintained Go implementation of Drain exists among the libraries this
+// project can use; this is the small part of it the processor needs: the
+// template of an error message, to tell a new or surging error from the
+// chronic ones a service always logs.
+package logtemplate // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
+
+import (
+	"strings"
+	"unicode"
+)
+
+const (
+	// Wildcard replaces a variable token.
+	Wildcard = "<*>"
+	// similarity is Drain's threshold: the share of equal tokens from which
+	// two messages are the same template.
+	similarity = 0.5
+	// maxTokens bounds the tokens of a message that are compared; longer
+	// messages are cut (stack traces, dumps).
+	maxTokens = 64
+)
+
+// Miner groups messages into templates. It is not safe for concurrent use.
+type Miner struct {
+	max    int
+	groups map[groupKey][]*template
+	n      int
+	// Rejected counts the messages of new templates refused because the
+	// bound was reached; they get their masked text as template.
+	Rejected int64
+}
+
+type groupKey struct {
+	tokens int
+	first  string
+}
+
+type template struct {
+	tokens []string
+	text   string
+}
+
+// New returns a miner that keeps at most maxTemplates templates (zero: no bound).
+func New(maxTemplates int) *Miner {
+	return &Miner{max: maxTemplates, groups: map[groupKey][]*template{}}
+}
+
+// Template returns the template of msg, learning it.
+func (m *Miner) Template(msg string) string {
+	tokens := tokenize(msg)
+	if len(tokens) == 0 {
+		return ""
+	}
+	key := groupKey{tokens: len(tokens), first: tokens[0]}
+	var best *template
+	bestSim := 0.0
+	for _, t := range m.groups[key] {
+		if s := sim(t.tokens, tokens); s > bestSim {
+			best, bestSim = t, s
+		}
+	}
+	if best != nil && bestSim >= similarity {
+		changed := false
+		for i, tok := range tokens {
+			if best.tokens[i] != tok && best.tokens[i] != Wildcard {
+				best.tokens[i] = Wildcard
+				changed = true
+			}
+		}
+		if changed {
+			best.text = strings.Join(best.tokens, " ")
+		}
+		return best.text
+	}
+	text := strings.Join(tokens, " ")
+	if m.max > 0 && m.n >= m.max {
+		m.Rejected++
+		return text
+	}
+	m.groups[key] = append(m.groups[key], &template{tokens: tokens, text: text})
+	m.n++
+	return text
+}
+
+// Len is the number of templates learned.
+func (m *Miner) Len() int { return m.n }
+
+func sim(template, tokens []string) float64 {
+	same := 0
+	for i, t := range template {
+		if t == tokens[i] || t == Wildcard {
+			same++
+		}
+	}
+	return float64(same) / float64(len(tokens))
+}
+
+// tokenize splits msg on white space and masks the tokens holding a digit.
+func tokenize(msg string) []string {
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i] // the first line; a stack trace follows
+	}
+	fields := strings.Fields(msg)
+	if len(fields) > maxTokens {
+		fields = fields[:maxTokens]
+	}
+	for i, f := range fields {
+		if strings.IndexFunc(f, unicode.IsDigit) >= 0 {
+			fields[i] = Wildcard
+		}
+	}
+	return fields
+}
