@@ -301,12 +301,18 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 	r.published = true
 	r.snap.Status = StatusOpen
 	r.pending = StatusOpen
-	// The window covers the traces of the last Window, the ones that counted.
+	// The window covers the burst that made the incident stand out: its
+	// traces of the last Window, back to the first pause longer than a
+	// quarter of it (the time a change takes to show as sustained), so that
+	// a straggler before the fault does not date it.
 	var first, last time.Time
-	for _, e := range r.early {
-		if now.Sub(e.at) > s.opts.Window {
-			continue
+	next := now
+	for i := len(r.early) - 1; i >= 0; i-- {
+		e := r.early[i]
+		if now.Sub(e.at) > s.opts.Window || next.Sub(e.at) > s.opts.Window/4 {
+			break
 		}
+		next = e.at
 		if first.IsZero() || e.start.Before(first) {
 			first = e.start
 		}
