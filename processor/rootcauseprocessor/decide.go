@@ -118,6 +118,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		Reason:           v.Reason,
 		ReasonFromLogs:   v.ReasonFromLogs,
 		Affected:         v.Affected,
+		Callers:          v.Callers,
 		Evidence:         v.Evidence,
 		Candidates:       make([]incident.Candidate, len(v.Candidates)),
 	}

@@ -126,6 +126,9 @@ type Verdict struct {
 	// ErrorText is the failure's own words for an error verdict: the ERROR log
 	// naming the failed span, else its exception or status message.
 	ErrorText string
+	// Callers are the services on the path from the root to the culprit
+	// span, the culprit's own service excluded.
+	Callers []string
 	// Evidence holds log messages ("service: body") that support the reason, best first.
 	Evidence []string
 	// Candidates are scored services and dependencies, best first.
@@ -277,6 +280,13 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 	v.Anomalous = true
 	if v.Culprit < 0 {
 		v.Culprit = v.Root
+	}
+	if v.Culprit >= 0 {
+		for p := d.parent[v.Culprit]; p >= 0; p = d.parent[p] {
+			if svc := spans[p].Service; svc != spans[v.Culprit].Service {
+				v.Callers = appendUnique(v.Callers, svc)
+			}
+		}
 	}
 	if v.Kind == KindError && v.Culprit >= 0 {
 		v.ErrorText = d.errorText(spans, spans[v.Culprit].Service)

@@ -84,6 +84,8 @@ type Observation struct {
 	Candidates     []Candidate // per-trace scores in [0, 1]
 	Affected       []string
 	Evidence       []string
+	// Callers are the services on the path from the root to the culprit.
+	Callers []string
 }
 
 // Candidate is a suspected service or dependency with a score.
@@ -246,6 +248,17 @@ func (s *Store) Record(now time.Time, o Observation) (string, bool) {
 		s.resolve(r)
 		r = nil
 	}
+	if r == nil || !r.published {
+		if into := s.foldTarget(o); into != nil {
+			// One incident per fault: a trace in which an open incident's
+			// culprit misbehaved too, blamed on a service that has not
+			// stood out on its own, is that incident's symptom.
+			o.Affected = append(slices.Clone(o.Affected), o.CulpritService)
+			o.CulpritOperation, o.Dependency, o.Reason, o.ReasonFromLogs = "", "", "", false
+			o.Candidates = nil // its own blame would rank the symptom beside the cause
+			r = into
+		}
+	}
 	if r == nil {
 		r = s.openRecord(k, o)
 	}
@@ -253,6 +266,30 @@ func (s *Store) Record(now time.Time, o Observation) (string, bool) {
 	s.indexTrace(o.TraceID, r)
 	s.maybePublish(r, now)
 	return r.snap.ID, r.published
+}
+
+// foldTarget is the published open incident, with the most traces, whose
+// culprit misbehaved in the trace too (failed or breached: one of the
+// trace's affected services) without being one of the culprit's callers;
+// nil when none. Going through the culprit is not enough: a busy service is
+// on the path of every fault. A caller is slow or failing because of what
+// it calls, so it is never the cause of its callee's trouble. An incident's
+// window must reach the trace: a trace is a symptom only of a fault under way.
+func (s *Store) foldTarget(o Observation) *record {
+	var best *record
+	for _, svc := range o.Affected {
+		if svc == o.CulpritService || slices.Contains(o.Callers, svc) {
+			continue
+		}
+		r := s.open[key{svc}]
+		if r == nil || !r.published || o.Start.After(r.snap.WindowEnd.Add(s.opts.Window)) {
+			continue
+		}
+		if best == nil || r.snap.TraceCount > best.snap.TraceCount {
+			best = r
+		}
+	}
+	return best
 }
 
 func (s *Store) openRecord(k key, o Observation) *record {
@@ -334,7 +371,9 @@ func (s *Store) add(r *record, now time.Time, o Observation) {
 	if o.Kind == "error" {
 		in.Kind = o.Kind
 	}
-	r.operations[o.CulpritOperation]++
+	if o.CulpritOperation != "" {
+		r.operations[o.CulpritOperation]++
+	}
 	if !r.published {
 		if len(r.early) == maxEarly {
 			r.early = append(r.early[:0], r.early[1:]...)

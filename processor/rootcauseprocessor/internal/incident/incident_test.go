@@ -103,7 +103,7 @@ func TestImproveReason(t *testing.T) {
 
 	o = obs(2, t0)
 	o.Reason, o.ReasonFromLogs = "from a log", true
-	o.CulpritService = "inventory"
+	o.CulpritService, o.Affected = "inventory", []string{"inventory", "order"}
 	id = rec(s, t0, o)
 	assert.False(t, s.ImproveReason(id, "x"))
 
@@ -207,4 +207,43 @@ func TestWindowStartsWithTheBurst(t *testing.T) {
 	require.Len(t, ev, 1)
 	assert.Equal(t, burst.Add(-40*time.Second), ev[0].WindowStart)
 	assert.Equal(t, 4, ev[0].TraceCount)
+}
+
+func TestSymptomsFoldIntoTheOpenIncident(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: 2 * time.Minute, UpdateInterval: time.Second})
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	db := obs(1, t0)
+	db.CulpritService, db.Affected = "database", []string{"database", "user"}
+	dbID, published := s.Record(t0, db)
+	require.True(t, published)
+
+	// The token service fails because the database returned partial data:
+	// the database, whose incident is open, failed in the same trace.
+	tok := obs(2, t0.Add(time.Second))
+	tok.CulpritService, tok.CulpritOperation, tok.Affected = "token", "POST /token", []string{"database", "token", "user"}
+	id, published := s.Record(t0.Add(time.Second), tok)
+	assert.True(t, published)
+	assert.Equal(t, dbID, id, "the symptom joins the cause's incident")
+
+	// A failure whose trace merely went through the database is its own
+	// incident, and so is one whose culprit the database calls.
+	other := obs(3, t0.Add(2*time.Second))
+	other.CulpritService, other.Affected = "catalog", []string{"catalog", "user"}
+	callee := obs(4, t0.Add(2*time.Second))
+	callee.CulpritService, callee.Affected, callee.Callers = "disk", []string{"database", "disk"}, []string{"user", "database"}
+	calleeID, _ := s.Record(t0.Add(2*time.Second), callee)
+	assert.NotEqual(t, dbID, calleeID, "a caller is never the cause of its callee's trouble")
+	otherID, _ := s.Record(t0.Add(2*time.Second), other)
+	assert.NotEqual(t, dbID, otherID)
+
+	evs := s.Flush(t0.Add(3 * time.Second))
+	var in Incident
+	for _, ev := range evs {
+		if ev.ID == dbID {
+			in = ev
+		}
+	}
+	assert.Equal(t, "database", in.CulpritService)
+	assert.Equal(t, 2, in.TraceCount)
+	assert.Contains(t, in.Affected, "token")
 }
