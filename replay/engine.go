@@ -78,15 +78,19 @@ func Run(ctx context.Context, cfg *rootcauseprocessor.Config, logger *zap.Logger
 		},
 		BuildInfo: component.NewDefaultBuildInfo(),
 	}
-	tp, err := f.CreateTraces(ctx, set, cfg, consumerDiscardTraces{})
+	// What the processor forwards is not needed: only its incident records.
+	discardTraces, _ := consumer.NewTraces(func(context.Context, ptrace.Traces) error { return nil })
+	discardMetrics, _ := consumer.NewMetrics(func(context.Context, pmetric.Metrics) error { return nil })
+	incidentLogs, _ := consumer.NewLogs(records.consume)
+	tp, err := f.CreateTraces(ctx, set, cfg, discardTraces)
 	if err != nil {
 		return res, fmt.Errorf("create traces processor: %w", err)
 	}
-	mp, err := f.CreateMetrics(ctx, set, cfg, consumerDiscardMetrics{})
+	mp, err := f.CreateMetrics(ctx, set, cfg, discardMetrics)
 	if err != nil {
 		return res, fmt.Errorf("create metrics processor: %w", err)
 	}
-	lp, err := f.CreateLogs(ctx, set, cfg, records)
+	lp, err := f.CreateLogs(ctx, set, cfg, incidentLogs)
 	if err != nil {
 		return res, fmt.Errorf("create logs processor: %w", err)
 	}
@@ -151,20 +155,6 @@ type nopHost struct{}
 
 func (nopHost) GetExtensions() map[component.ID]component.Component { return nil }
 
-type consumerDiscardTraces struct{}
-
-func (consumerDiscardTraces) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
-func (consumerDiscardTraces) ConsumeTraces(context.Context, ptrace.Traces) error {
-	return nil
-}
-
-type consumerDiscardMetrics struct{}
-
-func (consumerDiscardMetrics) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
-func (consumerDiscardMetrics) ConsumeMetrics(context.Context, pmetric.Metrics) error {
-	return nil
-}
-
 // incidentSink keeps the rca.incident records of the logs pipeline and
 // drops the application logs.
 type incidentSink struct {
@@ -173,9 +163,7 @@ type incidentSink struct {
 	incidents  []Incident
 }
 
-func (*incidentSink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
-
-func (s *incidentSink) ConsumeLogs(_ context.Context, ld plog.Logs) error {
+func (s *incidentSink) consume(_ context.Context, ld plog.Logs) error {
 	for _, rl := range ld.ResourceLogs().All() {
 		for _, sl := range rl.ScopeLogs().All() {
 			for _, lr := range sl.LogRecords().All() {

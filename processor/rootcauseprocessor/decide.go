@@ -12,6 +12,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/baseline"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
 )
 
 // baselineHalfLife halves a baseline's history every so many observations so
@@ -73,13 +74,17 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	sc := &p.scratch
 	sc.spans, sc.handles = extract(tr.Data, sc.spans[:0], sc.handles[:0])
 	logs := p.evidence.take(tr.ID)
-	v := p.diagnoser.Diagnose(sc.spans, logs, baselineView{p})
+	v := p.diagnoser.Diagnose(sc.spans, logs, baselineView{p, p.profile})
 	p.recordProblems(ctx, v.Problems)
 	p.telemetry.ProcessorRootcauseTracesDiagnosed.Add(ctx, 1, p.attrs.verdict[v.Kind])
 	defer clear(sc.handles) // do not keep the forwarded spans alive
 	p.store.Seen(now, traceServices(sc.spans, &sc.services))
-	if len(v.Parts) > 0 && v.Root >= 0 {
-		_, end := traceWindow(sc.spans[v.Root].Start, sc.spans[v.Root].End, now, p.cfg.MaxClockSkew)
+	if v.Root < 0 {
+		return nil // no span left to judge
+	}
+	root := &sc.spans[v.Root]
+	start, end := traceWindow(root.Start, root.End, now, p.cfg.MaxClockSkew)
+	if len(v.Parts) > 0 {
 		p.profile.Observe(end, v.Parts, v.Blames, v.Anomalous)
 		if n := p.profile.TakeRejected(); n > 0 {
 			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
@@ -98,15 +103,12 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		return nil
 	}
 	if v.Kind == diagnosis.KindError {
-		_, end := traceWindow(sc.spans[v.Root].Start, sc.spans[v.Root].End, now, p.cfg.MaxClockSkew)
 		p.profile.ObserveError(end, v.CulpritService, p.templates.Template(v.ErrorText))
 		if n := p.templates.Rejected; n > 0 {
 			p.templates.Rejected = 0
 			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
 		}
 	}
-	root := &sc.spans[v.Root]
-	start, end := traceWindow(root.Start, root.End, now, p.cfg.MaxClockSkew)
 	obs := incident.Observation{
 		TraceID:          tr.ID,
 		Start:            start,
@@ -166,7 +168,10 @@ func (p *sharedProcessor) recordProblems(ctx context.Context, pr diagnosis.Probl
 
 // baselineView answers the diagnosis from the configured objectives first,
 // then from the learned baselines.
-type baselineView struct{ p *sharedProcessor }
+type baselineView struct {
+	p *sharedProcessor
+	*profile.Profile
+}
 
 func (b baselineView) Threshold(service, operation string) (time.Duration, bool) {
 	if len(b.p.objectives) > 0 {
@@ -180,27 +185,7 @@ func (b baselineView) Threshold(service, operation string) (time.Duration, bool)
 	return b.p.baselines.Threshold(baseline.Key{Service: service, Operation: operation})
 }
 
-func (b baselineView) Usual(k diagnosis.PartKey) (time.Duration, bool) { return b.p.profile.Usual(k) }
-
-func (b baselineView) Breached(k diagnosis.PartKey, v time.Duration) bool {
-	return b.p.profile.Breached(k, v)
-}
-
-func (b baselineView) CallerSlow(caller, callee string) (float64, bool) {
-	return b.p.profile.CallerSlow(caller, callee)
-}
-
-func (b baselineView) CalleeSlow(caller, callee string) (float64, bool) {
-	return b.p.profile.CalleeSlow(caller, callee)
-}
-
-func (b baselineView) RecentBlame(service string) time.Duration {
-	return b.p.profile.RecentBlame(service)
-}
-
-func (b baselineView) Saturated(service string) bool { return b.p.profile.Saturated(service) }
-
-// baselineView is the diagnosis' reference too.
+// baselineView is the diagnosis' reference too, through the profile.
 var _ diagnosis.Reference = baselineView{}
 
 func (b baselineView) Typical(service, operation string) (time.Duration, bool) {

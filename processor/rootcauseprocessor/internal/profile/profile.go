@@ -606,6 +606,3 @@ func (p *Profile) TakeRejected() int64 {
 	p.rejected = 0
 	return n
 }
-
-// Len is the number of keys learned or watched.
-func (p *Profile) Len() int { return len(p.keys) }
