@@ -78,12 +78,14 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	p.recordProblems(ctx, v.Problems)
 	p.telemetry.ProcessorRootcauseTracesDiagnosed.Add(ctx, 1, p.attrs.verdict[v.Kind])
 	defer clear(sc.handles) // do not keep the forwarded spans alive
-	p.store.Seen(now, traceServices(sc.spans, &sc.services))
+	services := traceServices(sc.spans, &sc.services)
+	p.store.Seen(now, services)
 	if v.Root < 0 {
 		return nil // no span left to judge
 	}
 	root := &sc.spans[v.Root]
 	start, end := traceWindow(root.Start, root.End, now, p.cfg.MaxClockSkew)
+	p.profile.ObserveTrace(end, services)
 	if len(v.Parts) > 0 {
 		p.profile.Observe(end, v.Parts, v.Blames, v.Anomalous)
 		if n := p.profile.TakeRejected(); n > 0 {
@@ -103,7 +105,8 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		return nil
 	}
 	if v.Kind == diagnosis.KindError {
-		p.profile.ObserveError(end, v.CulpritService, p.templates.Template(v.ErrorText))
+		template, _ := p.templates.Template(v.ErrorText)
+		p.profile.ObserveError(end, v.CulpritService, template)
 		if n := p.templates.Rejected; n > 0 {
 			p.templates.Rejected = 0
 			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])

@@ -43,20 +43,27 @@ type groupKey struct {
 }
 
 type template struct {
+	id     ID
 	tokens []string
 	text   string
 }
+
+// ID identifies a template for as long as the miner lives, while its text
+// generalizes: counting a template's occurrences by its text would start a
+// new count each time Drain replaces one of its tokens by a wildcard. The
+// zero ID is no template: an empty message, or a new one beyond the bound.
+type ID uint32
 
 // New returns a miner that keeps at most maxTemplates templates (zero: no bound).
 func New(maxTemplates int) *Miner {
 	return &Miner{max: maxTemplates, groups: map[groupKey][]*template{}}
 }
 
-// Template returns the template of msg, learning it.
-func (m *Miner) Template(msg string) string {
+// Template returns the template of msg, learning it: its ID and its text.
+func (m *Miner) Template(msg string) (ID, string) {
 	tokens := tokenize(msg)
 	if len(tokens) == 0 {
-		return ""
+		return 0, ""
 	}
 	key := groupKey{tokens: len(tokens), first: tokens[0]}
 	var best *template
@@ -77,16 +84,17 @@ func (m *Miner) Template(msg string) string {
 		if changed {
 			best.text = strings.Join(best.tokens, " ")
 		}
-		return best.text
+		return best.id, best.text
 	}
 	text := strings.Join(tokens, " ")
 	if m.max > 0 && m.n >= m.max {
 		m.Rejected++
-		return text
+		return 0, text
 	}
-	m.groups[key] = append(m.groups[key], &template{tokens: tokens, text: text})
 	m.n++
-	return text
+	t := &template{id: ID(m.n), tokens: tokens, text: text}
+	m.groups[key] = append(m.groups[key], t)
+	return t.id, t.text
 }
 
 // Len is the number of templates learned.

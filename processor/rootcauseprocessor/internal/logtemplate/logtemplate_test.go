@@ -6,36 +6,45 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
+// text returns the template's text only.
+func text(_ ID, s string) string { return s }
+
 func TestTemplates(t *testing.T) {
 	m := New(0)
-	a := m.Template("f.s.FoodServiceImpl#302 TraceID: 09158d1f8f3e SpanID: 2244784164b7 [getAllFood][Get the Get Food Request Failed!][foodStoresListResult is null][date: 2021-07-14, tripId: D1345]")
-	b := m.Template("f.s.FoodServiceImpl#302 TraceID: 76e1900e499a SpanID: 52b42f0857749601 [getAllFood][Get the Get Food Request Failed!][foodStoresListResult is null][date: 2021-07-15, tripId: G1237]")
+	a := text(m.Template("f.s.FoodServiceImpl#302 TraceID: 09158d1f8f3e SpanID: 2244784164b7 [getAllFood][Get the Get Food Request Failed!][foodStoresListResult is null][date: 2021-07-14, tripId: D1345]"))
+	b := text(m.Template("f.s.FoodServiceImpl#302 TraceID: 76e1900e499a SpanID: 52b42f0857749601 [getAllFood][Get the Get Food Request Failed!][foodStoresListResult is null][date: 2021-07-15, tripId: G1237]"))
 	assert.Equal(t, a, b, "IDs, dates and numbers are variables")
 	assert.Contains(t, a, "Request Failed!")
 
-	c := m.Template("e.s.ExecuteServiceImpl#51 TraceID: 3fd3c030ff33 SpanID: fd823d704c05 [ticketExecute][getOrderByIdFromOrderOther][ticket execute error: Order Status Wrong][orderId: 1f4b2590]")
+	c := text(m.Template("e.s.ExecuteServiceImpl#51 TraceID: 3fd3c030ff33 SpanID: fd823d704c05 [ticketExecute][getOrderByIdFromOrderOther][ticket execute error: Order Status Wrong][orderId: 1f4b2590]"))
 	assert.NotEqual(t, a, c, "another message, another template")
 
 	// Drain's merge: one token differs out of eight.
-	d := m.Template("Connection refused by payment gateway while authorizing card")
-	e := m.Template("Connection refused by fraud gateway while authorizing card")
+	dID, d := m.Template("Connection refused by payment gateway while authorizing card")
+	eID, e := m.Template("Connection refused by fraud gateway while authorizing card")
 	assert.Equal(t, "Connection refused by <*> gateway while authorizing card", e)
 	assert.NotEqual(t, d, e, "the first message's template was the message itself")
-	assert.Equal(t, e, m.Template("Connection refused by payment gateway while authorizing card"), "and is now the merged one")
+	assert.Equal(t, dID, eID, "the template keeps its ID while its text generalizes")
+	assert.Equal(t, e, text(m.Template("Connection refused by payment gateway while authorizing card")), "and is now the merged one")
 
 	// Same length and first word, mostly different: two templates.
-	f := m.Template("Connection pool exhausted after waiting too long here")
+	fID, f := m.Template("Connection pool exhausted after waiting too long here")
 	assert.NotEqual(t, e, f)
+	assert.NotEqual(t, eID, fID)
 	assert.Equal(t, 4, m.Len())
-	assert.Empty(t, m.Template("   "))
-	assert.Equal(t, "panic: <*>", m.Template("panic: 42\n\tat main.go:12\n\tat ..."), "the first line only")
+	id, empty := m.Template("   ")
+	assert.Empty(t, empty)
+	assert.Zero(t, id)
+	assert.Equal(t, "panic: <*>", text(m.Template("panic: 42\n\tat main.go:12\n\tat ...")), "the first line only")
 }
 
 func TestBound(t *testing.T) {
 	m := New(2)
 	m.Template("one message")
 	m.Template("another different text here")
-	assert.Equal(t, "a third kind of thing", m.Template("a third kind of thing"), "beyond the bound: the masked text")
+	id, txt := m.Template("a third kind of thing")
+	assert.Equal(t, "a third kind of thing", txt, "beyond the bound: the masked text")
+	assert.Zero(t, id, "and no template")
 	assert.Equal(t, int64(1), m.Rejected)
 	assert.Equal(t, 2, m.Len())
 }

@@ -11,12 +11,12 @@
 package profile // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
 
 import (
-	"math"
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 )
 
 const (
@@ -69,8 +69,14 @@ type Profile struct {
 	blame map[string]*serviceBlame
 	// errors counts the failed traces each service is blamed for, by the
 	// template of their error; errorKeys lists each service's templates.
-	errors    map[errorKey]*errorCount
-	errorKeys map[string][]*errorCount
+	errors    map[errorKey]*counter
+	errorKeys map[string][]logtemplate.ID
+	// templates counts each template's failed traces over all services,
+	// traffic the traces through each service, traces all of them: the
+	// denominators of the error ratios and their prior.
+	templates map[logtemplate.ID]*counter
+	traffic   map[string]*counter
+	traces    counter
 	// observed counts the buckets in which traces were observed: the length
 	// of the history (a recording may have gaps); seen are the latest of them.
 	observed int64
@@ -91,16 +97,6 @@ type state struct {
 	past [buckets]struct {
 		idx     int64
 		n, over int
-	}
-}
-
-type errorKey struct{ service, template string }
-
-type errorCount struct {
-	total  int
-	recent [buckets]struct {
-		idx int64
-		n   int
 	}
 }
 
@@ -136,8 +132,10 @@ func New(opts Options) *Profile {
 		in:        map[string][]*state{},
 		visits:    map[string][]*state{},
 		blame:     map[string]*serviceBlame{},
-		errors:    map[errorKey]*errorCount{},
-		errorKeys: map[string][]*errorCount{},
+		errors:    map[errorKey]*counter{},
+		errorKeys: map[string][]logtemplate.ID{},
+		templates: map[logtemplate.ID]*counter{},
+		traffic:   map[string]*counter{},
 	}
 }
 
@@ -454,92 +452,6 @@ func (p *Profile) at(t time.Time) int64 {
 		p.seen[idx%buckets] = idx
 	}
 	return idx
-}
-
-// ObserveError records a failed trace blamed on service, ended at event time
-// at; template is its error's (a log template, an exception), "" when unknown.
-func (p *Profile) ObserveError(at time.Time, service, template string) {
-	idx := p.at(at)
-	k := errorKey{service, template}
-	c := p.errors[k]
-	if c == nil {
-		if p.opts.MaxKeys > 0 && len(p.errors) >= p.opts.MaxKeys {
-			p.rejected++
-			return
-		}
-		c = &errorCount{}
-		p.errors[k] = c
-		p.errorKeys[service] = append(p.errorKeys[service], c)
-	}
-	b := &c.recent[idx%buckets]
-	switch {
-	case b.idx == idx:
-	case b.idx > idx:
-		return
-	default:
-		b.idx, b.n = idx, 0
-	}
-	b.n++
-	c.total++
-}
-
-// errorsSurging: the service's failed traces of one error template in the
-// window are more than its history makes likely: a new error, or a known
-// one surging, not the errors the service always logs. The history of a
-// template is a rate (its failed traces per bucket before the window); the
-// window's count is surprising when a Poisson count at that rate would reach
-// it less than once in 1/surprise windows.
-func (p *Profile) errorsSurging(service string, idx int64) bool {
-	for _, c := range p.errorKeys[service] {
-		if p.surging(c, idx) {
-			return true
-		}
-	}
-	return false
-}
-
-func (p *Profile) surging(c *errorCount, idx int64) bool {
-	n := 0
-	for i := range c.recent {
-		if b := &c.recent[i]; b.idx > idx-buckets && b.idx <= idx {
-			n += b.n
-		}
-	}
-	if n == 0 {
-		return false
-	}
-	inWindow := int64(0)
-	for _, b := range p.seen {
-		if b > idx-buckets && b <= idx {
-			inWindow++
-		}
-	}
-	history := p.observed - inWindow
-	if history < buckets/2 {
-		return true // less than half a window of history: nothing to compare with
-	}
-	expected := float64(c.total-n) / float64(history) * buckets
-	return poissonTail(n, expected) < surprise
-}
-
-// surprise is the chance, per window, that a service's usual errors open an
-// incident.
-const surprise = 0.01
-
-// poissonTail is P(X >= n) for X Poisson with mean lambda.
-func poissonTail(n int, lambda float64) float64 {
-	if n <= 0 {
-		return 1
-	}
-	if lambda <= 0 {
-		return 0
-	}
-	term, cdf := math.Exp(-lambda), 0.0
-	for k := 0; k < n; k++ {
-		cdf += term
-		term *= lambda / float64(k+1)
-	}
-	return max(0, 1-cdf)
 }
 
 // Changed is the incident store's publication gate: the service's errors

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 )
 
 var t0 = time.Date(2023, 1, 30, 12, 0, 0, 0, time.UTC)
@@ -28,7 +29,16 @@ func visit(service, op string, d time.Duration) diagnosis.Part {
 func feed(p *Profile, start time.Time, d time.Duration, anomalous bool, parts func(i int) []diagnosis.Part) time.Time {
 	i := 0
 	for at := start; at.Before(start.Add(d)); at = at.Add(100 * time.Millisecond) {
-		p.Observe(at, parts(i), nil, anomalous)
+		ps := parts(i)
+		p.Observe(at, ps, nil, anomalous)
+		var services []string
+		for _, part := range ps {
+			services = append(services, part.Key.Service)
+			if part.Key.Peer != "" {
+				services = append(services, part.Key.Peer)
+			}
+		}
+		p.ObserveTrace(at, services)
 		i++
 	}
 	return start.Add(d)
@@ -140,38 +150,88 @@ func TestChangedNeedsASustainedShiftBeyondTheWorstNormalWindow(t *testing.T) {
 	})
 }
 
-func TestErrorsSurgeOnlyBeyondTheUsualRate(t *testing.T) {
+// Two error templates.
+const (
+	orderStatusWrong logtemplate.ID = iota + 1
+	connectionRefused
+)
+
+func TestErrorsSurgeOnlyBeyondTheUsualShare(t *testing.T) {
 	p := newProfile()
 	steady := func(i int) []diagnosis.Part {
 		return []diagnosis.Part{visit("execute", "POST /run", jitter(i, 5*time.Millisecond))}
 	}
-	// Ten minutes with an error every 10 s: the service's usual errors.
+	// Ten minutes of ten traces a second, one in a hundred failing: the
+	// service's usual errors.
 	now := t0
 	for range 60 {
 		now = feed(p, now, 10*time.Second, false, steady)
-		p.ObserveError(now, "execute", "order status wrong")
+		p.ObserveError(now, "execute", orderStatusWrong)
 	}
 	assert.False(t, p.errorsSurging("execute", p.last), "six errors a minute, as usual")
+	// Three times the traffic, three times the errors: the same share.
+	for range 6 {
+		now = feedTraces(p, now, 10*time.Second, 3, steady)
+		for range 3 {
+			p.ObserveError(now, "execute", orderStatusWrong)
+		}
+	}
+	assert.False(t, p.errorsSurging("execute", p.last), "eighteen errors in a minute of three times the traffic")
 	for range 20 {
 		now = feed(p, now, time.Second, false, steady)
-		p.ObserveError(now, "execute", "order status wrong")
+		p.ObserveError(now, "execute", orderStatusWrong)
 	}
-	assert.True(t, p.errorsSurging("execute", p.last), "twenty in twenty seconds")
+	assert.True(t, p.errorsSurging("execute", p.last), "one trace in ten failing")
 	now = feed(p, now, 2*time.Minute, false, steady)
 	assert.False(t, p.errorsSurging("execute", p.last))
 	for range 3 {
 		now = feed(p, now, time.Second, false, steady)
-		p.ObserveError(now, "execute", "connection refused by <*>")
+		p.ObserveError(now, "execute", connectionRefused)
 	}
 	assert.True(t, p.errorsSurging("execute", p.last), "a new error")
 	assert.False(t, p.errorsSurging("food", p.last), "no errors at all")
 }
 
-func TestPoissonTail(t *testing.T) {
-	assert.Equal(t, 1.0, poissonTail(0, 3))
-	assert.Equal(t, 0.0, poissonTail(1, 0))
-	assert.InDelta(t, 1-0.0497870684, poissonTail(1, 3), 1e-9)
-	assert.InDelta(t, 0.0183, poissonTail(4, 1), 1e-3)
+func TestErrorsOfAShortHistoryAreJudgedByWhatItShows(t *testing.T) {
+	p := newProfile()
+	// One minute of history in which the only call to execute failed.
+	p.ObserveTrace(t0, []string{"gateway", "execute"})
+	p.ObserveError(t0, "execute", orderStatusWrong)
+	now := feed(p, t0, time.Minute, false, func(i int) []diagnosis.Part {
+		return []diagnosis.Part{visit("gateway", "GET /", 5*time.Millisecond)}
+	})
+	// Now every call to it fails, as in its history: one failure in one
+	// trace says the share may well be all.
+	for range 6 {
+		now = now.Add(5 * time.Second)
+		p.ObserveTrace(now, []string{"gateway", "execute"})
+		p.ObserveError(now, "execute", orderStatusWrong)
+	}
+	assert.False(t, p.errorsSurging("execute", p.last), "six of six, as one of one")
+	// The gateway never failed in 600 traces: three failures of a new error are.
+	for range 3 {
+		now = now.Add(time.Second)
+		p.ObserveTrace(now, []string{"gateway"})
+		p.ObserveError(now, "gateway", connectionRefused)
+	}
+	assert.True(t, p.errorsSurging("gateway", p.last))
+}
+
+// feedTraces is feed with perTick traces at each tick.
+func feedTraces(p *Profile, start time.Time, d time.Duration, perTick int, parts func(i int) []diagnosis.Part) time.Time {
+	for range perTick - 1 {
+		feed(p, start, d, false, parts)
+	}
+	return feed(p, start, d, false, parts)
+}
+
+func TestBetaBinomialTail(t *testing.T) {
+	assert.Equal(t, 1.0, betaBinomialTail(0, 10, 1, 1))
+	assert.Equal(t, 0.0, betaBinomialTail(11, 10, 1, 1))
+	// Beta(1, 1) makes every count of 0..N equally likely.
+	assert.InDelta(t, 5.0/11, betaBinomialTail(6, 10, 1, 1), 1e-9)
+	// A long history is the binomial test: a share of 1%, 4 of 100 has P ≈ 0.0184.
+	assert.InDelta(t, 0.0184, betaBinomialTail(4, 100, 1000, 99000), 1e-3)
 }
 
 func TestMaxKeysIsCounted(t *testing.T) {

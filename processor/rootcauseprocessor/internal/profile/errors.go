@@ -1,0 +1,184 @@
+package profile // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
+
+import (
+	"math"
+	"time"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
+)
+
+// surprise is the chance, per window, that a service's usual errors open an
+// incident.
+const surprise = 0.01
+
+type errorKey struct {
+	service  string
+	template logtemplate.ID
+}
+
+// counter counts events in the buckets of the window, and in all.
+type counter struct {
+	total  int
+	recent [buckets]struct {
+		idx int64
+		n   int
+	}
+}
+
+func (c *counter) add(idx int64) {
+	b := &c.recent[idx%buckets]
+	switch {
+	case b.idx == idx:
+	case b.idx > idx:
+		return // older than the window
+	default:
+		b.idx, b.n = idx, 0
+	}
+	b.n++
+	c.total++
+}
+
+// window is the count of the window that ends with bucket idx.
+func (c *counter) window(idx int64) int {
+	n := 0
+	for i := range c.recent {
+		if b := &c.recent[i]; b.idx > idx-buckets && b.idx <= idx {
+			n += b.n
+		}
+	}
+	return n
+}
+
+// split is the count of the window ending at idx and the count before it.
+func (c *counter) split(idx int64) (window, history int) {
+	if c == nil {
+		return 0, 0
+	}
+	w := c.window(idx)
+	return w, c.total - w
+}
+
+func (p *Profile) counter(m map[string]*counter, k string) *counter {
+	c := m[k]
+	if c == nil {
+		if p.opts.MaxKeys > 0 && len(m) >= p.opts.MaxKeys {
+			p.rejected++
+			return nil
+		}
+		c = &counter{}
+		m[k] = c
+	}
+	return c
+}
+
+// ObserveTrace records a decided trace, failed or not, through services,
+// ended at event time at: the denominators of the services' error ratios.
+func (p *Profile) ObserveTrace(at time.Time, services []string) {
+	idx := p.at(at)
+	p.traces.add(idx)
+	for _, svc := range services {
+		if c := p.counter(p.traffic, svc); c != nil {
+			c.add(idx)
+		}
+	}
+}
+
+// ObserveError records a failed trace blamed on service, ended at event time
+// at; template is its error's (a log template, an exception), 0 when unknown.
+// The trace itself goes to ObserveTrace too.
+func (p *Profile) ObserveError(at time.Time, service string, template logtemplate.ID) {
+	idx := p.at(at)
+	k := errorKey{service, template}
+	c := p.errors[k]
+	if c == nil {
+		if p.opts.MaxKeys > 0 && len(p.errors) >= p.opts.MaxKeys {
+			p.rejected++
+			return
+		}
+		c = &counter{}
+		p.errors[k] = c
+		p.errorKeys[service] = append(p.errorKeys[service], template)
+	}
+	c.add(idx)
+	g := p.templates[template]
+	if g == nil {
+		g = &counter{} // bounded with the errors: a template has one service at least
+		p.templates[template] = g
+	}
+	g.add(idx)
+}
+
+// errorsSurging: the share of the service's traces that failed with one
+// error template in the window is more than its history makes likely: a new
+// error, or a known one surging, not the errors the service always logs,
+// however busy it is (twice the traffic brings twice the chronic errors, at
+// the same share).
+//
+// The history measures the share only as well as its size allows: one
+// failure in one trace says little, sixty in six thousand say much. So the
+// window's failures are judged against the share's predictive distribution,
+// not a point estimate: a binomial count over the window's traces whose
+// share has the Beta posterior of the history's failures and traces, a
+// beta-binomial. The prior is the template's share of all traces of the
+// history, with the weight of one trace: a template that every service logs
+// now and then is less surprising in one more service than a template never
+// seen, and the service's own history soon outweighs it. The failures are
+// surprising when that would reach them less than once in 1/surprise windows.
+func (p *Profile) errorsSurging(service string, idx int64) bool {
+	templates := p.errorKeys[service]
+	if len(templates) == 0 {
+		return false
+	}
+	inWindow := int64(0)
+	for _, b := range p.seen {
+		if b > idx-buckets && b <= idx {
+			inWindow++
+		}
+	}
+	fresh := p.observed-inWindow < buckets/2 // less than half a window of history: nothing to compare with
+	traces, tracesBefore := p.traffic[service].split(idx)
+	_, allBefore := p.traces.split(idx)
+	for _, t := range templates {
+		n, k := p.errors[errorKey{service, t}].split(idx)
+		if n == 0 {
+			continue
+		}
+		if fresh {
+			return true
+		}
+		_, shared := p.templates[t].split(idx)
+		prior := (float64(shared) + 0.5) / (float64(allBefore) + 1)
+		a := prior + float64(k)
+		b := 1 - prior + float64(max(0, tracesBefore-k))
+		if betaBinomialTail(n, max(n, traces), a, b) < surprise {
+			return true
+		}
+	}
+	return false
+}
+
+// betaBinomialTail is P(X >= n) for X the failures among trials whose
+// failure probability has the Beta(a, b) distribution.
+func betaBinomialTail(n, trials int, a, b float64) float64 {
+	if n <= 0 {
+		return 1
+	}
+	if n > trials {
+		return 0
+	}
+	N := float64(trials)
+	lb := func(x, y float64) float64 {
+		gx, _ := math.Lgamma(x)
+		gy, _ := math.Lgamma(y)
+		gxy, _ := math.Lgamma(x + y)
+		return gx + gy - gxy
+	}
+	term := math.Exp(lb(a, b+N) - lb(a, b)) // P(X = 0)
+	cdf := 0.0
+	for x := 0; x < n; x++ {
+		cdf += term
+		fx := float64(x)
+		term *= (N - fx) / (fx + 1) * (a + fx) / (b + N - fx - 1)
+	}
+	return max(0, 1-cdf)
+}
