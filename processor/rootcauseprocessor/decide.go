@@ -133,7 +133,18 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	if v.Culprit >= 0 {
 		obs.CulpritSpanID = sc.spans[v.Culprit].ID
 	}
-	id, published := p.store.Record(now, obs)
+	var also []incident.Observation
+	if sl := v.Slow; sl.Culprit >= 0 {
+		slow := obs
+		slow.Kind = diagnosis.KindLatency.String()
+		slow.CulpritService, slow.CulpritOperation, slow.Dependency = sl.Service, sl.Operation, ""
+		slow.Reason, slow.ReasonFromLogs, slow.Evidence = sl.Reason, false, nil
+		slow.Callers = sl.Callers
+		slow.CulpritSpanID = sc.spans[sl.Culprit].ID
+		slow.Candidates = []incident.Candidate{{Name: sl.Service, Score: 1}}
+		also = append(also, slow)
+	}
+	id, published := p.store.Record(now, obs, also...)
 	d := &decision{service: v.CulpritService, operation: v.CulpritOperation}
 	if published {
 		d.incidentID = id

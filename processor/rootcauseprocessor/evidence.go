@@ -61,6 +61,19 @@ func (e *logEvidence) put(id pcommon.TraceID, l diagnosis.Log) int64 {
 	if ok {
 		if len(logs) < maxLogsPerTrace {
 			e.byTrace[id] = append(logs, l)
+			return 0
+		}
+		// A full trace keeps its most severe records: a chatty service's
+		// INFO lines must not crowd out the one ERROR that says what failed.
+		lowest := 0
+		for i := range logs {
+			if logs[i].Severity < logs[lowest].Severity {
+				lowest = i
+			}
+		}
+		if l.Severity > logs[lowest].Severity {
+			logs = append(logs[:lowest], logs[lowest+1:]...)
+			e.byTrace[id] = append(logs, l)
 		}
 		return 0
 	}

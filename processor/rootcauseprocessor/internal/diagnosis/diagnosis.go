@@ -38,6 +38,10 @@ type Span struct {
 
 func (s *Span) failed() bool { return s.StatusError || s.HTTPStatus >= 500 }
 
+// succeeded: the span says it succeeded, by an OK status or an HTTP status
+// below 500; a span with neither says nothing either way.
+func (s *Span) succeeded() bool { return s.StatusOK || s.HTTPStatus > 0 && s.HTTPStatus < 500 }
+
 func (s *Span) duration() int64 { return max(0, s.End-s.Start) }
 
 func (s *Span) outbound() bool {
@@ -143,6 +147,20 @@ type Verdict struct {
 	// Blames are the services whose parts exceed their usual latency, by
 	// how much, when the Baselines are a Reference.
 	Blames []Blame
+	// Slow is the trace's other anomaly when it failed: a service that
+	// slowed it beyond its usual latency, in another service than the
+	// failure's and not as its cause (a timeout would have made it the
+	// culprit). Its Culprit is -1 when there is none.
+	Slow Slow
+}
+
+// Slow is a latency culprit beside a failure.
+type Slow struct {
+	Culprit            int
+	Service, Operation string
+	Reason             string
+	// Callers are the services on the path from the root to its span.
+	Callers []string
 }
 
 // Diagnoser holds reusable scratch space. It is not safe for concurrent use.
@@ -182,7 +200,7 @@ func grow[T any](s []T, n int) []T {
 
 // Diagnose judges one trace. The spans are not modified.
 func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
-	v := Verdict{Root: -1, Culprit: -1}
+	v := Verdict{Root: -1, Culprit: -1, Slow: Slow{Culprit: -1}}
 	n := len(spans)
 	v.Exclusive = make([]time.Duration, n)
 	if n == 0 {
@@ -281,10 +299,17 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 	if v.Culprit < 0 {
 		v.Culprit = v.Root
 	}
-	if v.Culprit >= 0 {
-		for p := d.parent[v.Culprit]; p >= 0; p = d.parent[p] {
-			if svc := spans[p].Service; svc != spans[v.Culprit].Service {
-				v.Callers = appendUnique(v.Callers, svc)
+	v.Callers = d.callers(spans, v.Culprit)
+	if v.Kind == KindError && v.Culprit >= 0 && ref != nil {
+		// A request can be hurt twice: failed by one service and slowed by
+		// another. The delay is an anomaly of its own when one of the slow
+		// service's parts breached (it would have made the trace slow
+		// alone), and each incident counts the requests it hurt.
+		if lc := d.partCulprit(ref); lc >= 0 && spans[lc].Service != spans[v.Culprit].Service && breachedParts(v.Parts, spans[lc].Service, ref) {
+			v.Slow = Slow{
+				Culprit: int(lc), Service: spans[lc].Service, Operation: spans[lc].Name,
+				Reason:  partReason(spans, v.Parts, spans[lc].Service, ref),
+				Callers: d.callers(spans, int(lc)),
 			}
 		}
 	}
@@ -308,6 +333,21 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 	slices.Sort(v.Affected)
 	v.Candidates = d.candidates(spans, &v, b)
 	return v
+}
+
+// callers are the services on the path from the root to span i, its own
+// service excluded.
+func (d *Diagnoser) callers(spans []Span, i int) []string {
+	if i < 0 {
+		return nil
+	}
+	var out []string
+	for p := d.parent[i]; p >= 0; p = d.parent[p] {
+		if svc := spans[p].Service; svc != spans[i].Service {
+			out = appendUnique(out, svc)
+		}
+	}
+	return out
 }
 
 // errorText is the failure's own words, from the deepest failed span of the
@@ -529,9 +569,18 @@ func (d *Diagnoser) errorOrigin(spans []Span) int {
 		if !d.failed[i] || slices.ContainsFunc(d.children(i), func(c int32) bool { return d.failed[c] }) {
 			continue
 		}
+		// The failure reaches up to the highest failed ancestor that no
+		// span in between says it handled: a span that reports nothing (no
+		// status, no HTTP code, as with many Java agents or telemetry
+		// recorded without attributes) passes it on, since its failure
+		// shows only in the logs of the services above.
 		top := i
-		for p := d.parent[top]; p >= 0 && d.failed[p]; p = d.parent[top] {
-			top = p
+		for p := d.parent[i]; p >= 0; p = d.parent[p] {
+			if d.failed[p] {
+				top = p
+			} else if spans[p].succeeded() {
+				break
+			}
 		}
 		if d.depth[top] != topDepth {
 			continue // a failure handled on the way up

@@ -79,3 +79,77 @@ func TestErrorHandledOnTheWayUpIsNotTheOrigin(t *testing.T) {
 	assert.Equal(t, 3, v.Culprit)
 	assert.Equal(t, "template not found: product.html", v.Reason)
 }
+
+// Java services recorded without span status or kinds: an exception in
+// seat fails its request, and its caller travel fails in turn, each logging
+// an ERROR. The spans in between say nothing, so the failure passes through
+// them: seat is where it started.
+func TestErrorPropagatesThroughSilentSpans(t *testing.T) {
+	spans := []Span{
+		sp(1, 0, "gateway", "/*", ptrace.SpanKindUnspecified, 0, 100),
+		sp(2, 1, "travel", "/api/v1/travelservice/trips/left", ptrace.SpanKindUnspecified, 1, 99),
+		sp(3, 2, "travel", "HTTP POST", ptrace.SpanKindUnspecified, 10, 90),
+		sp(4, 3, "seat", "/api/v1/seatservice/seats/left_tickets", ptrace.SpanKindUnspecified, 11, 89),
+	}
+	logs := []Log{
+		{Service: "travel", SpanID: spans[1].ID, Severity: 17, Body: "Request processing failed: 500 Internal Server Error from /api/v1/seatservice/seats/left_tickets"},
+		{Service: "seat", SpanID: spans[3].ID, Severity: 17, Body: "Request processing failed: No instances available for ts-config-service"},
+	}
+	v := NewDiagnoser().Diagnose(spans, logs, fixed{})
+	assert.Equal(t, KindError, v.Kind)
+	assert.Equal(t, "seat", v.CulpritService)
+	assert.Equal(t, []string{"travel", "gateway"}, v.Callers)
+	assert.Contains(t, v.ErrorText, "No instances available")
+
+	// A span that says it succeeded handled the failure below it: the
+	// caller's own failure is then another one, and its own.
+	spans[2].HTTPStatus = 200
+	v = NewDiagnoser().Diagnose(spans, logs, fixed{})
+	assert.Equal(t, "travel", v.CulpritService)
+}
+
+// usualRef is a Reference where every part usually takes 10ms and breaches
+// beyond 50ms.
+type usualRef struct{ fixed }
+
+func (usualRef) Usual(PartKey) (time.Duration, bool)      { return 10 * time.Millisecond, true }
+func (usualRef) Breached(_ PartKey, v time.Duration) bool { return v > 50*time.Millisecond }
+func (usualRef) CallerSlow(string, string) (float64, bool) {
+	return 0, false
+}
+func (usualRef) CalleeSlow(string, string) (float64, bool) {
+	return 0, false
+}
+func (usualRef) RecentBlame(string) time.Duration { return 0 }
+func (usualRef) Saturated(string) bool            { return false }
+
+// A request that failed in food and was slowed by travel's own work is two
+// anomalies: the failure, and beside it the delay.
+func TestAFailedTraceSlowedElsewhereNamesBoth(t *testing.T) {
+	spans := []Span{
+		sp(1, 0, "gateway", "/*", ptrace.SpanKindUnspecified, 0, 400),
+		sp(2, 1, "travel", "GET /trips", ptrace.SpanKindUnspecified, 1, 350), // 300ms of its own
+		sp(3, 2, "travel", "HTTP GET", ptrace.SpanKindUnspecified, 300, 340),
+		sp(4, 3, "food", "GET /foods", ptrace.SpanKindUnspecified, 301, 339),
+	}
+	logs := []Log{{Service: "food", SpanID: spans[3].ID, Severity: 17, Body: "foodStoresListResult is null"}}
+	v := NewDiagnoser().Diagnose(spans, logs, usualRef{fixed{}})
+	assert.Equal(t, KindError, v.Kind)
+	assert.Equal(t, "food", v.CulpritService)
+	assert.Equal(t, "travel", v.Slow.Service)
+	assert.Equal(t, 1, v.Slow.Culprit)
+	assert.Equal(t, []string{"gateway"}, v.Slow.Callers)
+	assert.Contains(t, v.Slow.Reason, "slow GET /trips")
+
+	// Without the delay, the failure alone.
+	spans = []Span{
+		sp(1, 0, "gateway", "/*", ptrace.SpanKindUnspecified, 0, 60),
+		sp(2, 1, "travel", "GET /trips", ptrace.SpanKindUnspecified, 1, 58),
+		sp(3, 2, "travel", "HTTP GET", ptrace.SpanKindUnspecified, 10, 50),
+		sp(4, 3, "food", "GET /foods", ptrace.SpanKindUnspecified, 11, 49),
+	}
+	logs[0].SpanID = spans[3].ID
+	v = NewDiagnoser().Diagnose(spans, logs, usualRef{fixed{}})
+	assert.Equal(t, "food", v.CulpritService)
+	assert.Equal(t, -1, v.Slow.Culprit)
+}

@@ -219,6 +219,24 @@ func (d *Diagnoser) partCulprit(ref Reference) int32 {
 	return d.blames[best].span
 }
 
+// of: the part is the service's: one of its visits, or a call into it or
+// out of it.
+func (p *Part) of(service string) bool {
+	return p.Key.Kind == PartVisit && p.Key.Service == service ||
+		p.Key.Kind == PartCall && (p.Key.Peer == service || p.Key.Service == service)
+}
+
+// breachedParts: one of the service's parts (its visits, the calls into it
+// or out of it) is far beyond its usual latency.
+func breachedParts(parts []Part, service string, ref Reference) bool {
+	for k := range parts {
+		if p := &parts[k]; p.of(service) && ref.Breached(p.Key, p.Value) {
+			return true
+		}
+	}
+	return false
+}
+
 // partReason explains a culprit service by its part furthest beyond its usual
 // latency, with the numbers a person can check against the service's
 // dashboards: what it took now and what it usually stays under.
@@ -226,9 +244,7 @@ func partReason(spans []Span, parts []Part, service string, ref Reference) strin
 	best, bestExcess := -1, time.Duration(0)
 	for k := range parts {
 		p := &parts[k]
-		mine := p.Key.Kind == PartVisit && p.Key.Service == service ||
-			p.Key.Kind == PartCall && (p.Key.Peer == service || p.Key.Service == service)
-		if !mine {
+		if !p.of(service) {
 			continue
 		}
 		if e, ok := partExcess(p, ref); ok && e > bestExcess {

@@ -236,12 +236,30 @@ func ID(service string, windowStart time.Time) string {
 // incident's ID and whether the incident is published (open or resolved);
 // an unpublished incident's ID must not be shown to users yet.
 // A trace recorded twice (e.g. seen by two pipelines) counts once.
-func (s *Store) Record(now time.Time, o Observation) (string, bool) {
+//
+// also are the trace's other, independent anomalies (a request that failed
+// in one service and was slowed by another): each counts in its own
+// culprit's incident, while the trace's tags and index name the first.
+func (s *Store) Record(now time.Time, o Observation, also ...Observation) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.traces[o.TraceID]; ok {
 		return r.snap.ID, r.published
 	}
+	r := s.route(now, o, nil)
+	s.indexTrace(o.TraceID, r)
+	for _, a := range also {
+		if a.CulpritService != "" && a.CulpritService != o.CulpritService {
+			// Not folded into the first one's incident: it counts the trace already.
+			s.route(now, a, r)
+		}
+	}
+	return r.snap.ID, r.published
+}
+
+// route adds o to its incident, opening one if needed, and returns it;
+// never folds into notInto.
+func (s *Store) route(now time.Time, o Observation, notInto *record) *record {
 	k := key{o.CulpritService}
 	r := s.open[k]
 	if r != nil && o.Start.After(r.snap.WindowEnd.Add(s.opts.Window)) {
@@ -249,7 +267,7 @@ func (s *Store) Record(now time.Time, o Observation) (string, bool) {
 		r = nil
 	}
 	if r == nil || !r.published {
-		if into := s.foldTarget(o); into != nil {
+		if into := s.foldTarget(o); into != nil && into != notInto {
 			// One incident per fault: a trace in which an open incident's
 			// culprit misbehaved too, blamed on a service that has not
 			// stood out on its own, is that incident's symptom.
@@ -263,9 +281,8 @@ func (s *Store) Record(now time.Time, o Observation) (string, bool) {
 		r = s.openRecord(k, o)
 	}
 	s.add(r, now, o)
-	s.indexTrace(o.TraceID, r)
 	s.maybePublish(r, now)
-	return r.snap.ID, r.published
+	return r
 }
 
 // foldTarget is the published open incident, with the most traces, whose

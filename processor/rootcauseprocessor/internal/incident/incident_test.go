@@ -247,3 +247,29 @@ func TestSymptomsFoldIntoTheOpenIncident(t *testing.T) {
 	assert.Equal(t, 2, in.TraceCount)
 	assert.Contains(t, in.Affected, "token")
 }
+
+// A request failed by one service and slowed by another counts in both
+// incidents; its index and tags name the failure's.
+func TestATraceHurtTwiceCountsInBothIncidents(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: 10 * time.Second})
+	slow := func(n byte) Observation {
+		o := obs(n, t0)
+		o.Kind, o.CulpritService, o.CulpritOperation, o.Dependency = "latency", "travel", "GET /trips", ""
+		o.Reason, o.Candidates = "slow GET /trips", []Candidate{{"travel", 1}}
+		return o
+	}
+	id, _ := s.Record(t0, obs(1, t0), slow(1))
+	again, _ := s.Record(t0, obs(1, t0), slow(1))
+	assert.Equal(t, id, again)
+	_, _ = s.Record(t0, obs(2, t0), slow(2))
+	ev := s.Flush(t0)
+	require.Len(t, ev, 2)
+	counts := map[string]int{}
+	for _, in := range ev {
+		counts[in.CulpritService] = in.TraceCount
+	}
+	assert.Equal(t, map[string]int{"payment": 2, "travel": 2}, counts, "a trace recorded twice counts once in each")
+	in, ok := s.ByTraceID(pcommon.TraceID{1})
+	require.True(t, ok)
+	assert.Equal(t, "payment", in.CulpritService)
+}

@@ -1,0 +1,38 @@
+package rootcauseprocessor
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
+)
+
+// A chatty trace's INFO lines must not crowd out the ERROR that says what
+// failed: a Train Ticket trace logs up to 184 lines, and one error in eight
+// came after the sixteenth.
+func TestEvidenceKeepsTheMostSevereRecords(t *testing.T) {
+	e := newLogEvidence(10)
+	id := traceID(1)
+	info := func(i int) diagnosis.Log {
+		return diagnosis.Log{Service: "travel", Severity: plog.SeverityNumberInfo, Body: fmt.Sprintf("step %d", i)}
+	}
+	for i := range maxLogsPerTrace + 4 {
+		e.put(id, info(i))
+	}
+	e.put(id, diagnosis.Log{Service: "travel", Severity: plog.SeverityNumberError, Body: "Request processing failed"})
+	e.put(id, info(99))
+	logs := e.take(id)
+	require.Len(t, logs, maxLogsPerTrace)
+	var bodies []string
+	for _, l := range logs {
+		bodies = append(bodies, l.Body)
+	}
+	assert.Contains(t, bodies, "Request processing failed")
+	assert.NotContains(t, bodies, "step 0", "the error took the place of the oldest INFO line")
+	assert.Contains(t, bodies, "step 1")
+	assert.NotContains(t, bodies, "step 99", "a line no more severe than the kept ones displaces none")
+}
