@@ -2,7 +2,10 @@ package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/process
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/fnv"
 	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -12,6 +15,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/baseline"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
 )
 
@@ -73,7 +77,12 @@ func (d *decision) tagRoot(s ptrace.Span) {
 func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembly.Trace) *decision {
 	sc := &p.scratch
 	sc.spans, sc.handles = extract(tr.Data, sc.spans[:0], sc.handles[:0])
-	logs := p.evidence.take(tr.ID)
+	logs, patterns := p.evidence.take(tr.ID)
+	for i := range sc.spans {
+		if ids := patterns[sc.spans[i].ID]; len(ids) > 0 {
+			sc.spans[i].Pattern = patternOf(ids)
+		}
+	}
 	v := p.diagnoser.Diagnose(sc.spans, logs, baselineView{p, p.profile})
 	p.recordProblems(ctx, v.Problems)
 	p.telemetry.ProcessorRootcauseTracesDiagnosed.Add(ctx, 1, p.attrs.verdict[v.Kind])
@@ -86,6 +95,11 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	root := &sc.spans[v.Root]
 	start, end := traceWindow(root.Start, root.End, now, p.cfg.MaxClockSkew)
 	p.profile.ObserveTrace(end, services)
+	for i := range sc.spans {
+		if s := &sc.spans[i]; s.Pattern != 0 {
+			p.profile.ObservePattern(end, s.Service, s.Name, s.Pattern)
+		}
+	}
 	if len(v.Parts) > 0 {
 		p.profile.Observe(end, v.Parts, v.Blames, v.Anomalous)
 		if n := p.profile.TakeRejected(); n > 0 {
@@ -107,10 +121,12 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	if v.Kind == diagnosis.KindError {
 		template, _ := p.templates.Template(v.ErrorText)
 		p.profile.ObserveError(end, v.CulpritService, template)
-		if n := p.templates.Rejected; n > 0 {
-			p.templates.Rejected = 0
+		if n := p.templates.TakeRejected(); n > 0 {
 			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
 		}
+	}
+	if v.NewPattern {
+		v.Reason = p.newPatternReason(v.CulpritOperation, patterns[sc.spans[v.Culprit].ID])
 	}
 	obs := incident.Observation{
 		TraceID:          tr.ID,
@@ -290,4 +306,38 @@ func intValue(v pcommon.Value) int64 {
 	default:
 		return 0
 	}
+}
+
+// patternOf identifies a span's set of log templates, whatever their order.
+func patternOf(ids []logtemplate.ID) uint64 {
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	h := fnv.New64a()
+	var b [4]byte
+	for _, id := range sorted {
+		binary.LittleEndian.PutUint32(b[:], uint32(id))
+		h.Write(b[:])
+	}
+	return max(1, h.Sum64()) // 0 is no pattern
+}
+
+// maxPatternReason bounds the templates a new-pattern reason quotes.
+const maxPatternReason = 4
+
+// newPatternReason says which path the operation took: the templates it
+// logged, as a person can find them in the service's logs.
+func (p *sharedProcessor) newPatternReason(operation string, ids []logtemplate.ID) string {
+	var b strings.Builder
+	b.WriteString(operation + " took a path it never took before; it logged: ")
+	for i, id := range ids {
+		if i == maxPatternReason {
+			b.WriteString(" ...")
+			break
+		}
+		if i > 0 {
+			b.WriteString(" | ")
+		}
+		b.WriteString(p.templates.Text(id))
+	}
+	return b.String()
 }

@@ -1,103 +1,133 @@
 package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor"
 
 import (
+	"slices"
 	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 )
 
 // maxLogsPerTrace bounds the log messages kept per trace.
 const maxLogsPerTrace = 16
 
-// logEvidence keeps the messages of trace-linked logs (severity INFO and
-// above) until their trace is diagnosed. It is bounded by trace count; the
-// oldest trace's messages are forgotten first.
+// maxTemplatesPerSpan bounds the distinct log templates remembered per span:
+// the span's log pattern.
+const maxTemplatesPerSpan = 16
+
+// logEvidence keeps, for each trace until it is diagnosed, the messages of
+// its trace-linked logs (severity INFO and above, the most severe first) and
+// the pattern of each of its spans: the templates of every record that names
+// it. It is bounded by trace count; the oldest trace's are forgotten first.
 type logEvidence struct {
-	mu      sync.Mutex
-	max     int
-	byTrace map[pcommon.TraceID][]diagnosis.Log
-	ring    []pcommon.TraceID
-	pos     int
+	mu        sync.Mutex
+	max       int
+	templates *logtemplate.Miner
+	byTrace   map[pcommon.TraceID]*traceEvidence
+	ring      []pcommon.TraceID
+	pos       int
 }
 
-func newLogEvidence(maxTraces int) *logEvidence {
-	return &logEvidence{max: maxTraces, byTrace: map[pcommon.TraceID][]diagnosis.Log{}}
+type traceEvidence struct {
+	logs     []diagnosis.Log
+	patterns map[pcommon.SpanID][]logtemplate.ID
+}
+
+func newLogEvidence(maxTraces int, templates *logtemplate.Miner) *logEvidence {
+	return &logEvidence{max: maxTraces, templates: templates, byTrace: map[pcommon.TraceID]*traceEvidence{}}
 }
 
 // add records the evidence in ld and returns how many traces' evidence it forgot.
 func (e *logEvidence) add(ld plog.Logs) int64 {
 	var evicted int64
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		rl := rls.At(i)
+	for _, rl := range ld.ResourceLogs().All() {
 		service := ""
 		if v, ok := rl.Resource().Attributes().Get("service.name"); ok {
 			service = v.Str()
 		}
-		sls := rl.ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				lr := lrs.At(k)
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
 				id := lr.TraceID()
 				if id.IsEmpty() || lr.SeverityNumber() < plog.SeverityNumberInfo {
 					continue
 				}
 				l := diagnosis.Log{Service: service, SpanID: lr.SpanID(), Severity: lr.SeverityNumber(), Body: lr.Body().AsString()}
-				evicted += e.put(id, l)
+				var template logtemplate.ID
+				if !l.SpanID.IsEmpty() {
+					// Mined outside the lock: the miner has its own.
+					template, _ = e.templates.Template(l.Body)
+				}
+				e.mu.Lock()
+				evicted += e.put(id, l, template)
+				e.mu.Unlock()
 			}
 		}
 	}
 	return evicted
 }
 
-func (e *logEvidence) put(id pcommon.TraceID, l diagnosis.Log) int64 {
-	logs, ok := e.byTrace[id]
-	if ok {
-		if len(logs) < maxLogsPerTrace {
-			e.byTrace[id] = append(logs, l)
-			return 0
-		}
-		// A full trace keeps its most severe records: a chatty service's
-		// INFO lines must not crowd out the one ERROR that says what failed.
-		lowest := 0
-		for i := range logs {
-			if logs[i].Severity < logs[lowest].Severity {
-				lowest = i
-			}
-		}
-		if l.Severity > logs[lowest].Severity {
-			logs = append(logs[:lowest], logs[lowest+1:]...)
-			e.byTrace[id] = append(logs, l)
-		}
-		return 0
-	}
+func (e *logEvidence) put(id pcommon.TraceID, l diagnosis.Log, template logtemplate.ID) int64 {
 	var evicted int64
-	if len(e.ring) < e.max {
-		e.ring = append(e.ring, id)
-	} else {
-		old := e.ring[e.pos]
-		if _, ok := e.byTrace[old]; ok {
-			delete(e.byTrace, old)
-			evicted = 1
+	te := e.byTrace[id]
+	if te == nil {
+		if len(e.ring) < e.max {
+			e.ring = append(e.ring, id)
+		} else {
+			old := e.ring[e.pos]
+			if _, ok := e.byTrace[old]; ok {
+				delete(e.byTrace, old)
+				evicted = 1
+			}
+			e.ring[e.pos] = id
+			e.pos = (e.pos + 1) % e.max
 		}
-		e.ring[e.pos] = id
-		e.pos = (e.pos + 1) % e.max
+		te = &traceEvidence{}
+		e.byTrace[id] = te
 	}
-	e.byTrace[id] = []diagnosis.Log{l}
+	te.addLog(l)
+	if template != 0 {
+		if te.patterns == nil {
+			te.patterns = map[pcommon.SpanID][]logtemplate.ID{}
+		}
+		ids := te.patterns[l.SpanID]
+		if !slices.Contains(ids, template) && len(ids) < maxTemplatesPerSpan {
+			te.patterns[l.SpanID] = append(ids, template)
+		}
+	}
 	return evicted
 }
 
-// take returns and forgets the evidence of a trace.
-func (e *logEvidence) take(id pcommon.TraceID) []diagnosis.Log {
+// addLog keeps l among the trace's most severe records: a chatty service's
+// INFO lines must not crowd out the one ERROR that says what failed.
+func (te *traceEvidence) addLog(l diagnosis.Log) {
+	if len(te.logs) < maxLogsPerTrace {
+		te.logs = append(te.logs, l)
+		return
+	}
+	lowest := 0
+	for i := range te.logs {
+		if te.logs[i].Severity < te.logs[lowest].Severity {
+			lowest = i
+		}
+	}
+	if l.Severity > te.logs[lowest].Severity {
+		te.logs = append(te.logs[:lowest], te.logs[lowest+1:]...)
+		te.logs = append(te.logs, l)
+	}
+}
+
+// take returns and forgets the evidence of a trace: its logs, and the
+// templates each of its spans logged.
+func (e *logEvidence) take(id pcommon.TraceID) ([]diagnosis.Log, map[pcommon.SpanID][]logtemplate.ID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	logs := e.byTrace[id]
+	te := e.byTrace[id]
+	if te == nil {
+		return nil, nil
+	}
 	delete(e.byTrace, id)
-	return logs
+	return te.logs, te.patterns
 }

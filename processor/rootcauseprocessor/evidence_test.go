@@ -9,23 +9,24 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 )
 
 // A chatty trace's INFO lines must not crowd out the ERROR that says what
 // failed: a Train Ticket trace logs up to 184 lines, and one error in eight
 // came after the sixteenth.
 func TestEvidenceKeepsTheMostSevereRecords(t *testing.T) {
-	e := newLogEvidence(10)
+	e := newLogEvidence(10, logtemplate.New(0))
 	id := traceID(1)
 	info := func(i int) diagnosis.Log {
 		return diagnosis.Log{Service: "travel", Severity: plog.SeverityNumberInfo, Body: fmt.Sprintf("step %d", i)}
 	}
 	for i := range maxLogsPerTrace + 4 {
-		e.put(id, info(i))
+		e.put(id, info(i), 0)
 	}
-	e.put(id, diagnosis.Log{Service: "travel", Severity: plog.SeverityNumberError, Body: "Request processing failed"})
-	e.put(id, info(99))
-	logs := e.take(id)
+	e.put(id, diagnosis.Log{Service: "travel", Severity: plog.SeverityNumberError, Body: "Request processing failed"}, 0)
+	e.put(id, info(99), 0)
+	logs, _ := e.take(id)
 	require.Len(t, logs, maxLogsPerTrace)
 	var bodies []string
 	for _, l := range logs {

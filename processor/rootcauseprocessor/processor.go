@@ -133,9 +133,10 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 		MaxKeys:    cfg.Baseline.MaxOperations,
 		HalfLife:   baselineHalfLife,
 	})
+	templates := logtemplate.New(cfg.Baseline.MaxOperations)
 	p := &sharedProcessor{
 		profile:    prof,
-		templates:  logtemplate.New(cfg.Baseline.MaxOperations),
+		templates:  templates,
 		saturation: saturation,
 		cfg:        cfg,
 		set:        set,
@@ -152,7 +153,7 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 			// which owns the profile.
 			Changed: prof.Changed,
 		}),
-		evidence:  newLogEvidence(cfg.MaxTraces),
+		evidence:  newLogEvidence(cfg.MaxTraces, templates),
 		decided:   newDecidedTraces(cfg.DecidedCacheSize),
 		exemplars: newExemplarIndex(),
 		baselines: baseline.New(baseline.Options{

@@ -34,6 +34,9 @@ type Span struct {
 	DBOperation   string // db.operation.name
 	DBCollection  string // db.collection.name
 	Exceptions    []string
+	// Pattern identifies the set of log templates the span wrote (the path
+	// its code took); 0 when it wrote none.
+	Pattern uint64
 }
 
 func (s *Span) failed() bool { return s.StatusError || s.HTTPStatus >= 500 }
@@ -76,6 +79,10 @@ type Baselines interface {
 	// Typical is the usual exclusive time of a span; false when unknown.
 	Typical(service, operation string) (time.Duration, bool)
 }
+
+// NewPatternText starts the failure text of a span that took a path its
+// operation never took; the operation's name follows.
+const NewPatternText = "new log pattern of "
 
 // Kind says why a trace is anomalous.
 type Kind uint8
@@ -147,6 +154,9 @@ type Verdict struct {
 	// Blames are the services whose parts exceed their usual latency, by
 	// how much, when the Baselines are a Reference.
 	Blames []Blame
+	// NewPattern is true when the culprit span failed by taking a path its
+	// operation never took (see Span.Pattern).
+	NewPattern bool
 	// Slow is the trace's other anomaly when it failed: a service that
 	// slowed it beyond its usual latency, in another service than the
 	// failure's and not as its cause (a timeout would have made it the
@@ -176,6 +186,7 @@ type Diagnoser struct {
 	failed    []bool
 	breached  []bool
 	logError  []bool
+	novel     []bool   // the span took a path its operation never took
 	logBody   []string // the ERROR log naming the span, "" when none
 	onPath    []bool
 	cpSelf    []int64
@@ -230,7 +241,11 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 		// Instrumentations that leave the status unset (many Java agents,
 		// hand-written spans) report a failure only as an exception event or
 		// an ERROR log: it counts wherever it is.
-		silent := !s.StatusOK && (len(s.Exceptions) > 0 || d.logError[i])
+		// A span whose code took a path its operation never took (an
+		// exception caught, a wrong value returned, a step skipped) failed
+		// at what it usually does, even when it says nothing else.
+		d.novel[i] = s.Pattern != 0 && ref != nil && ref.NovelPattern(s.Service, s.Name, s.Pattern)
+		silent := !s.StatusOK && (len(s.Exceptions) > 0 || d.logError[i] || d.novel[i])
 		d.failed[i] = s.failed() || silent
 		if silent {
 			anyFailed = true
@@ -300,6 +315,7 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 		v.Culprit = v.Root
 	}
 	v.Callers = d.callers(spans, v.Culprit)
+	v.NewPattern = v.Kind == KindError && v.Culprit >= 0 && d.novel[v.Culprit] && !d.logError[v.Culprit] && len(spans[v.Culprit].Exceptions) == 0
 	if v.Kind == KindError && v.Culprit >= 0 && ref != nil {
 		// A request can be hurt twice: failed by one service and slowed by
 		// another. The delay is an anomaly of its own when one of the slow
@@ -376,6 +392,8 @@ func (d *Diagnoser) failureText(spans []Span, service string) string {
 			return s.StatusMessage
 		case s.HTTPStatus >= 500:
 			return "HTTP " + itoa(s.HTTPStatus)
+		case d.novel[i]:
+			return NewPatternText + s.Name
 		}
 	}
 	return ""
@@ -417,6 +435,7 @@ func (d *Diagnoser) build(spans []Span, p *Problems) {
 	d.failed = grow(d.failed, n)
 	d.breached = grow(d.breached, n)
 	d.logError = grow(d.logError, n)
+	d.novel = grow(d.novel, n)
 	d.logBody = grow(d.logBody, n)
 	d.onPath = grow(d.onPath, n)
 	d.cpSelf = grow(d.cpSelf, n)

@@ -122,6 +122,12 @@ func (usualRef) CalleeSlow(string, string) (float64, bool) {
 }
 func (usualRef) RecentBlame(string) time.Duration { return 0 }
 func (usualRef) Saturated(string) bool            { return false }
+func (usualRef) NovelPattern(_, _ string, pattern uint64) bool {
+	return pattern == novelPattern
+}
+
+// novelPattern is the log pattern usualRef has never seen.
+const novelPattern = 7
 
 // A request that failed in food and was slowed by travel's own work is two
 // anomalies: the failure, and beside it the delay.

@@ -250,16 +250,16 @@ func (s *Store) Record(now time.Time, o Observation, also ...Observation) (strin
 	s.indexTrace(o.TraceID, r)
 	for _, a := range also {
 		if a.CulpritService != "" && a.CulpritService != o.CulpritService {
-			// Not folded into the first one's incident: it counts the trace already.
 			s.route(now, a, r)
 		}
 	}
 	return r.snap.ID, r.published
 }
 
-// route adds o to its incident, opening one if needed, and returns it;
-// never folds into notInto.
-func (s *Store) route(now time.Time, o Observation, notInto *record) *record {
+// route adds o to its incident, opening one if needed, and returns it. An
+// observation that would fold into counted, the incident that counts its
+// trace already, is that incident's symptom and is not counted twice.
+func (s *Store) route(now time.Time, o Observation, counted *record) *record {
 	k := key{o.CulpritService}
 	r := s.open[k]
 	if r != nil && o.Start.After(r.snap.WindowEnd.Add(s.opts.Window)) {
@@ -267,7 +267,10 @@ func (s *Store) route(now time.Time, o Observation, notInto *record) *record {
 		r = nil
 	}
 	if r == nil || !r.published {
-		if into := s.foldTarget(o); into != nil && into != notInto {
+		if into := s.foldTarget(o); into != nil {
+			if into == counted {
+				return into
+			}
 			// One incident per fault: a trace in which an open incident's
 			// culprit misbehaved too, blamed on a service that has not
 			// stood out on its own, is that incident's symptom.

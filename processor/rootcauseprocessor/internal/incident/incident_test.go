@@ -249,7 +249,9 @@ func TestSymptomsFoldIntoTheOpenIncident(t *testing.T) {
 }
 
 // A request failed by one service and slowed by another counts in both
-// incidents; its index and tags name the failure's.
+// incidents when the slow service stands out on its own; its index and tags
+// name the failure's. While it does not, the delay is the failure's symptom
+// and the trace counts once.
 func TestATraceHurtTwiceCountsInBothIncidents(t *testing.T) {
 	s := New(Options{Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: 10 * time.Second})
 	slow := func(n byte) Observation {
@@ -259,17 +261,22 @@ func TestATraceHurtTwiceCountsInBothIncidents(t *testing.T) {
 		return o
 	}
 	id, _ := s.Record(t0, obs(1, t0), slow(1))
-	again, _ := s.Record(t0, obs(1, t0), slow(1))
-	assert.Equal(t, id, again)
-	_, _ = s.Record(t0, obs(2, t0), slow(2))
 	ev := s.Flush(t0)
-	require.Len(t, ev, 2)
+	require.Len(t, ev, 1, "travel has not stood out: its delay is payment's symptom")
+	assert.Equal(t, 1, ev[0].TraceCount)
+
+	alone := slow(2)
+	alone.Affected = []string{"travel"}
+	s.Record(t0, alone) // travel's own slow request
+	again, _ := s.Record(t0, obs(3, t0), slow(3))
+	assert.Equal(t, id, again)
+	s.Record(t0, obs(3, t0), slow(3))
 	counts := map[string]int{}
-	for _, in := range ev {
+	for _, in := range s.Flush(t0.Add(10 * time.Second)) {
 		counts[in.CulpritService] = in.TraceCount
 	}
 	assert.Equal(t, map[string]int{"payment": 2, "travel": 2}, counts, "a trace recorded twice counts once in each")
-	in, ok := s.ByTraceID(pcommon.TraceID{1})
+	in, ok := s.ByTraceID(pcommon.TraceID{3})
 	require.True(t, ok)
 	assert.Equal(t, "payment", in.CulpritService)
 }

@@ -1,9 +1,11 @@
 // Package logtemplate mines templates from log messages, after Drain (He et
 // al., ICWS 2017): messages with the same number of tokens and the same first
 // token are compared token by token; when at least half of the tokens are the
-// same, they share a template whose differing tokens become "<*>". Tokens
-// that hold a digit (numbers, IDs, dates, durations) are variables before any
-// comparison. The miner is bounded and not safe for concurrent use.
+// same words (a variable matches nothing, as in drain3: a shared preamble of
+// IDs must not make two different lines one), they share a template whose
+// differing tokens become "<*>". Tokens that hold a digit (numbers, IDs,
+// dates, durations) are variables before any comparison. The miner is
+// bounded and safe for concurrent use.
 //
 // No maintained Go implementation of Drain exists among the libraries this
 // project can use; this is the small part of it the processor needs: the
@@ -13,6 +15,7 @@ package logtemplate // import "github.com/otelcol-rca/otelcol-rca/processor/root
 
 import (
 	"strings"
+	"sync"
 	"unicode"
 )
 
@@ -27,14 +30,16 @@ const (
 	maxTokens = 64
 )
 
-// Miner groups messages into templates. It is not safe for concurrent use.
+// Miner groups messages into templates.
 type Miner struct {
+	mu     sync.Mutex
 	max    int
 	groups map[groupKey][]*template
+	byID   []*template // by ID - 1
 	n      int
-	// Rejected counts the messages of new templates refused because the
+	// rejected counts the messages of new templates refused because the
 	// bound was reached; they get their masked text as template.
-	Rejected int64
+	rejected int64
 }
 
 type groupKey struct {
@@ -65,6 +70,8 @@ func (m *Miner) Template(msg string) (ID, string) {
 	if len(tokens) == 0 {
 		return 0, ""
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	key := groupKey{tokens: len(tokens), first: tokens[0]}
 	var best *template
 	bestSim := 0.0
@@ -88,22 +95,49 @@ func (m *Miner) Template(msg string) (ID, string) {
 	}
 	text := strings.Join(tokens, " ")
 	if m.max > 0 && m.n >= m.max {
-		m.Rejected++
+		m.rejected++
 		return 0, text
 	}
 	m.n++
 	t := &template{id: ID(m.n), tokens: tokens, text: text}
 	m.groups[key] = append(m.groups[key], t)
+	m.byID = append(m.byID, t)
 	return t.id, t.text
 }
 
-// Len is the number of templates learned.
-func (m *Miner) Len() int { return m.n }
+// Text is the current text of template id, "" when unknown.
+func (m *Miner) Text(id ID) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id == 0 || int(id) > len(m.byID) {
+		return ""
+	}
+	return m.byID[id-1].text
+}
 
+// Len is the number of templates learned.
+func (m *Miner) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.n
+}
+
+// TakeRejected returns, and resets, the messages of new templates refused
+// because the bound was reached.
+func (m *Miner) TakeRejected() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.rejected
+	m.rejected = 0
+	return n
+}
+
+// sim is the share of the tokens that are the same word in the template and
+// the message.
 func sim(template, tokens []string) float64 {
 	same := 0
 	for i, t := range template {
-		if t == tokens[i] || t == Wildcard {
+		if t == tokens[i] && t != Wildcard {
 			same++
 		}
 	}

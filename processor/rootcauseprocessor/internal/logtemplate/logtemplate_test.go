@@ -45,6 +45,15 @@ func TestBound(t *testing.T) {
 	id, txt := m.Template("a third kind of thing")
 	assert.Equal(t, "a third kind of thing", txt, "beyond the bound: the masked text")
 	assert.Zero(t, id, "and no template")
-	assert.Equal(t, int64(1), m.Rejected)
+	assert.Equal(t, int64(1), m.TakeRejected())
 	assert.Equal(t, 2, m.Len())
+}
+
+// Lines that share only a preamble of IDs are different lines: a variable
+// matches nothing, or every Java log line with a trace ID would be one.
+func TestSharedVariablesDoNotMakeOneTemplate(t *testing.T) {
+	m := New(0)
+	a, _ := m.Template("c.s.ContactsServiceImpl#31 TraceID: 5d0bbaa5 SpanID: 235ae8f8 [findContactsById][Find contacts by id]")
+	b, _ := m.Template("c.s.ContactsServiceImpl#34 TraceID: 5d0bbaa5 SpanID: 235ae8f8 [findContactsById][contactsRepository.findById] found one entry")
+	assert.NotEqual(t, a, b)
 }

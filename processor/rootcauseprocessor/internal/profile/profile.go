@@ -77,6 +77,10 @@ type Profile struct {
 	templates map[logtemplate.ID]*counter
 	traffic   map[string]*counter
 	traces    counter
+	// operations counts the spans with logs of each operation,
+	// patterns what is known of each log pattern of each operation.
+	operations map[opKey]*opState
+	patterns   map[patternKey]*patternState
 	// observed counts the buckets in which traces were observed: the length
 	// of the history (a recording may have gaps); seen are the latest of them.
 	observed int64
@@ -136,6 +140,9 @@ func New(opts Options) *Profile {
 		errorKeys: map[string][]logtemplate.ID{},
 		templates: map[logtemplate.ID]*counter{},
 		traffic:   map[string]*counter{},
+
+		operations: map[opKey]*opState{},
+		patterns:   map[patternKey]*patternState{},
 	}
 }
 

@@ -240,3 +240,32 @@ func TestMaxKeysIsCounted(t *testing.T) {
 	assert.Equal(t, int64(1), p.TakeRejected(), "a/x, its service level and the kind level fill the three keys")
 	assert.Equal(t, int64(0), p.TakeRejected())
 }
+
+func TestNewPathsAreNovelOnlyWhereNewPathsAreRare(t *testing.T) {
+	p := newProfile()
+	usual, branch, fault := uint64(1), uint64(2), uint64(3)
+	now := t0
+	// A young operation: nothing is novel.
+	p.ObservePattern(now, "contacts", "find", usual)
+	assert.False(t, p.NovelPattern("contacts", "find", fault), "too new to judge")
+	// Two minutes of one path, with another branch taken now and then.
+	for i := range 1200 {
+		now = now.Add(100 * time.Millisecond)
+		pat := usual
+		if i%300 == 0 {
+			pat = branch
+		}
+		p.ObservePattern(now, "contacts", "find", pat)
+	}
+	assert.False(t, p.NovelPattern("contacts", "find", usual))
+	assert.False(t, p.NovelPattern("contacts", "find", branch), "a branch taken before is learned after a window")
+	assert.True(t, p.NovelPattern("contacts", "find", fault), "a path never taken")
+
+	// An operation that logs a variable number of items writes a new
+	// pattern every time: new paths are not rare, and none is novel.
+	for i := range 1200 {
+		now = now.Add(100 * time.Millisecond)
+		p.ObservePattern(now, "route", "queryByIds", uint64(100+i))
+	}
+	assert.False(t, p.NovelPattern("route", "queryByIds", 99999))
+}
