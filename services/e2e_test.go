@@ -16,7 +16,8 @@ import (
 
 // TestEndToEnd runs a short demo: the real services and the built collector,
 // load, and the three seed faults in sequence. It asserts an incident naming the
-// right culprit for each fault and none during the fault-free warm-up.
+// right culprit for each fault, no other incident for it, and none during the
+// fault-free warm-up.
 //
 // It takes about two minutes and needs the collector built with the rootcause
 // processor, so it runs only when asked:
@@ -81,6 +82,9 @@ func TestEndToEnd(t *testing.T) {
 		if !f.Detected {
 			t.Errorf("fault %s (%s/%s): no incident naming %s; culprits reported: %v",
 				f.Incident, f.Service, strings.Join(f.Faults, "+"), f.Expected, f.Culprits)
+		}
+		if len(f.Others) > 0 {
+			t.Errorf("fault %s: one fault, one incident; also reported %v besides %s", f.Incident, f.Others, f.Expected)
 		}
 	}
 }

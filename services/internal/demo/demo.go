@@ -81,6 +81,9 @@ type FaultResult struct {
 	// Culprits are the latest culprits of the incidents that started in this fault's window, one per incident.
 	Culprits    []string `json:"culprits"`
 	IncidentIDs []string `json:"incident_ids"`
+	// Others are the culprits of this fault's incidents that do not name the
+	// expected culprit: a second incident for one fault, or a wrong one.
+	Others []string `json:"other_culprits,omitempty"`
 	// DelayS is from the fault going on to the first incident naming the right culprit.
 	DelayS   float64  `json:"detection_delay_s,omitempty"`
 	TraceIDs []string `json:"sample_trace_ids,omitempty"`
@@ -684,6 +687,9 @@ func (r *run) result(res Result, load loadgen.Summary) Result {
 		}
 		delay := s.seenAt.Sub(r.t0).Seconds() - f.OnS
 		match := slices.Contains(s.names, f.Expected)
+		if c := culpritLabel(s.last); !match && !slices.Contains(f.Others, c) {
+			f.Others = append(f.Others, c)
+		}
 		if match && (!f.Detected || delay < f.DelayS) {
 			f.Detected, f.DelayS, f.TraceIDs = true, delay, b.TraceIDs
 		}

@@ -145,6 +145,9 @@ type record struct {
 	dirty    bool
 	// logReason is true when the reason quotes a log record.
 	logReason bool
+	// symptoms counts, for each service that misbehaved in the incident's
+	// traces without being a caller of its culprit, the traces it did so in.
+	symptoms map[string]int
 }
 
 type earlyTrace struct{ at, start, end time.Time }
@@ -355,6 +358,9 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 	if s.opts.Changed != nil && !s.opts.Changed(r.snap.CulpritService, now) {
 		return
 	}
+	if s.symptomOf(r) != nil {
+		return
+	}
 	r.published = true
 	r.snap.Status = StatusOpen
 	r.pending = StatusOpen
@@ -384,9 +390,38 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 	s.totals[[2]string{r.snap.CulpritService, r.snap.Reason}]++
 }
 
+// symptomOf is the other open incident, published or not yet, whose culprit
+// misbehaved in most of r's traces without being a caller of r's culprit,
+// and that has at least as many traces (a cause explains at least what its
+// symptom does); nil when none. Such an incident is held back: its traces
+// fold into the other once that is published (one incident per fault,
+// whichever of the two stood out first). Two incidents that are each
+// other's symptom hold neither back.
+func (s *Store) symptomOf(r *record) *record {
+	for svc, n := range r.symptoms {
+		if 2*n <= r.snap.TraceCount {
+			continue
+		}
+		t := s.open[key{svc}]
+		if t == nil || t == r || 2*t.symptoms[r.key.service] > t.snap.TraceCount || t.snap.TraceCount < r.snap.TraceCount {
+			continue
+		}
+		return t
+	}
+	return nil
+}
+
 func (s *Store) add(r *record, now time.Time, o Observation) {
 	in := &r.snap
 	in.TraceCount++
+	for _, svc := range o.Affected {
+		if svc != o.CulpritService && !slices.Contains(o.Callers, svc) {
+			if r.symptoms == nil {
+				r.symptoms = map[string]int{}
+			}
+			r.symptoms[svc]++
+		}
+	}
 	r.recent.add(now, s.opts.Window)
 	if o.Kind == "error" {
 		in.Kind = o.Kind

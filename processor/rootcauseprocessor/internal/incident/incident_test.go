@@ -280,3 +280,60 @@ func TestATraceHurtTwiceCountsInBothIncidents(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "payment", in.CulpritService)
 }
+
+// The symptom can stand out before its cause: token's failures pass the
+// publication gate while the database's, with as many traces, has not
+// changed enough yet. Token is held back, and its traces join the
+// database's incident once that opens: one incident per fault, whichever
+// stood out first.
+func TestASymptomWaitsForItsCause(t *testing.T) {
+	dbChanged := false
+	opts := Options{
+		Window: time.Minute, ResolveAfter: 2 * time.Minute, UpdateInterval: time.Second, MinTraces: 3,
+		Changed: func(service string, _ time.Time) bool { return service != "database" || dbChanged },
+	}
+	s := New(opts)
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	n := byte(0)
+	db := func() Observation {
+		n++
+		o := obs(n, now)
+		o.CulpritService, o.Affected = "database", []string{"database", "user"}
+		return o
+	}
+	tok := func() Observation {
+		n++
+		o := obs(n, now)
+		o.CulpritService, o.CulpritOperation, o.Affected, o.Callers = "token", "POST /token", []string{"database", "token", "user"}, []string{"user"}
+		return o
+	}
+	for range 3 {
+		s.Record(now, db())
+	}
+	for range 3 {
+		_, published := s.Record(now, tok())
+		assert.False(t, published, "token is the database's symptom")
+	}
+	dbChanged = true
+	_, published := s.Record(now, db())
+	require.True(t, published)
+	id, published := s.Record(now, tok())
+	assert.True(t, published)
+	ev := s.Flush(now)
+	require.Len(t, ev, 1)
+	assert.Equal(t, "database", ev[0].CulpritService)
+	assert.Equal(t, ev[0].ID, id)
+	assert.Contains(t, ev[0].Affected, "token")
+
+	// A small incident does not hold back a larger one whose traces it
+	// misbehaved in: the cause explains at least what its symptom does.
+	dbChanged = false
+	s2 := New(opts)
+	s2.Record(now, db())
+	for range 3 {
+		s2.Record(now, tok())
+	}
+	ev = s2.Flush(now)
+	require.Len(t, ev, 1)
+	assert.Equal(t, "token", ev[0].CulpritService)
+}
