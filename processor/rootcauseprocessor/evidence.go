@@ -32,9 +32,19 @@ type logEvidence struct {
 }
 
 type traceEvidence struct {
-	logs     []diagnosis.Log
-	patterns map[pcommon.SpanID][]logtemplate.ID
+	logs []diagnosis.Log
+	// templates are the distinct (span, template) pairs of the trace's
+	// records: a slice, not a map, since most traces waiting here hold a few.
+	templates []spanTemplate
 }
+
+type spanTemplate struct {
+	span     pcommon.SpanID
+	template logtemplate.ID
+}
+
+// maxTemplatesPerTrace bounds the (span, template) pairs kept per trace.
+const maxTemplatesPerTrace = 256
 
 func newLogEvidence(maxTraces int, templates *logtemplate.Miner) *logEvidence {
 	return &logEvidence{max: maxTraces, templates: templates, byTrace: map[pcommon.TraceID]*traceEvidence{}}
@@ -88,14 +98,8 @@ func (e *logEvidence) put(id pcommon.TraceID, l diagnosis.Log, template logtempl
 		e.byTrace[id] = te
 	}
 	te.addLog(l)
-	if template != 0 {
-		if te.patterns == nil {
-			te.patterns = map[pcommon.SpanID][]logtemplate.ID{}
-		}
-		ids := te.patterns[l.SpanID]
-		if !slices.Contains(ids, template) && len(ids) < maxTemplatesPerSpan {
-			te.patterns[l.SpanID] = append(ids, template)
-		}
+	if st := (spanTemplate{l.SpanID, template}); template != 0 && len(te.templates) < maxTemplatesPerTrace && !slices.Contains(te.templates, st) {
+		te.templates = append(te.templates, st)
 	}
 	return evicted
 }
@@ -129,5 +133,14 @@ func (e *logEvidence) take(id pcommon.TraceID) ([]diagnosis.Log, map[pcommon.Spa
 		return nil, nil
 	}
 	delete(e.byTrace, id)
-	return te.logs, te.patterns
+	if len(te.templates) == 0 {
+		return te.logs, nil
+	}
+	patterns := map[pcommon.SpanID][]logtemplate.ID{}
+	for _, st := range te.templates {
+		if ids := patterns[st.span]; len(ids) < maxTemplatesPerSpan {
+			patterns[st.span] = append(ids, st.template)
+		}
+	}
+	return te.logs, patterns
 }
