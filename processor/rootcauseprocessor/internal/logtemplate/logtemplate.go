@@ -14,9 +14,11 @@
 package logtemplate // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 )
 
 const (
@@ -66,7 +68,8 @@ func New(maxTemplates int) *Miner {
 
 // Template returns the template of msg, learning it: its ID and its text.
 func (m *Miner) Template(msg string) (ID, string) {
-	tokens := tokenize(msg)
+	var buf [maxTokens]string
+	tokens := tokenize(msg, buf[:])
 	if len(tokens) == 0 {
 		return 0, ""
 	}
@@ -99,7 +102,7 @@ func (m *Miner) Template(msg string) (ID, string) {
 		return 0, text
 	}
 	m.n++
-	t := &template{id: ID(m.n), tokens: tokens, text: text}
+	t := &template{id: ID(m.n), tokens: slices.Clone(tokens), text: text}
 	m.groups[key] = append(m.groups[key], t)
 	m.byID = append(m.byID, t)
 	return t.id, t.text
@@ -144,19 +147,40 @@ func sim(template, tokens []string) float64 {
 	return float64(same) / float64(len(tokens))
 }
 
-// tokenize splits msg on white space and masks the tokens holding a digit.
-func tokenize(msg string) []string {
+// tokenize splits msg on white space into buf and masks the tokens holding a
+// digit; the tokens are substrings of msg, so nothing is allocated while buf
+// has room (a template keeps a copy).
+func tokenize(msg string, buf []string) []string {
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i] // the first line; a stack trace follows
 	}
-	fields := strings.Fields(msg)
-	if len(fields) > maxTokens {
-		fields = fields[:maxTokens]
-	}
-	for i, f := range fields {
-		if strings.IndexFunc(f, unicode.IsDigit) >= 0 {
-			fields[i] = Wildcard
+	fields := buf[:0]
+	start, digit := -1, false
+	for i := 0; i <= len(msg) && len(fields) < maxTokens; i++ {
+		if i == len(msg) || isSpace(msg[i]) {
+			if start >= 0 {
+				tok := msg[start:i]
+				if digit {
+					tok = Wildcard
+				}
+				fields = append(fields, tok)
+				start, digit = -1, false
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+		if c := msg[i]; c >= '0' && c <= '9' {
+			digit = true
+		} else if c >= utf8.RuneSelf && !digit {
+			r, _ := utf8.DecodeRuneInString(msg[i:])
+			digit = unicode.IsDigit(r)
 		}
 	}
 	return fields
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }

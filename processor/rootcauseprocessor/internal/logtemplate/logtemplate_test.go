@@ -1,6 +1,7 @@
 package logtemplate
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -56,4 +57,12 @@ func TestSharedVariablesDoNotMakeOneTemplate(t *testing.T) {
 	a, _ := m.Template("c.s.ContactsServiceImpl#31 TraceID: 5d0bbaa5 SpanID: 235ae8f8 [findContactsById][Find contacts by id]")
 	b, _ := m.Template("c.s.ContactsServiceImpl#34 TraceID: 5d0bbaa5 SpanID: 235ae8f8 [findContactsById][contactsRepository.findById] found one entry")
 	assert.NotEqual(t, a, b)
+}
+
+func TestTokenize(t *testing.T) {
+	var buf [maxTokens]string
+	assert.Equal(t, []string{"<*>", "b", "c", "dé", "<*>", "<*>"}, tokenize("a1 b  c\tdé 4 x٣\nstack trace 9", buf[:]))
+	assert.Empty(t, tokenize(" \t ", buf[:]))
+	long := strings.Repeat("w ", 2*maxTokens)
+	assert.Len(t, tokenize(long, buf[:]), maxTokens)
 }
