@@ -37,8 +37,8 @@ func TestLoadConfig(t *testing.T) {
 
 	_, err = LoadConfig(context.Background(), write("processors:\n  rootcause:\n    decision_wait: -1s\n"), "")
 	require.ErrorContains(t, err, "decision_wait")
-	_, err = LoadConfig(context.Background(), write("processors:\n  rootcause:\n    decison_wait: 1s\n"), "")
-	require.ErrorContains(t, err, "decison_wait")
+	_, err = LoadConfig(context.Background(), write("processors:\n  rootcause:\n    decison_wait: 1s\n"), "") //nolint:misspell // the typo under test
+	require.ErrorContains(t, err, "decison_wait")                                                             //nolint:misspell // the typo under test
 	_, err = LoadConfig(context.Background(), write("processors:\n  batch:\n"), "")
 	require.ErrorContains(t, err, "no rootcause processor")
 }

@@ -5,11 +5,12 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"github.com/klauspost/compress/gzip"
 	"io"
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // csvFile reads one (optionally gzip-compressed) CSV file leniently: rows of
@@ -146,10 +147,11 @@ func isParseError(err error) bool {
 }
 
 func (c *csvFile) close() {
+	// Read-only: a close error loses nothing.
 	if c.gz != nil {
-		c.gz.Close()
+		_ = c.gz.Close()
 	}
-	c.f.Close()
+	_ = c.f.Close()
 }
 
 // columns finds the named columns in a header; a missing one is an error.

@@ -3,6 +3,7 @@ package trainticket
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"io"
 	"slices"
 	"strconv"
@@ -55,7 +56,7 @@ func (fd *fileData) readLogs(path string) error {
 	st := &fd.stats
 	for {
 		rec, err := c.read()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if isParseError(err) {

@@ -2,6 +2,7 @@ package trainticket
 
 import (
 	"cmp"
+	"errors"
 	"io"
 	"math"
 	"slices"
@@ -40,10 +41,14 @@ var metricSeries = []series{
 	{col: "CpuUsageRate(%)", name: "k8s.pod.cpu_limit_utilization", unit: "1", scale: 1e-2},
 	{col: "MemoryUsage(Mi)", name: "k8s.pod.memory.usage", unit: "By", scale: 1 << 20},
 	{col: "MemoryUsageRate(%)", name: "k8s.pod.memory_limit_utilization", unit: "1", scale: 1e-2},
-	{col: "NetworkReceiveBytes", name: "k8s.pod.network.io.rate", unit: "By/s", scale: 1,
-		attrs: []attr{{key: "network.io.direction", str: "receive"}}},
-	{col: "NetworkTransmitBytes", name: "k8s.pod.network.io.rate", unit: "By/s", scale: 1,
-		attrs: []attr{{key: "network.io.direction", str: "transmit"}}},
+	{
+		col: "NetworkReceiveBytes", name: "k8s.pod.network.io.rate", unit: "By/s", scale: 1,
+		attrs: []attr{{key: "network.io.direction", str: "receive"}},
+	},
+	{
+		col: "NetworkTransmitBytes", name: "k8s.pod.network.io.rate", unit: "By/s", scale: 1,
+		attrs: []attr{{key: "network.io.direction", str: "transmit"}},
+	},
 	latency("PodClientLatencyP90(s)", "client", 0.9),
 	latency("PodServerLatencyP90(s)", "server", 0.9),
 	latency("PodClientLatencyP95(s)", "client", 0.95),
@@ -57,8 +62,10 @@ var metricSeries = []series{
 }
 
 func latency(col, side string, q float64) series {
-	return series{col: col, name: "trainticket.pod.latency", unit: "s", scale: 1,
-		attrs: []attr{{key: "rpc.side", str: side}, {key: "quantile", num: q, isNum: true}}}
+	return series{
+		col: col, name: "trainticket.pod.latency", unit: "s", scale: 1,
+		attrs: []attr{{key: "rpc.side", str: side}, {key: "quantile", num: q, isNum: true}},
+	}
 }
 
 // metricOf numbers the distinct metric names: metricOf[series] is the metric
@@ -100,7 +107,7 @@ func (fd *fileData) readMetrics(path, podName string, sel selector) error {
 	st := &fd.stats
 	for {
 		rec, err := c.read()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if isParseError(err) {

@@ -3,6 +3,7 @@ package trainticket
 import (
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"io"
 	"math"
 	"math/bits"
@@ -47,7 +48,7 @@ func (fd *fileData) readTraces(path string) error {
 	st := &fd.stats
 	for {
 		rec, err := c.read()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if isParseError(err) {

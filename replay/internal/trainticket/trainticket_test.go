@@ -43,8 +43,12 @@ func writeGz(t *testing.T, path string, lines ...string) {
 	}
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	zw.Write([]byte(strings.Join(lines, "\n") + "\n"))
-	zw.Close()
+	if _, err := zw.Write([]byte(strings.Join(lines, "\n") + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +66,10 @@ const logHeader = "Timestamp,TimeUnixNano,Node,PodName,Container,TraceID,SpanID,
 // record in one CSV field.
 func logRow(ts, nano, pod, trace, span, line string) string {
 	js := `{"log":"` + line + `\n","stream":"stdout","time":"` + ts + `"}`
-	return strings.Join([]string{ts, nano, "33.33.33.76", pod, "server", trace, span,
-		`"` + strings.ReplaceAll(js, `"`, `""`) + `"`}, ",")
+	return strings.Join([]string{
+		ts, nano, "33.33.33.76", pod, "server", trace, span,
+		`"` + strings.ReplaceAll(js, `"`, `""`) + `"`,
+	}, ",")
 }
 
 const metricHeader = "PodName,Time,TimeStamp,CpuUsage(m),CpuUsageRate(%),MemoryUsage(Mi),MemoryUsageRate(%),SyscallRead,SyscallWrite,NetworkReceiveBytes,NetworkTransmitBytes,PodClientLatencyP90(s),PodServerLatencyP90(s),PodClientLatencyP95(s),PodServerLatencyP95(s),PodClientLatencyP99(s),PodServerLatencyP99(s),PodWorkload(Ops),PodSuccessRate(%),NodeCpuUsageRate(%),NodeMemoryUsageRate(%),NodeNetworkReceiveBytes"
@@ -196,7 +202,7 @@ func TestTraces(t *testing.T) {
 		t.Errorf("stats %+v, Spans() %d; want 5 spans, 1 duplicate, 2 skipped", st, r.Spans())
 	}
 	kinds := map[string]ptrace.SpanKind{}
-	var svc = map[string]string{}
+	svc := map[string]string{}
 	for _, b := range collect(t, r, time.Second) {
 		eachSpan(b.Traces, func(res pcommon.Resource, s ptrace.Span) {
 			id := s.SpanID().String()
@@ -278,8 +284,10 @@ func TestLogs(t *testing.T) {
 			if l.ObservedTimestamp() != l.Timestamp() {
 				t.Errorf("observed %v, time %v", l.ObservedTimestamp(), l.Timestamp())
 			}
-			got = append(got, rec{l.SeverityNumber(), l.SeverityText(), l.Body().Str(),
-				l.Timestamp().AsTime(), l.Attributes().AsRaw(), l.TraceID().String()})
+			got = append(got, rec{
+				l.SeverityNumber(), l.SeverityText(), l.Body().Str(),
+				l.Timestamp().AsTime(), l.Attributes().AsRaw(), l.TraceID().String(),
+			})
 		})
 	}
 	if len(got) != 4 {
@@ -385,8 +393,10 @@ func TestPartSelectsMinutes(t *testing.T) {
 
 	// Two parts of the same folder read each span and point once.
 	r, err = Open(Options{
-		Parts: []Part{{Dir: dir, From: day.Add(12 * time.Hour), To: day.Add(12*time.Hour + 2*time.Minute)},
-			{Dir: dir}},
+		Parts: []Part{
+			{Dir: dir, From: day.Add(12 * time.Hour), To: day.Add(12*time.Hour + 2*time.Minute)},
+			{Dir: dir},
+		},
 		Traces: true, Metrics: true,
 	})
 	if err != nil {
@@ -492,7 +502,9 @@ func TestErrors(t *testing.T) {
 	}
 	writeGz(t, path, rows...)
 	data, _ := os.ReadFile(path)
-	os.WriteFile(path, data[:len(data)/2], 0o644)
+	if err := os.WriteFile(path, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
 	_, err = Open(Options{Parts: []Part{{Dir: dir}}, Traces: true})
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "line ") {
 		t.Errorf("truncated file: error %v", err)

@@ -112,19 +112,13 @@ func TestErrorPropagatesThroughSilentSpans(t *testing.T) {
 // beyond 50ms.
 type usualRef struct{ fixed }
 
-func (usualRef) Usual(PartKey) (time.Duration, bool)      { return 10 * time.Millisecond, true }
-func (usualRef) Breached(_ PartKey, v time.Duration) bool { return v > 50*time.Millisecond }
-func (usualRef) CallerSlow(string, string) (float64, bool) {
-	return 0, false
-}
-func (usualRef) CalleeSlow(string, string) (float64, bool) {
-	return 0, false
-}
-func (usualRef) RecentBlame(string) time.Duration { return 0 }
-func (usualRef) Saturated(string) bool            { return false }
-func (usualRef) NovelPattern(_, _ string, pattern uint64) bool {
-	return pattern == novelPattern
-}
+func (usualRef) Usual(PartKey) (time.Duration, bool)           { return 10 * time.Millisecond, true }
+func (usualRef) Breached(_ PartKey, v time.Duration) bool      { return v > 50*time.Millisecond }
+func (usualRef) CallerSlow(string, string) (float64, bool)     { return 0, false }
+func (usualRef) CalleeSlow(string, string) (float64, bool)     { return 0, false }
+func (usualRef) RecentBlame(string) time.Duration              { return 0 }
+func (usualRef) Saturated(string) bool                         { return false }
+func (usualRef) NovelPattern(_, _ string, pattern uint64) bool { return pattern == novelPattern }
 
 // novelPattern is the log pattern usualRef has never seen.
 const novelPattern = 7
