@@ -3,6 +3,7 @@ package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/process
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"hash/fnv"
 	"slices"
 	"strings"
@@ -128,6 +129,10 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	if v.NewPattern {
 		v.Reason = p.newPatternReason(v.CulpritOperation, patterns[sc.spans[v.Culprit].ID])
 	}
+	if v.Kind == diagnosis.KindLatency {
+		v.Reason += p.saturationNote(v.CulpritService)
+	}
+	v.Slow.Reason += p.saturationNote(v.Slow.Service)
 	obs := incident.Observation{
 		TraceID:          tr.ID,
 		Start:            start,
@@ -340,4 +345,14 @@ func (p *sharedProcessor) newPatternReason(operation string, ids []logtemplate.I
 		b.WriteString(p.templates.Text(id))
 	}
 	return b.String()
+}
+
+// saturationNote says, for a slow culprit at its CPU limit, how close: the
+// metric a person checks first for a CPU fault. "" when it is not saturated.
+func (p *sharedProcessor) saturationNote(service string) string {
+	if service == "" || !p.profile.Saturated(service) {
+		return ""
+	}
+	u, _ := p.profile.Utilization(service)
+	return fmt.Sprintf("; its CPU at %.0f%% of its limit", 100*u)
 }

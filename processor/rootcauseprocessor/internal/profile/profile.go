@@ -488,6 +488,12 @@ func (p *Profile) Saturated(service string) bool {
 	return p.opts.Saturation.Saturated(service, time.Unix(0, (p.last+1)*p.width), p.opts.Window)
 }
 
+// Utilization is the share of its CPU limit the service reported within a
+// window of the newest trace; false when it reported none.
+func (p *Profile) Utilization(service string) (float64, bool) {
+	return p.opts.Saturation.Utilization(service, time.Unix(0, (p.last+1)*p.width), p.opts.Window)
+}
+
 // RecentBlame implements diagnosis.Reference.
 func (p *Profile) RecentBlame(service string) time.Duration {
 	bs := p.blame[service]

@@ -88,13 +88,23 @@ func (s *Saturation) put(service string, at time.Time, ratio float64) {
 // Saturated reports whether the service's latest report, at most within
 // before now, had it at its CPU limit.
 func (s *Saturation) Saturated(service string, now time.Time, within time.Duration) bool {
+	u, ok := s.Utilization(service, now, within)
+	return ok && u >= saturatedAt
+}
+
+// Utilization is the share of its CPU limit the service's latest report, at
+// most within of now, showed; false when there is none.
+func (s *Saturation) Utilization(service string, now time.Time, within time.Duration) (float64, bool) {
 	if s == nil {
-		return false
+		return 0, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	x, ok := s.latest[service]
-	return ok && x.ratio >= saturatedAt && !x.at.Before(now.Add(-within)) && !x.at.After(now.Add(within))
+	if !ok || x.at.Before(now.Add(-within)) || x.at.After(now.Add(within)) {
+		return 0, false
+	}
+	return x.ratio, true
 }
 
 // TakeRejected returns, and resets, the services not tracked.
