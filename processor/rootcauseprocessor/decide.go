@@ -2,9 +2,7 @@ package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/process
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -313,17 +311,19 @@ func intValue(v pcommon.Value) int64 {
 	}
 }
 
-// patternOf identifies a span's set of log templates, whatever their order.
+// patternOf identifies a span's set of log templates, whatever their order:
+// an FNV-1a hash of the sorted IDs. It sorts ids, which the evidence gives
+// each decision afresh.
 func patternOf(ids []logtemplate.ID) uint64 {
-	sorted := slices.Clone(ids)
-	slices.Sort(sorted)
-	h := fnv.New64a()
-	var b [4]byte
-	for _, id := range sorted {
-		binary.LittleEndian.PutUint32(b[:], uint32(id))
-		h.Write(b[:])
+	slices.Sort(ids)
+	h := uint64(14695981039346656037) // FNV-1a offset basis
+	for _, id := range ids {
+		for shift := 0; shift < 32; shift += 8 {
+			h ^= uint64(byte(id >> shift))
+			h *= 1099511628211 // FNV prime
+		}
 	}
-	return max(1, h.Sum64()) // 0 is no pattern
+	return max(1, h) // 0 is no pattern
 }
 
 // maxPatternReason bounds the templates a new-pattern reason quotes.

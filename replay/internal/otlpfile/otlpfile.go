@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -192,28 +194,26 @@ func newBatch(td ptrace.Traces, ld plog.Logs, md pmetric.Metrics) recording.Batc
 }
 
 func latestPoint(m pmetric.Metric) int64 {
-	var latest int64
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
-		for _, dp := range m.Gauge().DataPoints().All() {
-			latest = max(latest, int64(dp.Timestamp()))
-		}
+		return latestOf(m.Gauge().DataPoints().All())
 	case pmetric.MetricTypeSum:
-		for _, dp := range m.Sum().DataPoints().All() {
-			latest = max(latest, int64(dp.Timestamp()))
-		}
+		return latestOf(m.Sum().DataPoints().All())
 	case pmetric.MetricTypeHistogram:
-		for _, dp := range m.Histogram().DataPoints().All() {
-			latest = max(latest, int64(dp.Timestamp()))
-		}
+		return latestOf(m.Histogram().DataPoints().All())
 	case pmetric.MetricTypeExponentialHistogram:
-		for _, dp := range m.ExponentialHistogram().DataPoints().All() {
-			latest = max(latest, int64(dp.Timestamp()))
-		}
+		return latestOf(m.ExponentialHistogram().DataPoints().All())
 	case pmetric.MetricTypeSummary:
-		for _, dp := range m.Summary().DataPoints().All() {
-			latest = max(latest, int64(dp.Timestamp()))
-		}
+		return latestOf(m.Summary().DataPoints().All())
+	}
+	return 0
+}
+
+// latestOf is the latest timestamp of data points of any type.
+func latestOf[P interface{ Timestamp() pcommon.Timestamp }](points iter.Seq2[int, P]) int64 {
+	var latest int64
+	for _, dp := range points {
+		latest = max(latest, int64(dp.Timestamp()))
 	}
 	return latest
 }

@@ -83,6 +83,25 @@ func newCSVReader(r io.Reader) *csv.Reader {
 	return cr
 }
 
+// each calls keep with every row in order, and counts in skipped the rows
+// that do not parse and those keep refuses; it stops at the end of the file
+// or at the first error that is not a row's.
+func (c *csvFile) each(skipped *int, keep func(rec []string) bool) error {
+	for {
+		rec, err := c.read()
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case isParseError(err):
+			*skipped++
+		case err != nil:
+			return err
+		case !keep(rec):
+			*skipped++
+		}
+	}
+}
+
 // read returns the next record (valid until the next call), io.EOF at the
 // end, a *csv.ParseError for a row that does not parse (reading may go on),
 // or an error naming the file and line that ends the file.

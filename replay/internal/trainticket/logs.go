@@ -3,8 +3,6 @@ package trainticket
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,24 +52,12 @@ func (fd *fileData) readLogs(path string) error {
 	iNano, iContainer := colIndex(hdr, "TimeUnixNano"), colIndex(hdr, "Container")
 	iTrace, iSpan := colIndex(hdr, "TraceID"), colIndex(hdr, "SpanID")
 	st := &fd.stats
-	for {
-		rec, err := c.read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if isParseError(err) {
-			st.LogRowsSkipped++
-			continue
-		}
-		if err != nil {
-			return err
-		}
+	err = c.each(&st.LogRowsSkipped, func(rec []string) bool {
 		// A row spliced with another's tail has the wrong field count or a
 		// Log column that is not one JSON object.
 		var d dockerLog
 		if len(rec) != len(hdr) || rec[iPod] == "" || json.Unmarshal([]byte(rec[iLog]), &d) != nil {
-			st.LogRowsSkipped++
-			continue
+			return false
 		}
 		nano := ""
 		if iNano >= 0 {
@@ -79,8 +65,7 @@ func (fd *fileData) readLogs(path string) error {
 		}
 		t, repaired, ok := logTime(rec[iTS], nano)
 		if !ok {
-			st.LogRowsSkipped++
-			continue
+			return false
 		}
 		if repaired {
 			st.LogTimesRepaired++
@@ -102,6 +87,10 @@ func (fd *fileData) readLogs(path string) error {
 		l.sev, word, l.body = parseLine(d.Log)
 		l.sevText = fd.strs.intern(word)
 		fd.logs = append(fd.logs, l)
+		return true
+	})
+	if err != nil {
+		return err
 	}
 	st.Files++
 	return nil

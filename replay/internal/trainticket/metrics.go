@@ -2,8 +2,6 @@ package trainticket
 
 import (
 	"cmp"
-	"errors"
-	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -105,29 +103,16 @@ func (fd *fileData) readMetrics(path, podName string, sel selector) error {
 	}
 	pod := fd.pods.intern(podName)
 	st := &fd.stats
-	for {
-		rec, err := c.read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if isParseError(err) {
-			st.MetricRowsSkipped++
-			continue
-		}
-		if err != nil {
-			return err
-		}
+	err = c.each(&st.MetricRowsSkipped, func(rec []string) bool {
 		if iTS >= len(rec) {
-			st.MetricRowsSkipped++
-			continue
+			return false
 		}
 		sec, ok := unixSeconds(rec[iTS])
 		if !ok {
-			st.MetricRowsSkipped++
-			continue
+			return false
 		}
 		if !sel.containsUnix(sec) {
-			continue
+			return true
 		}
 		for i, ci := range cols {
 			v, ok := 0.0, ci >= 0 && ci < len(rec)
@@ -145,6 +130,10 @@ func (fd *fileData) readMetrics(path, podName string, sel selector) error {
 				time: sec * 1e9, value: v * metricSeries[i].scale, pod: pod, series: uint8(i),
 			})
 		}
+		return true
+	})
+	if err != nil {
+		return err
 	}
 	st.Files++
 	return nil

@@ -3,8 +3,6 @@ package trainticket
 import (
 	"cmp"
 	"encoding/binary"
-	"errors"
-	"io"
 	"math"
 	"math/bits"
 	"runtime"
@@ -46,40 +44,30 @@ func (fd *fileData) readTraces(path string) error {
 	iTrace, iSpan, iParent, iPod, iOp, iStart, iEnd := col[0], col[1], col[2], col[3], col[4], col[5], col[6]
 	need := slices.Max(col) + 1
 	st := &fd.stats
-	for {
-		rec, err := c.read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if isParseError(err) {
-			st.SpanRowsSkipped++
-			continue
-		}
-		if err != nil {
-			return err
-		}
+	err = c.each(&st.SpanRowsSkipped, func(rec []string) bool {
 		var s span
 		var traceID [16]byte
 		if len(rec) < need || rec[iPod] == "" ||
 			!parseHex(traceID[:], rec[iTrace]) || !parseHex(s.spanID[:], rec[iSpan]) {
-			st.SpanRowsSkipped++
-			continue
+			return false
 		}
 		if p := rec[iParent]; p != "root" && p != "" && !parseHex(s.parentID[:], p) {
-			st.SpanRowsSkipped++
-			continue
+			return false
 		}
 		var ok1, ok2 bool
 		s.start, ok1 = atoi64(rec[iStart])
 		s.end, ok2 = atoi64(rec[iEnd])
 		if !ok1 || !ok2 || s.start <= 0 || s.end < s.start {
-			st.SpanRowsSkipped++
-			continue
+			return false
 		}
 		s.trace = fd.traces.intern(traceID)
 		s.pod = fd.pods.intern(rec[iPod])
 		s.op = fd.ops.intern(rec[iOp])
 		fd.spans = append(fd.spans, s)
+		return true
+	})
+	if err != nil {
+		return err
 	}
 	st.Files++
 	return nil
