@@ -721,6 +721,14 @@ func (r *run) printSummary(res Result, load loadgen.Summary) {
 		if len(f.TraceIDs) > 0 {
 			fmt.Fprintf(&b, "          sample traces: %s\n", strings.Join(f.TraceIDs[:min(3, len(f.TraceIDs))], " "))
 		}
+		// Each incident's start decides which fault it is attributed to:
+		// show it, so that a surprising attribution explains itself.
+		for _, in := range res.Incidents {
+			if slices.Contains(f.IncidentIDs, in.ID) {
+				fmt.Fprintf(&b, "          incident %s culprit %s: traces from %s, first seen %s\n",
+					in.ID[:8], in.Culprit, fmtOffset(time.Duration(in.StartS*float64(time.Second))), fmtOffset(time.Duration(in.SeenS*float64(time.Second))))
+			}
+		}
 	}
 	if len(res.Warmup) == 0 {
 		fmt.Fprintf(&b, "warm-up (no faults): no incidents, as expected\n")

@@ -364,31 +364,54 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 	r.published = true
 	r.snap.Status = StatusOpen
 	r.pending = StatusOpen
-	// The window covers the burst that made the incident stand out: its
-	// traces of the last Window, back to the first pause longer than a
-	// quarter of it (the time a change takes to show as sustained), so that
-	// a straggler before the fault does not date it.
-	var first, last time.Time
-	next := now
-	for i := len(r.early) - 1; i >= 0; i-- {
-		e := r.early[i]
-		if now.Sub(e.at) > s.opts.Window || next.Sub(e.at) > s.opts.Window/4 {
-			break
-		}
-		next = e.at
-		if first.IsZero() || e.start.Before(first) {
-			first = e.start
-		}
-		if e.end.After(last) {
-			last = e.end
-		}
-	}
-	if !first.IsZero() {
+	if first, last := s.burst(r.early, now); !first.IsZero() {
 		r.snap.WindowStart, r.snap.WindowEnd = first, last
 	}
 	r.early = nil
 	s.totals[[2]string{r.snap.CulpritService, r.snap.Reason}]++
 }
+
+// burst is the time span of the traces that made an incident stand out:
+// those decided within the last Window, from the latest start back to the
+// first pause in their starts that is out of character with the burst, so
+// that a straggler before the fault does not date it. A pause is out of
+// character beyond a quarter of the Window (the time a change takes to show
+// as sustained) or, once the burst has three traces, beyond
+// burstPauseFactor times its mean gap: for traces arriving at random at the
+// burst's rate, a gap that long happens by chance with probability
+// (1+8/g)^-g over g gaps (4% for two, 0.03% for many), and then only
+// dates the incident a little late.
+func (s *Store) burst(early []earlyTrace, now time.Time) (first, last time.Time) {
+	starts := make([]earlyTrace, 0, len(early))
+	for _, e := range early {
+		if now.Sub(e.at) <= s.opts.Window {
+			starts = append(starts, e)
+		}
+	}
+	if len(starts) == 0 {
+		return first, last
+	}
+	slices.SortFunc(starts, func(a, b earlyTrace) int { return a.start.Compare(b.start) })
+	latest := starts[len(starts)-1].start
+	first, last = latest, starts[len(starts)-1].end
+	for i := len(starts) - 2; i >= 0; i-- {
+		e := starts[i]
+		gap := first.Sub(e.start)
+		n := len(starts) - 1 - i // traces in the burst so far
+		if gap > s.opts.Window/4 || n >= 3 && gap > burstPauseFactor*latest.Sub(first)/time.Duration(n-1) {
+			break
+		}
+		first = e.start
+		if e.end.After(last) {
+			last = e.end
+		}
+	}
+	return first, last
+}
+
+// burstPauseFactor is how many mean gaps of a burst a pause before it must
+// last to set it apart.
+const burstPauseFactor = 8
 
 // symptomOf is the other open incident, published or not yet, whose culprit
 // misbehaved in most of r's traces without being a caller of r's culprit,

@@ -209,6 +209,27 @@ func TestWindowStartsWithTheBurst(t *testing.T) {
 	assert.Equal(t, 4, ev[0].TraceCount)
 }
 
+// TestAStragglerJustBeforeTheBurstDoesNotDateIt: one anomalous trace ten
+// seconds before a dense burst (a fault's first side effect elsewhere, or
+// chance) is a pause short of a quarter window, but long against the
+// burst's own pace: the incident starts with the burst. (MinTraces 10 holds
+// publication until the burst has shown its pace, as MinShare does on a busy
+// service.)
+func TestAStragglerJustBeforeTheBurstDoesNotDateIt(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: 2 * time.Minute, UpdateInterval: 10 * time.Second, MinTraces: 10})
+	rec(s, t0, obs(1, t0))
+	burst := t0.Add(10 * time.Second)
+	var now time.Time
+	for i := range 20 {
+		now = burst.Add(time.Duration(i) * 400 * time.Millisecond)
+		rec(s, now, obs(byte(2+i), now))
+	}
+	ev := s.Flush(now)
+	require.Len(t, ev, 1)
+	assert.Equal(t, burst, ev[0].WindowStart, "the straggler ten seconds before dated the incident")
+	assert.Equal(t, 21, ev[0].TraceCount, "the straggler still counts in the incident")
+}
+
 func TestSymptomsFoldIntoTheOpenIncident(t *testing.T) {
 	s := New(Options{Window: time.Minute, ResolveAfter: 2 * time.Minute, UpdateInterval: time.Second})
 	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
