@@ -194,6 +194,7 @@ type Diagnoser struct {
 	tmp       []int32
 	blames    []serviceBlame
 	calls     []int32
+	slowCalls map[[2]string]callCount // see countSlowCalls
 	intervals [][2]int64
 }
 

@@ -1,10 +1,12 @@
 package diagnosis
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/goleak"
@@ -152,4 +154,43 @@ func TestAFailedTraceSlowedElsewhereNamesBoth(t *testing.T) {
 	v = NewDiagnoser().Diagnose(spans, logs, usualRef{fixed{}})
 	assert.Equal(t, "food", v.CulpritService)
 	assert.Equal(t, -1, v.Slow.Culprit)
+}
+
+// basicCalls is a trace where basic calls station, train and price in turn;
+// slow lists the callees whose call takes 80ms while their own span takes
+// 5ms (the time is lost between the two ends), the others take 6ms.
+func basicCalls(slow ...string) []Span {
+	spans := []Span{
+		sp(1, 0, "gateway", "/*", ptrace.SpanKindUnspecified, 0, 300),
+		sp(2, 1, "basic", "/basic/travels", ptrace.SpanKindUnspecified, 1, 0), // ends after its calls
+	}
+	at := int64(2)
+	for i, callee := range []string{"station", "train", "price"} {
+		d := int64(6)
+		if slices.Contains(slow, callee) {
+			d = 80
+		}
+		client, server := byte(10+2*i), byte(11+2*i)
+		spans = append(spans,
+			sp(client, 2, "basic", "HTTP POST", ptrace.SpanKindUnspecified, at, at+d),
+			sp(server, client, callee, "POST /"+callee, ptrace.SpanKindUnspecified, at+1, at+6))
+		at += d + 1
+	}
+	spans[1].End = (at + 2) * int64(time.Millisecond)
+	spans[0].End = (at + 4) * int64(time.Millisecond)
+	return spans
+}
+
+// The calls of one trace say which end a lost time belongs to before the
+// window does: every call of basic slow, whatever it calls, is basic's
+// (its CPU, its connection pool, its network); one of its calls slow while
+// the others are not is that callee's.
+func TestTheTracesOwnCallsTellWhichEndIsSlow(t *testing.T) {
+	v := NewDiagnoser().Diagnose(basicCalls("station", "train", "price"), nil, usualRef{fixed{}})
+	require.Equal(t, KindLatency, v.Kind)
+	assert.Equal(t, "basic", v.CulpritService, "all of basic's calls lost time: the caller is slow")
+
+	v = NewDiagnoser().Diagnose(basicCalls("price"), nil, usualRef{fixed{}})
+	require.Equal(t, KindLatency, v.Kind)
+	assert.Equal(t, "price", v.CulpritService, "only the call into price lost time: the callee is slow")
 }

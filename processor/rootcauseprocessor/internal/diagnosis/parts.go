@@ -162,12 +162,16 @@ type Blame struct {
 
 // blameParts blames the trace's parts' excess on services: a visit's on its
 // service; a call's on both ends, each by how slow its other calls of the
-// same direction are right now (a delay at one end shows in that end's other
-// calls too; an end whose other calls are normal is cleared; an end with no
-// other calls gets an even share; with no evidence at either end, the callee
-// takes it). The result is in d.blames.
+// same direction are (a delay at one end shows in that end's other calls
+// too; an end whose other calls are normal is cleared; an end with no other
+// calls gets an even share; with no evidence at either end, the callee
+// takes it). The evidence of an end is the larger of two shares: over the
+// recent window, and in this trace, whose other calls show a fault from its
+// first request on, before it weighs in a window of normal calls. The
+// result is in d.blames.
 func (d *Diagnoser) blameParts(spans []Span, parts []Part, ref Reference) {
 	d.blames = d.blames[:0]
+	d.countSlowCalls(parts, ref)
 	for k := range parts {
 		p := &parts[k]
 		excess, ok := partExcess(p, ref)
@@ -180,6 +184,13 @@ func (d *Diagnoser) blameParts(spans []Span, parts []Part, ref Reference) {
 		}
 		wCaller, okCaller := ref.CallerSlow(p.Key.Service, p.Key.Peer)
 		wCallee, okCallee := ref.CalleeSlow(p.Key.Service, p.Key.Peer)
+		pair := d.slowCalls[[2]string{p.Key.Service, p.Key.Peer}]
+		if w, ok := pair.otherShare(d.slowCalls[[2]string{p.Key.Service, ""}]); ok {
+			wCaller, okCaller = max(wCaller, w), true
+		}
+		if w, ok := pair.otherShare(d.slowCalls[[2]string{"", p.Key.Peer}]); ok {
+			wCallee, okCallee = max(wCallee, w), true
+		}
 		switch {
 		case !okCaller && !okCallee, wCaller+wCallee == 0:
 			// No evidence at either end: a call waits for its callee's
@@ -193,6 +204,46 @@ func (d *Diagnoser) blameParts(spans []Span, parts []Part, ref Reference) {
 		share := wCallee / (wCaller + wCallee)
 		d.blame(spans, p.Span, int64(float64(excess)*share))
 		d.blame(spans, p.Caller, int64(float64(excess)*(1-share)))
+	}
+}
+
+// callCount counts calls, and those that took longer than usual.
+type callCount struct{ n, over int }
+
+// otherShare is the share of slow calls among all's calls other than c's.
+func (c callCount) otherShare(all callCount) (float64, bool) {
+	n := all.n - c.n
+	if n <= 0 {
+		return 0, false
+	}
+	return float64(all.over-c.over) / float64(n), true
+}
+
+// countSlowCalls counts the trace's calls and its slow ones (beyond their
+// usual latency) by caller and callee ({caller, callee}), by caller alone
+// ({caller, ""}) and by callee alone ({"", callee}).
+func (d *Diagnoser) countSlowCalls(parts []Part, ref Reference) {
+	if d.slowCalls == nil {
+		d.slowCalls = map[[2]string]callCount{}
+	}
+	clear(d.slowCalls)
+	for k := range parts {
+		p := &parts[k]
+		if p.Key.Kind != PartCall {
+			continue
+		}
+		excess, ok := partExcess(p, ref)
+		if !ok {
+			continue
+		}
+		for _, key := range [3][2]string{{p.Key.Service, p.Key.Peer}, {p.Key.Service, ""}, {"", p.Key.Peer}} {
+			c := d.slowCalls[key]
+			c.n++
+			if excess > 0 {
+				c.over++
+			}
+			d.slowCalls[key] = c
+		}
 	}
 }
 

@@ -95,6 +95,13 @@ type state struct {
 	ref    *ddsketch.DDSketch
 	refN   int
 	usual  time.Duration // cached quantile of ref, 0 while refN < minReference
+	median time.Duration // cached median of ref, 0 while refN < minLocation
+	// shape, at the service and kind levels, holds the samples of the keys
+	// below that have a location of their own, each divided by its key's
+	// median: the tail their latencies share, whatever their scale.
+	shape      *ddsketch.DDSketch
+	shapeN     int
+	shapeUsual float64 // cached quantile of shape, 0 while shapeN < minReference
 	recent [buckets]bucket
 	// past holds the counts of the buckets that left the window, to judge
 	// the window that ended with a bucket when it leaves.
@@ -274,8 +281,15 @@ func (s *state) retire(b *bucket, p *Profile) {
 		if s.ref == nil {
 			s.ref, _ = ddsketch.LogCollapsingLowestDenseDDSketch(relativeAccuracy, maxBins)
 		}
+		leaf := s.key.Operation != ""
 		for _, v := range b.learn {
-			_ = s.ref.Add(max(0, v))
+			v = max(0, v)
+			if leaf && s.median > 0 {
+				for lv := s.parent; lv != nil; lv = lv.parent {
+					lv.learnShape(v/s.median.Seconds(), p)
+				}
+			}
+			_ = s.ref.Add(v)
 			s.refN++
 			if p.opts.HalfLife > 0 && s.refN%p.opts.HalfLife == 0 {
 				_ = s.ref.Reweight(0.5)
@@ -287,8 +301,31 @@ func (s *state) retire(b *bucket, p *Profile) {
 		if q, err := s.ref.GetValueAtQuantile(p.opts.Quantile); err == nil {
 			s.usual = time.Duration(q * float64(time.Second))
 		}
+		s.median = 0
+		if q, err := s.ref.GetValueAtQuantile(0.5); err == nil && s.refN >= minLocation {
+			s.median = time.Duration(q * float64(time.Second))
+		}
+		for lv := s.parent; leaf && lv != nil && lv.shape != nil; lv = lv.parent {
+			lv.shapeUsual = 0
+			if q, err := lv.shape.GetValueAtQuantile(p.opts.Quantile); err == nil && lv.shapeN >= p.minReference() {
+				lv.shapeUsual = q
+			}
+		}
 	}
 	b.learn = b.learn[:0]
+}
+
+// learnShape adds a sample, as a multiple of its key's median, to the tail
+// shape the keys below s share.
+func (s *state) learnShape(ratio float64, p *Profile) {
+	if s.shape == nil {
+		s.shape, _ = ddsketch.LogCollapsingLowestDenseDDSketch(relativeAccuracy, maxBins)
+	}
+	_ = s.shape.Add(ratio)
+	s.shapeN++
+	if p.opts.HalfLife > 0 && s.shapeN%p.opts.HalfLife == 0 {
+		_ = s.shape.Reweight(0.5)
+	}
 }
 
 // minReference is the observations a reference needs before its quantile
@@ -298,11 +335,27 @@ func (p *Profile) minReference() int {
 	return max(5, int(1/(1-p.opts.Quantile)+0.5))
 }
 
-// usual is the first level of s with a reference.
-// A part never counts as slower than usual for taking what its own short
-// history already shows: the borrowed reference is raised to the highest
-// sample of the levels below it.
+// minLocation is the observations a key needs before its own median places
+// it: the middle of 9 samples lies between the population's quartiles with
+// probability 0.9, while its p99 needs minReference.
+const minLocation = 9
+
+// usual is the first level of s with a reference. A key with a location of
+// its own but too few samples for its tail borrows the tail's shape (the
+// quantile as a multiple of the median) from its service or its kind: a
+// low-rate operation's median is known long before its p99, and its peers'
+// latencies spread alike, whatever their scale. Failing that it borrows
+// the reference itself. A part never counts as slower than usual for taking
+// what its own short history already shows: the borrowed reference is
+// raised to the highest sample of the levels below it.
 func (p *Profile) usual(s *state) (time.Duration, bool) {
+	if s.refN < p.minReference() && s.median > 0 {
+		for lv := s.parent; lv != nil; lv = lv.parent {
+			if lv.shapeUsual > 0 {
+				return max(time.Duration(float64(s.median)*lv.shapeUsual), s.usual), true
+			}
+		}
+	}
 	var floor time.Duration
 	for lv := s; lv != nil; lv = lv.parent {
 		if lv.refN >= p.minReference() && lv.usual > 0 {

@@ -56,7 +56,7 @@ func TestUsualIsLearnedAfterTheWindowAndBorrowedUntilEnough(t *testing.T) {
 	// Two minutes of a busy call into orders, and a rare one into food.
 	now := feed(p, t0, 2*time.Minute, false, func(i int) []diagnosis.Part {
 		parts := []diagnosis.Part{call("gateway", "orders", "GET /", jitter(i, 5*time.Millisecond))}
-		if i%40 == 0 {
+		if i%200 == 0 {
 			parts = append(parts, call("gateway", "food", "GET /orders", 3*time.Millisecond))
 		}
 		return parts
@@ -67,6 +67,30 @@ func TestUsualIsLearnedAfterTheWindowAndBorrowedUntilEnough(t *testing.T) {
 	assert.InDelta(t, float64(11*time.Millisecond), float64(usual), float64(time.Millisecond))
 	assert.True(t, p.Breached(k, 2*time.Second))
 	assert.False(t, p.Breached(k, 12*time.Millisecond))
+}
+
+// TestALowRateKeyScalesItsPeersTail: a call seen a few dozen times has a
+// median of its own long before a p99; its threshold is that median times
+// the spread its peers share (their p99 over their median), not the p99 of
+// all calls, which the slowest of them set.
+func TestALowRateKeyScalesItsPeersTail(t *testing.T) {
+	p := newProfile()
+	k := diagnosis.PartKey{Kind: diagnosis.PartCall, Service: "basic", Peer: "station", Operation: "POST /stations/idlist"}
+	feed(p, t0, 3*time.Minute, false, func(i int) []diagnosis.Part {
+		// A busy slow call (about 200 ms, p99 1.3× its median) sets the
+		// tail of all calls; the rare fast one runs every 4 s.
+		parts := []diagnosis.Part{call("travel", "route", "GET /routes", jitter(i, 200*time.Millisecond)*time.Duration(1+i%100/99))}
+		if i%40 == 0 {
+			parts = append(parts, call("basic", "station", "POST /stations/idlist", jitter(i, 10*time.Millisecond)))
+		}
+		return parts
+	})
+	usual, ok := p.Usual(k)
+	require.True(t, ok)
+	assert.Less(t, usual, 40*time.Millisecond, "the rare call's threshold follows its own median, not the slow call's p99")
+	assert.GreaterOrEqual(t, usual, 16*time.Millisecond, "it is never below what the rare call itself took")
+	assert.True(t, p.Breached(k, 90*time.Millisecond), "a rare call 9× its median breaches")
+	assert.False(t, p.Breached(k, 25*time.Millisecond))
 }
 
 func TestShiftedWindowIsNotLearned(t *testing.T) {
