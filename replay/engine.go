@@ -44,8 +44,10 @@ type Incident struct {
 	Scores           []float64
 	Affected         []string
 	TraceCount       int64
-	WindowStart      time.Time
-	WindowEnd        time.Time
+	// Share is the largest share of the culprit's traces the incident hurt.
+	Share       float64
+	WindowStart time.Time
+	WindowEnd   time.Time
 }
 
 // Result sums up a replay.
@@ -216,6 +218,9 @@ func parseIncident(lr plog.LogRecord) Incident {
 	}
 	if v, ok := a.Get("rca.trace_count"); ok {
 		in.TraceCount = v.Int()
+	}
+	if v, ok := a.Get("rca.traffic_share"); ok {
+		in.Share = v.Double()
 	}
 	if v, ok := a.Get("rca.candidates"); ok {
 		for _, c := range v.Slice().All() {

@@ -91,6 +91,7 @@ func incidentLogs(events []incident.Incident, now time.Time, resourceAttrs map[s
 		a.PutStr("rca.window.start", in.WindowStart.UTC().Format(time.RFC3339Nano))
 		a.PutStr("rca.window.end", in.WindowEnd.UTC().Format(time.RFC3339Nano))
 		a.PutInt("rca.trace_count", int64(in.TraceCount))
+		a.PutDouble("rca.traffic_share", round(in.Share))
 	}
 	return ld
 }

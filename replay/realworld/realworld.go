@@ -116,6 +116,11 @@ type Outcome struct {
 	// FirstRank is the culprit's rank when incidents are ordered by opening
 	// time alone: the stricter, streaming view (the first page wins).
 	FirstRank int
+	// ShareRank is the culprit's rank when incidents are ordered by the
+	// share of their culprit's traffic they hurt at their worst (then by
+	// size): a low-rate service all of whose requests are slow before a busy
+	// one with a slow tail.
+	ShareRank int
 	// Delay from the injection to the first incident, -1 when none opened.
 	Delay time.Duration
 	// Rank of the true culprit in Ranking, 1-based; 0 when absent.
@@ -134,6 +139,7 @@ func Judge(c Case, incidents []replay.Incident) Outcome {
 		first  replay.Incident
 		latest replay.Incident
 		traces int64
+		share  float64
 	}
 	var order []*opened
 	byID := map[string]*opened{}
@@ -155,6 +161,7 @@ func Judge(c Case, incidents []replay.Incident) Outcome {
 		}
 		op.latest = in
 		op.traces = max(op.traces, in.TraceCount)
+		op.share = max(op.share, in.Share)
 	}
 	ranking := func(ops []*opened) []string {
 		var out []string
@@ -184,6 +191,11 @@ func Judge(c Case, incidents []replay.Incident) Outcome {
 	o.Ranking = ranking(bySize)
 	if i := slices.Index(o.Ranking, c.Service); i >= 0 {
 		o.Rank = i + 1
+	}
+	byShare := slices.Clone(bySize)
+	slices.SortStableFunc(byShare, func(a, b *opened) int { return cmp.Compare(b.share, a.share) })
+	if i := slices.Index(ranking(byShare), c.Service); i >= 0 {
+		o.ShareRank = i + 1
 	}
 	return o
 }
@@ -346,8 +358,8 @@ func (rep Report) Print(w io.Writer) {
 			delay = o.Delay.Round(time.Second).String()
 		}
 		top := o.Ranking[:min(5, len(o.Ranking))]
-		fmt.Fprintf(w, "%s %-15s truth %-32s rank %d (first-opened %d) delay %-6s top5 %s\n",
-			o.Case.Inject.Format("15:04:05"), o.Case.Type, o.Case.Service, o.Rank, o.FirstRank, delay, strings.Join(top, ", "))
+		fmt.Fprintf(w, "%s %-15s truth %-32s rank %d (first-opened %d, by share %d) delay %-6s top5 %s\n",
+			o.Case.Inject.Format("15:04:05"), o.Case.Type, o.Case.Service, o.Rank, o.FirstRank, o.ShareRank, delay, strings.Join(top, ", "))
 	}
 	byType := map[string][]Outcome{}
 	for _, o := range rep.Outcomes {
@@ -358,20 +370,24 @@ func (rep Report) Print(w io.Writer) {
 		types = append(types, t)
 	}
 	sort.Strings(types)
-	fmt.Fprintf(w, "| setting | fault type | cases | AC@1 | AC@3 | Avg@5 | AC@1 first-opened | median delay |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| setting | fault type | cases | AC@1 | AC@3 | Avg@5 | AC@1 first-opened | AC@1 by share | median delay |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, t := range append(types, "overall") {
 		outs := byType[t]
 		if t == "overall" {
 			outs = rep.Outcomes
 		}
 		s := Summarize(outs)
-		first := 0
+		first, share := 0, 0
 		for _, o := range outs {
 			if o.FirstRank == 1 {
 				first++
 			}
+			if o.ShareRank == 1 {
+				share++
+			}
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %s |\n", rep.Setting, t, s.N, s.AC[0], s.AC[2], s.Avg, float64(first)/float64(max(1, s.N)), medianDelay(outs))
+		n := float64(max(1, s.N))
+		fmt.Fprintf(w, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %s |\n", rep.Setting, t, s.N, s.AC[0], s.AC[2], s.Avg, float64(first)/n, float64(share)/n, medianDelay(outs))
 	}
 	if rep.Setting == "continuous" {
 		fmt.Fprintf(w, "false incidents on the fault-free stretch: %d over %.1f h\n", rep.FalseIncidents, rep.Hours)

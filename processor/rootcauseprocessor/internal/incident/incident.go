@@ -114,6 +114,10 @@ type Incident struct {
 	// WindowStart and WindowEnd span the incident's traces (trace time).
 	WindowStart, WindowEnd time.Time
 	TraceCount             int
+	// Share is the largest share of its culprit's traces, over a window,
+	// that the incident's traces made up once published: how much of the
+	// service it hurt at its worst, whatever the service's traffic.
+	Share float64
 }
 
 // Total counts the incidents opened for a culprit service and reason.
@@ -446,6 +450,11 @@ func (s *Store) add(r *record, now time.Time, o Observation) {
 		}
 	}
 	r.recent.add(now, s.opts.Window)
+	if c := s.traffic[r.snap.CulpritService]; c != nil && r.published {
+		if n := c.sum(now, s.opts.Window); n > 0 {
+			in.Share = max(in.Share, min(1, float64(r.recent.sum(now, s.opts.Window))/float64(n)))
+		}
+	}
 	if o.Kind == "error" {
 		in.Kind = o.Kind
 	}

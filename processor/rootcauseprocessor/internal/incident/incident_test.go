@@ -358,3 +358,21 @@ func TestASymptomWaitsForItsCause(t *testing.T) {
 	require.Len(t, ev, 1)
 	assert.Equal(t, "token", ev[0].CulpritService)
 }
+
+// TestShareIsTheWorstPartOfTheCulpritsTraffic: an incident says how much of
+// its culprit's requests it hurt over a window at its worst: not the first
+// failure alone (one of one), not diluted by the normal traffic after.
+func TestShareIsTheWorstPartOfTheCulpritsTraffic(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: 2 * time.Minute, UpdateInterval: 10 * time.Second, MinTraces: 3})
+	var now time.Time
+	for i := range 240 {
+		now = t0.Add(time.Duration(i) * time.Second)
+		s.Seen(now, []string{"order", "payment"})
+		if i >= 30 && i < 120 && i%4 == 0 {
+			rec(s, now, obs(byte(i), now)) // for 90 s, one request in four fails
+		}
+	}
+	ev := s.Flush(now)
+	require.NotEmpty(t, ev)
+	assert.InDelta(t, 0.25, ev[len(ev)-1].Share, 0.02, "a quarter of payment's requests failed while the fault lasted")
+}
