@@ -102,7 +102,7 @@ type state struct {
 	shape      *ddsketch.DDSketch
 	shapeN     int
 	shapeUsual float64 // cached quantile of shape, 0 while shapeN < minReference
-	recent [buckets]bucket
+	recent     [buckets]bucket
 	// past holds the counts of the buckets that left the window, to judge
 	// the window that ended with a bucket when it leaves.
 	past [buckets]struct {
