@@ -108,7 +108,7 @@ MID
 	cat <<MID
 
 \`make bench-realworld\` (one line per case: truth, rank of the truth, rank when incidents are ordered by opening
-time alone, delay to the first incident, top 5):
+time alone and by traffic share, delay to the first incident, top 5):
 
 \`\`\`
 MID
