@@ -18,12 +18,12 @@ GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint
 COLLECTOR   := bin/otelcol-rca
 
 # Go modules of the repository, one go.mod each (as in collector-contrib).
-COMPONENT_MODULES := receiver/scenarioreceiver processor/rootcauseprocessor
+COMPONENT_MODULES := receiver/scenarioreceiver processor/rootcauseprocessor exporter/incidentalertexporter
 MODULES := $(COMPONENT_MODULES) replay services deploy testbed .
 # Modules present in this checkout (later ones may not exist yet on old branches).
 PRESENT_MODULES = $(foreach m,$(MODULES),$(if $(wildcard $(m)/go.mod),$(m)))
 
-COMPONENT_SOURCES := $(shell find receiver processor -name '*.go' -o -name '*.yaml' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/null)
+COMPONENT_SOURCES := $(shell find receiver processor exporter -name '*.go' -o -name '*.yaml' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/null)
 
 # make run parameters
 DURATION  ?= 3m

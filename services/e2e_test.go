@@ -2,6 +2,9 @@ package services_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,6 +55,10 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("build rca-services: %v\n%s", err, out)
 	}
 
+	// A real Alertmanager, where one is installed (.ci/run installs it):
+	// the incidents must page as alerts too.
+	alertmanager := startAlertmanager(t, fmt.Sprintf("127.0.0.1:%d", base+30))
+
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	out := &testWriter{t: t}
@@ -60,7 +67,7 @@ func TestEndToEnd(t *testing.T) {
 		Incidents: demo.DefaultIncidents,
 		Duration:  100 * time.Second, Warmup: 25 * time.Second, FaultDuration: 15 * time.Second, Gap: 10 * time.Second,
 		Drain: 10 * time.Second, BasePort: base, Rate: 12, Rootcause: "{decision_wait: 2s}",
-		Stdout: out, StartTimeout: 2 * time.Minute,
+		Alertmanager: alertmanager, Stdout: out, StartTimeout: 2 * time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +94,81 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("fault %s: one fault, one incident; also reported %v besides %s", f.Incident, f.Others, f.Expected)
 		}
 	}
+	if alertmanager != "" {
+		// Every incident the demo saw pages: one firing alert each, naming
+		// its culprit.
+		firing := firingAlerts(t, alertmanager)
+		for _, in := range res.Incidents {
+			if got, ok := firing[in.ID]; !ok {
+				t.Errorf("incident %s (culprit %s) is not firing in Alertmanager; firing: %v", in.ID, in.Culprit, firing)
+			} else if got != in.Culprit {
+				t.Errorf("incident %s: Alertmanager's alert names %s, the incident %s", in.ID, got, in.Culprit)
+			}
+		}
+		if len(firing) != len(res.Incidents) {
+			t.Errorf("%d alerts firing for %d incidents: %v", len(firing), len(res.Incidents), firing)
+		}
+	}
+}
+
+// startAlertmanager runs a real Alertmanager on addr until the test ends and
+// returns its URL; "" where none is installed.
+func startAlertmanager(t *testing.T, addr string) string {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus-alertmanager")
+	if err != nil {
+		t.Log("no Alertmanager installed (apt-get install prometheus-alertmanager): alerts not checked")
+		return ""
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "alertmanager.yml")
+	if err := os.WriteFile(cfg, []byte("route:\n  receiver: none\nreceivers:\n  - name: none\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+dir, "--web.listen-address="+addr, "--cluster.listen-address=")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	url := "http://" + addr
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get(url + "/-/ready"); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Alertmanager did not get ready on %s", addr)
+		}
+	}
+}
+
+// firingAlerts are Alertmanager's active alerts: culprit service by incident ID.
+func firingAlerts(t *testing.T, url string) map[string]string {
+	t.Helper()
+	resp, err := http.Get(url + "/api/v2/alerts?active=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var alerts []struct {
+		Labels map[string]string `json:"labels"`
+		EndsAt time.Time         `json:"endsAt"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&alerts); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, a := range alerts {
+		if a.EndsAt.After(time.Now()) {
+			out[a.Labels["incident_id"]] = a.Labels["service"]
+		}
+	}
+	return out
 }
 
 // testWriter sends the demo's report to the test log, line by line.

@@ -44,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.BasePort, "base-port", 14300, "first loopback port: collector OTLP gRPC +0, HTTP +1, health +2; services +10..+17")
 	fs.Float64Var(&o.Rate, "rate", 15, "user journeys started per second")
 	fs.StringVar(&o.Rootcause, "rootcause-config", "{decision_wait: 2s}", "rootcause processor configuration, a YAML flow mapping")
+	fs.StringVar(&o.Alertmanager, "alertmanager", os.Getenv("ALERTMANAGER_URL"), "base URL of an Alertmanager to send the incidents to as alerts (default $ALERTMANAGER_URL; none when empty)")
 	fs.DurationVar(&o.StartTimeout, "start-timeout", 90*time.Second, "how long the collector and each service may take to become healthy")
 	strict := fs.Bool("strict", false, "exit 1 unless every fault was detected with the right culprit and no incident started while the faults were off")
 	if err := fs.Parse(args); err != nil {

@@ -15,10 +15,16 @@ func (p Ports) Service(i int) int { return p.Base + 10 + i }
 
 // collectorConfig is the collector configuration of a run: OTLP in, the shared
 // rootcause processor in all three pipelines, incidents (and the services' logs)
-// to a file as OTLP JSON.
-func collectorConfig(p Ports, incidentsPath, rootcause string) string {
+// to a file as OTLP JSON, and to Alertmanager as alerts when alertmanager (its
+// base URL) is set.
+func collectorConfig(p Ports, incidentsPath, rootcause, alertmanager string) string {
 	if strings.TrimSpace(rootcause) == "" {
 		rootcause = "{}"
+	}
+	alerts, alertsExporter := "", ""
+	if alertmanager != "" {
+		alerts = fmt.Sprintf("  incidentalert:\n    endpoint: %q\n", alertmanager)
+		alertsExporter = ", incidentalert"
 	}
 	return fmt.Sprintf(`# Written by rca-demo for one run; regenerated every time.
 extensions:
@@ -49,7 +55,7 @@ exporters:
     flush_interval: 1s
   debug:
     verbosity: basic
-
+%[6]s
 service:
   extensions: [health_check]
   telemetry:
@@ -69,6 +75,6 @@ service:
     logs:
       receivers: [otlp]
       processors: [memory_limiter, rootcause, batch]
-      exporters: [file/incidents, debug]
-`, p.OTLPGRPC(), p.OTLPHTTP(), p.Health(), incidentsPath, rootcause)
+      exporters: [file/incidents, debug%[7]s]
+`, p.OTLPGRPC(), p.OTLPHTTP(), p.Health(), incidentsPath, rootcause, alerts, alertsExporter)
 }

@@ -40,6 +40,9 @@ type Options struct {
 	Rate float64
 	// Rootcause is the rootcause processor's configuration, as a YAML flow mapping.
 	Rootcause string
+	// Alertmanager is the base URL of an Alertmanager the collector sends
+	// the incidents to as alerts; "" sends none.
+	Alertmanager string
 	// Stdout receives the live report.
 	Stdout io.Writer
 	// StartTimeout bounds the wait for the collector and each service to be healthy.
@@ -256,7 +259,7 @@ func (r *run) run(ctx context.Context) (Result, error) {
 		return res, fmt.Errorf("remove old incidents: %w", err)
 	}
 	cfgPath := filepath.Join(o.OutDir, "otelcol-demo.yaml")
-	if err := os.WriteFile(cfgPath, []byte(collectorConfig(Ports{o.BasePort}, incPath, o.Rootcause)), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(collectorConfig(Ports{o.BasePort}, incPath, o.Rootcause, o.Alertmanager)), 0o644); err != nil {
 		return res, fmt.Errorf("write collector config: %w", err)
 	}
 	r.printPlan(cfgPath, incPath)
@@ -374,6 +377,9 @@ func (r *run) printPlan(cfgPath, incPath string) {
 		r.printf("  %s..%s  %-8s %s: %s", fmtOffset(w.On), fmtOffset(w.Off), w.Scenario.Name, w.Scenario.Title, w.Scenario.Mechanism)
 	}
 	r.printf("collector config %s; incidents to %s", cfgPath, incPath)
+	if r.o.Alertmanager != "" {
+		r.printf("incidents also go to Alertmanager as alerts: %s/#/alerts", strings.TrimSuffix(r.o.Alertmanager, "/"))
+	}
 }
 
 func (r *run) serviceList() string {
