@@ -152,31 +152,46 @@ type BaselineConfig struct {
 
 var _ xconfmap.Validator = (*Config)(nil)
 
+// maxEntries is the ceiling of the bounds on traces, decided IDs and held logs.
+const maxEntries = 10_000_000
+
 // Validate checks that the configuration is usable.
 func (cfg *Config) Validate() error {
 	var errs []error
-	positive := func(key string, v time.Duration) {
-		if v <= 0 {
+	// A bare number is nanoseconds: "decision_wait: 5" is 5ns, never what
+	// was meant. Every duration has a floor far above that, and a ceiling
+	// beyond which it holds data or state for no use.
+	duration := func(key string, v, floor, ceiling time.Duration) {
+		switch {
+		case v <= 0:
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", key, v))
+		case v < floor:
+			errs = append(errs, fmt.Errorf("%s: %v is below %v; a number without a unit is nanoseconds: write the unit (e.g. 5s)", key, v, floor))
+		case v > ceiling:
+			errs = append(errs, fmt.Errorf("%s: must be at most %v, got %v", key, ceiling, v))
 		}
 	}
-	positiveInt := func(key string, v int) {
-		if v <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be positive, got %d", key, v))
+	// Sizes are bounds, never preallocated; above their ceiling a bound
+	// stops protecting memory (at 100 B or more per entry, 10M entries is 1
+	// GB and more) and memory_limiter refuses data first.
+	size := func(key string, v, floor, ceiling int) {
+		switch {
+		case v < floor:
+			errs = append(errs, fmt.Errorf("%s: must be at least %d, got %d", key, floor, v))
+		case v > ceiling:
+			errs = append(errs, fmt.Errorf("%s: must be at most %d, got %d", key, ceiling, v))
 		}
 	}
-	positive("decision_wait", cfg.DecisionWait)
-	positive("max_clock_skew", cfg.MaxClockSkew)
-	positiveInt("max_traces", cfg.MaxTraces)
-	positiveInt("max_spans_per_trace", cfg.MaxSpansPerTrace)
-	if cfg.DecidedCacheSize < 0 {
-		errs = append(errs, fmt.Errorf("decided_cache_size: must not be negative, got %d", cfg.DecidedCacheSize))
-	}
+	duration("decision_wait", cfg.DecisionWait, time.Millisecond, 10*time.Minute)
+	duration("max_clock_skew", cfg.MaxClockSkew, time.Millisecond, 24*time.Hour)
+	size("max_traces", cfg.MaxTraces, 1, maxEntries)
+	size("max_spans_per_trace", cfg.MaxSpansPerTrace, 1, 1_000_000)
+	size("decided_cache_size", cfg.DecidedCacheSize, 0, maxEntries)
 	for i, o := range cfg.Objectives {
 		if o.Service == "" {
 			errs = append(errs, fmt.Errorf("objectives[%d].service: must not be empty", i))
 		}
-		positive(fmt.Sprintf("objectives[%d].latency", i), o.Latency)
+		duration(fmt.Sprintf("objectives[%d].latency", i), o.Latency, time.Microsecond, 24*time.Hour)
 	}
 	b := cfg.Baseline
 	if b.Quantile <= 0 || b.Quantile >= 1 {
@@ -188,11 +203,11 @@ func (cfg *Config) Validate() error {
 	if b.MinExcess < 0 {
 		errs = append(errs, fmt.Errorf("baseline.min_excess: must not be negative, got %v", b.MinExcess))
 	}
-	positiveInt("baseline.warmup", b.Warmup)
-	positiveInt("baseline.max_operations", b.MaxOperations)
-	positive("incident_window", cfg.IncidentWindow)
-	positive("resolve_after", cfg.ResolveAfter)
-	positive("update_interval", cfg.UpdateInterval)
+	size("baseline.warmup", b.Warmup, 1, maxEntries)
+	size("baseline.max_operations", b.MaxOperations, 1, 1_000_000)
+	duration("incident_window", cfg.IncidentWindow, time.Second, 24*time.Hour)
+	duration("resolve_after", cfg.ResolveAfter, time.Millisecond, 7*24*time.Hour)
+	duration("update_interval", cfg.UpdateInterval, time.Millisecond, 24*time.Hour)
 	if cfg.MinTraces < 1 {
 		errs = append(errs, fmt.Errorf("min_traces: must be at least 1, got %d", cfg.MinTraces))
 	}
@@ -202,12 +217,17 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxExemplarsPerDataPoint < 0 {
 		errs = append(errs, fmt.Errorf("max_exemplars_per_data_point: must not be negative, got %d", cfg.MaxExemplarsPerDataPoint))
 	}
-	positive("exemplar_lookback", cfg.ExemplarLookback)
-	if cfg.LogWait < 0 {
+	duration("exemplar_lookback", cfg.ExemplarLookback, time.Millisecond, 24*time.Hour)
+	switch {
+	case cfg.LogWait < 0:
 		errs = append(errs, fmt.Errorf("log_wait: must not be negative, got %v", cfg.LogWait))
+	case cfg.LogWait > 0:
+		duration("log_wait", cfg.LogWait, time.Millisecond, 10*time.Minute)
 	}
 	if cfg.MaxHeldLogs < 0 {
 		errs = append(errs, fmt.Errorf("max_held_logs: must not be negative, got %d", cfg.MaxHeldLogs))
+	} else {
+		size("max_held_logs", cfg.MaxHeldLogs, 0, maxEntries)
 	}
 	for k := range cfg.IncidentRecords.ResourceAttributes {
 		if k == "" || k == "service.name" {

@@ -51,11 +51,17 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_quantile"), errSubstr: "baseline.quantile: must be in (0, 1), got 1.5"},
 		{id: component.NewIDWithName(metadata.Type, "bad_objective"), errSubstr: "objectives[0].service: must not be empty"},
 		{id: component.NewIDWithName(metadata.Type, "bad_objective"), errSubstr: "objectives[0].latency: must be positive, got 0s"},
-		{id: component.NewIDWithName(metadata.Type, "bad_spans"), errSubstr: "max_spans_per_trace: must be positive, got 0"},
+		{id: component.NewIDWithName(metadata.Type, "bad_spans"), errSubstr: "max_spans_per_trace: must be at least 1, got 0"},
 		{id: component.NewIDWithName(metadata.Type, "bad_logs"), errSubstr: "max_held_logs: must not be negative, got -1"},
 		{id: component.NewIDWithName(metadata.Type, "bad_logs"), errSubstr: "log_wait: must not be negative, got -1s"},
 		{id: component.NewIDWithName(metadata.Type, "bad_gate"), errSubstr: "min_traces: must be at least 1, got 0"},
 		{id: component.NewIDWithName(metadata.Type, "bad_gate"), errSubstr: "min_share: must be within [0, 1], got 1.5"},
+		// A number without a unit is nanoseconds: named as the likely mistake.
+		{id: component.NewIDWithName(metadata.Type, "no_unit"), errSubstr: "decision_wait: 5ns is below 1ms; a number without a unit is nanoseconds: write the unit"},
+		{id: component.NewIDWithName(metadata.Type, "no_unit"), errSubstr: "incident_window: 60ns is below 1s"},
+		// Sizes that would hold gigabytes are refused, not preallocated.
+		{id: component.NewIDWithName(metadata.Type, "too_big"), errSubstr: "decided_cache_size: must be at most 10000000, got 50000000"},
+		{id: component.NewIDWithName(metadata.Type, "too_big"), errSubstr: "decision_wait: must be at most 10m0s, got 1h0m0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

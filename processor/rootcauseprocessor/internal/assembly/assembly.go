@@ -102,8 +102,7 @@ func New(opts Options) *Buffer {
 	return &Buffer{
 		opts:    opts,
 		traces:  make(map[pcommon.TraceID]*Trace),
-		decided: make(map[pcommon.TraceID]Decision, opts.DecidedCacheSize),
-		ring:    make([]pcommon.TraceID, 0, opts.DecidedCacheSize),
+		decided: make(map[pcommon.TraceID]Decision), // grows as traces are decided: no cost for an idle collector
 	}
 }
 

@@ -10,8 +10,10 @@ import (
 	"encoding/hex"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -253,10 +255,12 @@ func (s *Store) Record(now time.Time, o Observation, also ...Observation) (strin
 	if r, ok := s.traces[o.TraceID]; ok {
 		return r.snap.ID, r.published
 	}
+	o.clean()
 	r := s.route(now, o, nil)
 	s.indexTrace(o.TraceID, r)
 	for _, a := range also {
 		if a.CulpritService != "" && a.CulpritService != o.CulpritService {
+			a.clean()
 			s.route(now, a, r)
 		}
 	}
@@ -778,4 +782,42 @@ func (s *Store) TakeDiscarded() int64 {
 	n := s.discarded
 	s.discarded = 0
 	return n
+}
+
+// maxText bounds the bytes of a name or a reason an incident keeps: they come
+// from the telemetry (span names, log bodies), which anyone who can send it
+// chooses, and they reach labels and records downstream.
+const maxText = 512
+
+// clean makes the observation's text valid UTF-8 (a record with invalid
+// UTF-8 breaks JSON writers) and at most maxText bytes.
+func (o *Observation) clean() {
+	o.CulpritService = cleanText(o.CulpritService)
+	o.CulpritOperation = cleanText(o.CulpritOperation)
+	o.Dependency = cleanText(o.Dependency)
+	o.Reason = cleanText(o.Reason)
+	cloned := false
+	for i, e := range o.Evidence {
+		if c := cleanText(e); c != e {
+			if !cloned {
+				o.Evidence, cloned = slices.Clone(o.Evidence), true // the caller's slice stays as it was
+			}
+			o.Evidence[i] = c
+		}
+	}
+}
+
+func cleanText(s string) string {
+	if len(s) <= maxText && utf8.ValidString(s) {
+		return s
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= maxText {
+		return s
+	}
+	cut := maxText - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

@@ -1,7 +1,9 @@
 package incident
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -375,4 +377,25 @@ func TestShareIsTheWorstPartOfTheCulpritsTraffic(t *testing.T) {
 	ev := s.Flush(now)
 	require.NotEmpty(t, ev)
 	assert.InDelta(t, 0.25, ev[len(ev)-1].Share, 0.02, "a quarter of payment's requests failed while the fault lasted")
+}
+
+// TestTextFromTheTelemetryIsBoundedAndValid: a reason taken from a log body
+// can be any bytes of any length; the incident keeps valid UTF-8, at most
+// maxText bytes, cut on a character.
+func TestTextFromTheTelemetryIsBoundedAndValid(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: 2 * time.Minute, UpdateInterval: 10 * time.Second, MinTraces: 1})
+	o := obs(1, t0)
+	o.Reason = "bad \xff byte; " + strings.Repeat("é", 2000)
+	evidence := []string{"payment: \xfe" + strings.Repeat("x", 5000)}
+	o.Evidence = evidence
+	rec(s, t0, o)
+	ev := s.Flush(t0)
+	require.Len(t, ev, 1)
+	for _, text := range append([]string{ev[0].Reason}, ev[0].Evidence...) {
+		assert.True(t, utf8.ValidString(text), "invalid UTF-8 kept: %q", text[:20])
+		assert.LessOrEqual(t, len(text), maxText)
+		assert.True(t, strings.HasSuffix(text, "…"), "a cut text says it was cut")
+	}
+	assert.True(t, strings.HasPrefix(ev[0].Reason, "bad \uFFFD byte"))
+	assert.Equal(t, "payment: \xfe"+strings.Repeat("x", 5000), evidence[0], "the caller's evidence is not modified")
 }
