@@ -67,6 +67,9 @@ var _ xconfmap.Validator = (*Config)(nil)
 
 const defaultScenario = "checkout_payment_timeout"
 
+// maxTimeScale is the fastest simulated clock: a day a real second.
+const maxTimeScale = 86400
+
 // Validate checks that the configuration is usable, including the scenario itself.
 func (cfg *Config) Validate() error {
 	var errs []error
@@ -78,11 +81,11 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if cfg.TimeScale <= 0 {
-		errs = append(errs, fmt.Errorf("time_scale: must be positive, got %v", cfg.TimeScale))
+	if cfg.TimeScale <= 0 || cfg.TimeScale > maxTimeScale {
+		errs = append(errs, fmt.Errorf("time_scale: must be positive and at most %v (a simulated day a second), got %v", float64(maxTimeScale), cfg.TimeScale))
 	}
-	if cfg.Rate < 0 {
-		errs = append(errs, fmt.Errorf("rate: must not be negative, got %v", cfg.Rate))
+	if cfg.Rate < 0 || cfg.Rate > model.MaxRate {
+		errs = append(errs, fmt.Errorf("rate: must be within [0, %v] requests a second, got %v", model.MaxRate, cfg.Rate))
 	}
 	if cfg.StartAt != "" {
 		if _, err := model.ParseTimeOfDay(cfg.StartAt); err != nil {
@@ -97,11 +100,12 @@ func (cfg *Config) Validate() error {
 	if cfg.Duration < 0 {
 		errs = append(errs, fmt.Errorf("duration: must not be negative, got %v", cfg.Duration))
 	}
-	if cfg.BatchInterval <= 0 {
-		errs = append(errs, fmt.Errorf("batch_interval: must be positive, got %v", cfg.BatchInterval))
-	}
-	if cfg.MetricsInterval <= 0 {
-		errs = append(errs, fmt.Errorf("metrics_interval: must be positive, got %v", cfg.MetricsInterval))
+	// A bare number is nanoseconds: an interval below a millisecond is a
+	// forgotten unit, and would spin a core.
+	for key, v := range map[string]time.Duration{"batch_interval": cfg.BatchInterval, "metrics_interval": cfg.MetricsInterval} {
+		if v < time.Millisecond {
+			errs = append(errs, fmt.Errorf("%s: must be at least 1ms, got %v; a number without a unit is nanoseconds: write the unit (e.g. 1s)", key, v))
+		}
 	}
 	return errors.Join(errs...)
 }

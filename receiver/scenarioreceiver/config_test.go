@@ -47,13 +47,15 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{id: component.NewIDWithName(metadata.Type, "unknown"), errSubstr: `scenario: unknown scenario "no_such_scenario"`},
 		{id: component.NewIDWithName(metadata.Type, "typo"), errSubstr: "senario"},
-		{id: component.NewIDWithName(metadata.Type, "bad_scale"), errSubstr: "time_scale: must be positive, got -2"},
+		{id: component.NewIDWithName(metadata.Type, "bad_scale"), errSubstr: "time_scale: must be positive and at most 86400 (a simulated day a second), got -2"},
 		{id: component.NewIDWithName(metadata.Type, "both"), errSubstr: "scenario and scenario_file: set one, not both"},
 		{id: component.NewIDWithName(metadata.Type, "cycle"), errSubstr: "call graph cycle: a GET /a -> b GET /b -> a GET /a"},
 		{id: component.NewIDWithName(metadata.Type, "missing_file"), errSubstr: `scenario_file "testdata/nope.yaml": read scenario`},
 		{id: component.NewIDWithName(metadata.Type, "bad_window"), errSubstr: `fault_schedule[0]: window "at noon"`},
 		{id: component.NewIDWithName(metadata.Type, "bad_start"), errSubstr: `start_at: time of day "25:00"`},
-		{id: component.NewIDWithName(metadata.Type, "negative_rate"), errSubstr: "rate: must not be negative, got -1"},
+		{id: component.NewIDWithName(metadata.Type, "negative_rate"), errSubstr: "rate: must be within [0, 1e+06] requests a second, got -1"},
+		{id: component.NewIDWithName(metadata.Type, "huge_rate"), errSubstr: "rate: must be within [0, 1e+06] requests a second, got 1e+12"},
+		{id: component.NewIDWithName(metadata.Type, "no_unit"), errSubstr: "batch_interval: must be at least 1ms, got 5ns; a number without a unit is nanoseconds"},
 		{id: component.NewIDWithName(metadata.Type, "bad_duration"), errSubstr: "duration"},
 	}
 	for _, tt := range tests {

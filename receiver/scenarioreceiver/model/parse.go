@@ -87,7 +87,8 @@ func (sc *Scenario) applyDefaults() {
 // Bounds that keep a scenario runnable: beyond them a request or a second of
 // traffic would not fit in memory.
 const (
-	maxRate           = 1e6
+	// MaxRate is the most requests a second a scenario may make.
+	MaxRate           = 1e6
 	maxFactor         = 1000
 	maxRetries        = 100
 	maxSpansInRequest = 100000
@@ -196,8 +197,8 @@ func (v *validator) spanBudget() {
 
 func (v *validator) traffic() {
 	t := v.sc.Traffic
-	if t.Rate <= 0 || t.Rate > maxRate {
-		v.errf("traffic.rate", "must be positive and at most %v, got %v", maxRate, t.Rate)
+	if t.Rate <= 0 || t.Rate > MaxRate {
+		v.errf("traffic.rate", "must be positive and at most %v, got %v", MaxRate, t.Rate)
 	}
 	if len(t.Entrypoints) == 0 {
 		v.errf("traffic.entrypoints", "at least one entrypoint is required")
