@@ -342,7 +342,7 @@ func (s *Store) openRecord(k key, o Observation) *record {
 		// A resolved incident whose fault returns within the same window keeps its ID.
 		r.snap.Status = StatusOpen
 		r.pending = StatusOpen
-		s.totals[[2]string{r.snap.CulpritService, r.snap.Reason}]++
+		s.countOpened(r)
 	}
 	return r
 }
@@ -376,7 +376,7 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 		r.snap.WindowStart, r.snap.WindowEnd = first, last
 	}
 	r.early = nil
-	s.totals[[2]string{r.snap.CulpritService, r.snap.Reason}]++
+	s.countOpened(r)
 }
 
 // burst is the time span of the traces that made an incident stand out:
@@ -588,12 +588,24 @@ func (s *Store) discard(r *record) {
 	s.discarded++
 }
 
-// evict forgets the oldest incidents beyond MaxIncidents, resolved ones first.
+// evict forgets incidents beyond MaxIncidents: resolved ones first (oldest
+// first), then candidates never published, then the open incident with the
+// fewest traces (the oldest of them). A flood of small incidents, from a
+// fault or from anyone who can send telemetry, then evicts its own kind, not
+// the large incident a person is looking at.
 func (s *Store) evict() {
 	for len(s.order) > s.opts.MaxIncidents {
 		i := slices.IndexFunc(s.order, func(r *record) bool { return r.snap.Status == StatusResolved && r.pending == "" })
 		if i < 0 {
+			i = slices.IndexFunc(s.order, func(r *record) bool { return !r.published })
+		}
+		if i < 0 {
 			i = 0
+			for j, r := range s.order {
+				if r.snap.TraceCount < s.order[i].snap.TraceCount {
+					i = j
+				}
+			}
 		}
 		r := s.order[i]
 		s.order = slices.Delete(s.order, i, i+1)
@@ -608,6 +620,22 @@ func (s *Store) evict() {
 		}
 		s.evicted++
 	}
+}
+
+// otherSeries is the (service, reason) series of the opened incidents that
+// the bound on series folds into.
+var otherSeries = [2]string{"(other)", "(other)"}
+
+// countOpened counts an opened incident by culprit service and reason, the
+// series of the incident metrics: at most MaxIncidents of them, beyond which
+// they fold into otherSeries (an attacker's flood of services and reasons
+// would otherwise become as many series downstream).
+func (s *Store) countOpened(r *record) {
+	k := [2]string{r.snap.CulpritService, r.snap.Reason}
+	if _, ok := s.totals[k]; !ok && len(s.totals) >= s.opts.MaxIncidents {
+		k = otherSeries
+	}
+	s.totals[k]++
 }
 
 // Flush resolves the incidents idle for ResolveAfter and returns the events due

@@ -1,6 +1,7 @@
 package incident
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -398,4 +399,38 @@ func TestTextFromTheTelemetryIsBoundedAndValid(t *testing.T) {
 	}
 	assert.True(t, strings.HasPrefix(ev[0].Reason, "bad \uFFFD byte"))
 	assert.Equal(t, "payment: \xfe"+strings.Repeat("x", 5000), evidence[0], "the caller's evidence is not modified")
+}
+
+// TestAFloodOfSmallIncidentsKeepsTheLargeOne: a flood of services, each
+// with a few failures (a fault everywhere, or forged telemetry), fills the
+// store: it evicts its own small incidents, never the large incident being
+// worked on, and its series fold into one.
+func TestAFloodOfSmallIncidentsKeepsTheLargeOne(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: 2 * time.Minute, UpdateInterval: 10 * time.Second, MinTraces: 3, MaxIncidents: 50})
+	now := t0
+	var real string
+	for i := range 20 {
+		real = rec(s, now, obs(byte(i), now))
+	}
+	n := 1000
+	for svc := range 500 {
+		for range 4 {
+			now = now.Add(time.Millisecond)
+			o := obs(0, now)
+			o.TraceID = pcommon.TraceID{byte(n >> 8), byte(n), 1}
+			n++
+			o.CulpritService = fmt.Sprintf("fake-%d", svc)
+			o.Reason = fmt.Sprintf("%d %s", svc, strings.Repeat("x", 100))
+			o.Affected = []string{o.CulpritService}
+			rec(s, now, o)
+		}
+	}
+	ev := s.Flush(now)
+	open := map[string]int{}
+	for _, in := range ev {
+		open[in.ID] = in.TraceCount
+	}
+	assert.Equal(t, 20, open[real], "the large incident was evicted by the flood")
+	assert.LessOrEqual(t, len(s.Totals()), 51, "the series are bounded")
+	assert.Positive(t, s.TakeEvicted())
 }
