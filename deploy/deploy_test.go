@@ -64,6 +64,25 @@ func TestComposeMountsExist(t *testing.T) {
 	}
 }
 
+// TestComposePublishesOnLoopbackOnly: the stack's UIs and APIs (Grafana,
+// Prometheus' lifecycle API, Elasticsearch, OTLP, Alertmanager) are published
+// on 127.0.0.1 only; exposing one on the network is a deliberate edit.
+func TestComposePublishesOnLoopbackOnly(t *testing.T) {
+	var c struct {
+		Services map[string]struct {
+			Ports []string `yaml:"ports"`
+		} `yaml:"services"`
+	}
+	readYAML(t, filepath.Join("..", "docker-compose.yml"), &c)
+	for name, s := range c.Services {
+		for _, p := range s.Ports {
+			if !strings.HasPrefix(p, "127.0.0.1:") {
+				t.Errorf("service %s publishes %q on every interface; write 127.0.0.1:%s", name, p, p)
+			}
+		}
+	}
+}
+
 // TestPrometheusConfig checks both scrape configurations with promtool when it
 // is installed (apt-get install -y prometheus).
 func TestPrometheusConfig(t *testing.T) {
