@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 )
@@ -24,11 +25,8 @@ const maxTemplatesPerSpan = 16
 // it. It is bounded by trace count; the oldest trace's are forgotten first.
 type logEvidence struct {
 	mu        sync.Mutex
-	max       int
 	templates *logtemplate.Miner
-	byTrace   map[pcommon.TraceID]*traceEvidence
-	ring      []pcommon.TraceID
-	pos       int
+	byTrace   *bounded.FIFO[pcommon.TraceID, *traceEvidence]
 }
 
 type traceEvidence struct {
@@ -47,7 +45,7 @@ type spanTemplate struct {
 const maxTemplatesPerTrace = 256
 
 func newLogEvidence(maxTraces int, templates *logtemplate.Miner) *logEvidence {
-	return &logEvidence{max: maxTraces, templates: templates, byTrace: map[pcommon.TraceID]*traceEvidence{}}
+	return &logEvidence{templates: templates, byTrace: bounded.NewFIFO[pcommon.TraceID, *traceEvidence](maxTraces)}
 }
 
 // add records the evidence in ld and returns how many traces' evidence it forgot.
@@ -81,21 +79,12 @@ func (e *logEvidence) add(ld plog.Logs) int64 {
 
 func (e *logEvidence) put(id pcommon.TraceID, l diagnosis.Log, template logtemplate.ID) int64 {
 	var evicted int64
-	te := e.byTrace[id]
-	if te == nil {
-		if len(e.ring) < e.max {
-			e.ring = append(e.ring, id)
-		} else {
-			old := e.ring[e.pos]
-			if _, ok := e.byTrace[old]; ok {
-				delete(e.byTrace, old)
-				evicted = 1
-			}
-			e.ring[e.pos] = id
-			e.pos = (e.pos + 1) % e.max
-		}
+	te, ok := e.byTrace.Get(id)
+	if !ok {
 		te = &traceEvidence{}
-		e.byTrace[id] = te
+		if _, forgot := e.byTrace.Put(id, te); forgot {
+			evicted = 1
+		}
 	}
 	te.addLog(l)
 	if st := (spanTemplate{l.SpanID, template}); template != 0 && len(te.templates) < maxTemplatesPerTrace && !slices.Contains(te.templates, st) {
@@ -128,11 +117,11 @@ func (te *traceEvidence) addLog(l diagnosis.Log) {
 func (e *logEvidence) take(id pcommon.TraceID) ([]diagnosis.Log, map[pcommon.SpanID][]logtemplate.ID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	te := e.byTrace[id]
-	if te == nil {
+	te, ok := e.byTrace.Get(id)
+	if !ok {
 		return nil, nil
 	}
-	delete(e.byTrace, id)
+	e.byTrace.Delete(id)
 	if len(te.templates) == 0 {
 		return te.logs, nil
 	}

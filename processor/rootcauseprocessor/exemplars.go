@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
 )
@@ -82,9 +83,7 @@ type exSnapshot struct {
 // exemplarIndex keeps the anomalous traces that exemplars may point at. It is
 // written by the decision loop only (decideMu) and read through snapshots.
 type exemplarIndex struct {
-	traces   map[pcommon.TraceID]*exTrace
-	ring     []pcommon.TraceID
-	pos      int
+	traces   *bounded.FIFO[pcommon.TraceID, *exTrace]
 	resolved map[string]time.Time // incident ID → processing time of its resolve record
 	changed  bool
 	evicted  int64
@@ -92,7 +91,7 @@ type exemplarIndex struct {
 }
 
 func newExemplarIndex() *exemplarIndex {
-	return &exemplarIndex{traces: map[pcommon.TraceID]*exTrace{}, resolved: map[string]time.Time{}}
+	return &exemplarIndex{traces: bounded.NewFIFO[pcommon.TraceID, *exTrace](maxExemplarTraces), resolved: map[string]time.Time{}}
 }
 
 // record remembers an anomalous trace of an incident. spans and handles are
@@ -169,22 +168,12 @@ func (x *exemplarIndex) record(now time.Time, traceID pcommon.TraceID, incidentI
 			}
 		}
 	}
-	if _, ok := x.traces[traceID]; !ok {
-		if len(x.ring) < maxExemplarTraces {
-			x.ring = append(x.ring, traceID)
-		} else {
-			if old := x.ring[x.pos]; x.traces[old] != nil {
-				if x.traces[old].published.IsZero() {
-					x.evicted++
-				}
-				delete(x.traces, old)
-				x.changed = true
-			}
-			x.ring[x.pos] = traceID
-			x.pos = (x.pos + 1) % maxExemplarTraces
+	if old, forgot := x.traces.Put(traceID, t); forgot {
+		if old.published.IsZero() {
+			x.evicted++
 		}
+		x.changed = true
 	}
-	x.traces[traceID] = t
 }
 
 func strAttr(m pcommon.Map, keys ...string) string {
@@ -207,7 +196,7 @@ func (x *exemplarIndex) publish(now time.Time, events []incident.Incident) {
 			delete(x.resolved, ev.ID)
 		}
 		for _, id := range ev.TraceIDs {
-			if t := x.traces[id]; t != nil && t.published.IsZero() {
+			if t, ok := x.traces.Get(id); ok && t.published.IsZero() {
 				t.published = now
 				x.changed = true
 			}
@@ -220,15 +209,16 @@ func (x *exemplarIndex) publish(now time.Time, events []incident.Incident) {
 // or never published within unpublished (they left the sample), and rebuilds
 // the snapshot when something changed.
 func (x *exemplarIndex) expire(now time.Time, keep, resolveAfter, unpublished time.Duration) {
-	for id, t := range x.traces {
+	x.traces.DeleteFunc(func(_ pcommon.TraceID, t *exTrace) bool {
 		resolvedAt, resolved := x.resolved[t.incident]
 		if t.published.IsZero() && now.Sub(t.decided) > unpublished ||
 			!t.published.IsZero() && now.Sub(t.published) > keep ||
 			resolved && now.Sub(resolvedAt) > resolveAfter {
-			delete(x.traces, id)
 			x.changed = !t.published.IsZero() || x.changed
+			return true
 		}
-	}
+		return false
+	})
 	for id, at := range x.resolved {
 		if now.Sub(at) > resolveAfter {
 			delete(x.resolved, id)
@@ -239,7 +229,7 @@ func (x *exemplarIndex) expire(now time.Time, keep, resolveAfter, unpublished ti
 	}
 	x.changed = false
 	snap := &exSnapshot{byService: map[string]*[numRoles][]exSpan{}}
-	for _, t := range x.traces {
+	for _, t := range x.traces.All() {
 		if t.published.IsZero() {
 			continue
 		}

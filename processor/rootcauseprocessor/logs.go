@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
 )
@@ -26,34 +27,20 @@ const (
 // logs path: a nil decision means the trace was normal.
 type decidedTraces struct {
 	mu      sync.RWMutex
-	max     int
-	byID    map[pcommon.TraceID]*decision
-	ring    []pcommon.TraceID
-	pos     int
+	byID    *bounded.FIFO[pcommon.TraceID, *decision]
 	evicted int64
 }
 
 func newDecidedTraces(size int) *decidedTraces {
-	return &decidedTraces{max: size, byID: map[pcommon.TraceID]*decision{}}
+	return &decidedTraces{byID: bounded.NewFIFO[pcommon.TraceID, *decision](size)}
 }
 
 func (c *decidedTraces) put(id pcommon.TraceID, d *decision) {
-	if c.max <= 0 {
-		return
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.byID[id]; !ok {
-		if len(c.ring) < c.max {
-			c.ring = append(c.ring, id)
-		} else {
-			delete(c.byID, c.ring[c.pos])
-			c.evicted++
-			c.ring[c.pos] = id
-			c.pos = (c.pos + 1) % c.max
-		}
+	if _, forgot := c.byID.Put(id, d); forgot {
+		c.evicted++
 	}
-	c.byID[id] = d
 }
 
 func (c *decidedTraces) takeEvicted() int64 {
@@ -128,7 +115,7 @@ func (p *sharedProcessor) tagResource(rl plog.ResourceLogs, now time.Time, wins 
 		for j := 0; j < lrs.Len(); j++ {
 			lr := lrs.At(j)
 			if id := lr.TraceID(); !id.IsEmpty() {
-				d, ok := p.decided.byID[id]
+				d, ok := p.decided.byID.Get(id)
 				switch {
 				case !ok:
 					waiting++
@@ -380,7 +367,7 @@ func (p *sharedProcessor) allDecided(ld plog.Logs) bool {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				if id := lrs.At(k).TraceID(); !id.IsEmpty() {
-					if _, ok := p.decided.byID[id]; !ok {
+					if _, ok := p.decided.byID.Get(id); !ok {
 						return false
 					}
 				}

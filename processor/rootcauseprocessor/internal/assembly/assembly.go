@@ -8,6 +8,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
 )
 
 // Options bounds the buffer.
@@ -89,9 +91,7 @@ type Buffer struct {
 	traces     map[pcommon.TraceID]*Trace
 	head, tail *Trace // least recently updated first
 
-	decided map[pcommon.TraceID]Decision
-	ring    []pcommon.TraceID
-	ringPos int
+	decided *bounded.FIFO[pcommon.TraceID, Decision]
 
 	gen   uint64
 	stats Stats
@@ -102,7 +102,7 @@ func New(opts Options) *Buffer {
 	return &Buffer{
 		opts:    opts,
 		traces:  make(map[pcommon.TraceID]*Trace),
-		decided: make(map[pcommon.TraceID]Decision), // grows as traces are decided: no cost for an idle collector
+		decided: bounded.NewFIFO[pcommon.TraceID, Decision](opts.DecidedCacheSize),
 	}
 }
 
@@ -172,7 +172,7 @@ func (b *Buffer) addScope(ri int, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans,
 			return false
 		}
 	}
-	if _, ok := b.decided[id]; ok {
+	if _, ok := b.decided.Get(id); ok {
 		return false
 	}
 	t := b.traces[id]
@@ -198,7 +198,7 @@ func (b *Buffer) route(span ptrace.Span, now time.Time, pass *sink) *Trace {
 		b.stats.ZeroTraceID++
 		return nil
 	}
-	if d, ok := b.decided[id]; ok {
+	if d, ok := b.decided.Get(id); ok {
 		b.stats.Late++
 		if d != nil {
 			d.TagLate(span)
@@ -295,26 +295,13 @@ func (b *Buffer) Drain(dst []*Trace) []*Trace {
 
 // SetDecision sets the decision late spans of a decided trace receive.
 func (b *Buffer) SetDecision(id pcommon.TraceID, d Decision) {
-	if _, ok := b.decided[id]; ok {
-		b.decided[id] = d
+	if _, ok := b.decided.Get(id); ok {
+		b.decided.Put(id, d)
 	}
 }
 
 func (b *Buffer) remember(id pcommon.TraceID, d Decision) {
-	size := b.opts.DecidedCacheSize
-	if size <= 0 {
-		return
+	if _, forgot := b.decided.Put(id, d); forgot {
+		b.stats.DecidedEvicted++
 	}
-	if len(b.ring) < size {
-		b.ring = append(b.ring, id)
-	} else {
-		old := b.ring[b.ringPos]
-		if _, ok := b.decided[old]; ok {
-			delete(b.decided, old)
-			b.stats.DecidedEvicted++
-		}
-		b.ring[b.ringPos] = id
-		b.ringPos = (b.ringPos + 1) % size
-	}
-	b.decided[id] = d
 }

@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
 )
 
 // Status is the state an incident record reports.
@@ -173,10 +175,8 @@ type Store struct {
 	mu        sync.Mutex
 	byID      map[string]*record
 	open      map[key]*record
-	order     []*record // by creation, for eviction
-	traces    map[pcommon.TraceID]*record
-	traceRing []pcommon.TraceID
-	tracePos  int
+	order     []*record                               // by creation, for eviction
+	traces    *bounded.FIFO[pcommon.TraceID, *record] // the incident of each trace recorded
 	totals    map[[2]string]int64
 	evicted   int64
 	discarded int64
@@ -205,7 +205,7 @@ func New(opts Options) *Store {
 		opts:    opts,
 		byID:    map[string]*record{},
 		open:    map[key]*record{},
-		traces:  map[pcommon.TraceID]*record{},
+		traces:  bounded.NewFIFO[pcommon.TraceID, *record](opts.MaxTraceIndex),
 		totals:  map[[2]string]int64{},
 		traffic: map[string]*windowCounter{},
 	}
@@ -252,12 +252,12 @@ func ID(service string, windowStart time.Time) string {
 func (s *Store) Record(now time.Time, o Observation, also ...Observation) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, ok := s.traces[o.TraceID]; ok {
+	if r, ok := s.traces.Get(o.TraceID); ok {
 		return r.snap.ID, r.published
 	}
 	o.clean()
 	r := s.route(now, o, nil)
-	s.indexTrace(o.TraceID, r)
+	s.traces.Put(o.TraceID, r)
 	for _, a := range also {
 		if a.CulpritService != "" && a.CulpritService != o.CulpritService {
 			a.clean()
@@ -556,17 +556,6 @@ func (s *Store) addEvidence(r *record, e string) bool {
 	return true
 }
 
-func (s *Store) indexTrace(id pcommon.TraceID, r *record) {
-	if len(s.traceRing) < s.opts.MaxTraceIndex {
-		s.traceRing = append(s.traceRing, id)
-	} else {
-		delete(s.traces, s.traceRing[s.tracePos])
-		s.traceRing[s.tracePos] = id
-		s.tracePos = (s.tracePos + 1) % s.opts.MaxTraceIndex
-	}
-	s.traces[id] = r
-}
-
 func (s *Store) resolve(r *record) {
 	delete(s.open, r.key)
 	if !r.published {
@@ -613,11 +602,7 @@ func (s *Store) evict() {
 		if s.open[r.key] == r {
 			delete(s.open, r.key)
 		}
-		for id, tr := range s.traces {
-			if tr == r {
-				delete(s.traces, id)
-			}
-		}
+		s.traces.DeleteFunc(func(_ pcommon.TraceID, tr *record) bool { return tr == r })
 		s.evicted++
 	}
 }
@@ -684,7 +669,7 @@ func (r *record) snapshot() Incident {
 func (s *Store) ByTraceID(id pcommon.TraceID) (Incident, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.traces[id]
+	r, ok := s.traces.Get(id)
 	if !ok || !r.published {
 		return Incident{}, false
 	}
