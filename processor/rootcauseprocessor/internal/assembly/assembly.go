@@ -33,7 +33,6 @@ type Decision interface {
 // Stats counts what happened to spans and traces; the Buffer accumulates
 // them until TakeStats.
 type Stats struct {
-	Spans          int64 // spans added to a buffered trace
 	ZeroTraceID    int64 // spans with an all-zero trace ID: passed through
 	Late           int64 // spans of an already decided trace: passed through, tagged
 	Overflow       int64 // spans beyond MaxSpansPerTrace: passed through
@@ -44,11 +43,10 @@ type Stats struct {
 
 // Trace is one buffered trace. Data holds its spans, grouped by resource and scope.
 type Trace struct {
-	ID          pcommon.TraceID
-	Data        ptrace.Traces
-	Spans       int
-	First, Last time.Time
-	Overflowed  bool
+	ID    pcommon.TraceID
+	Data  ptrace.Traces
+	Spans int
+	Last  time.Time
 
 	prev, next *Trace
 	out        sink
@@ -144,7 +142,6 @@ func (b *Buffer) Add(td ptrace.Traces, now time.Time) ptrace.Traces {
 				if t := b.route(span, now, &pass); t != nil {
 					dst = t.out.scope(b.gen, ri, si, rs, ss)
 					t.Spans++
-					b.stats.Spans++
 				} else {
 					dst = pass.scope(b.gen, ri, si, rs, ss)
 				}
@@ -187,7 +184,6 @@ func (b *Buffer) addScope(ri int, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans,
 	ss.MoveTo(t.out.resource(b.gen, ri, rs).ScopeSpans().AppendEmpty())
 	t.out.si = -1
 	t.Spans += n
-	b.stats.Spans += int64(n)
 	return true
 }
 
@@ -210,7 +206,6 @@ func (b *Buffer) route(span ptrace.Span, now time.Time, pass *sink) *Trace {
 		return b.start(id, now, pass)
 	}
 	if t.Spans >= b.opts.MaxSpansPerTrace {
-		t.Overflowed = true
 		b.stats.Overflow++
 		return nil
 	}
@@ -227,7 +222,7 @@ func (b *Buffer) start(id pcommon.TraceID, now time.Time, pass *sink) *Trace {
 		pass.gen = 0 // the sink's current resource may have moved
 		b.stats.Evicted++
 	}
-	t := &Trace{ID: id, Data: ptrace.NewTraces(), First: now, Last: now}
+	t := &Trace{ID: id, Data: ptrace.NewTraces(), Last: now}
 	t.out.data = t.Data
 	b.traces[id] = t
 	b.pushBack(t)

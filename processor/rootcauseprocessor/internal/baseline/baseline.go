@@ -65,9 +65,6 @@ func New(opts Options) *Baselines {
 	return &Baselines{opts: opts, entries: map[Key]*entry{}}
 }
 
-// Len returns the number of keys learned.
-func (b *Baselines) Len() int { return len(b.entries) }
-
 // Observe records one span of a trace judged normal. Anomalous traces must not
 // be observed: a baseline dragged along by the fault it should detect would
 // stop detecting it.

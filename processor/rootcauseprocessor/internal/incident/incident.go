@@ -665,35 +665,6 @@ func (r *record) snapshot() Incident {
 	return c
 }
 
-// ByTraceID returns the published incident a trace was recorded in.
-func (s *Store) ByTraceID(id pcommon.TraceID) (Incident, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.traces.Get(id)
-	if !ok || !r.published {
-		return Incident{}, false
-	}
-	return r.snapshot(), true
-}
-
-// OpenFor returns the open incidents whose culprit or affected services include
-// service and whose traces span at (trace time), widened by Window on each side.
-func (s *Store) OpenFor(service string, at time.Time) []Incident {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Incident
-	for _, r := range s.order {
-		in := &r.snap
-		if in.Status != StatusOpen || at.Before(in.WindowStart.Add(-s.opts.Window)) || at.After(in.WindowEnd.Add(s.opts.Window)) {
-			continue
-		}
-		if in.CulpritService == service || slices.Contains(in.Affected, service) {
-			out = append(out, r.snapshot())
-		}
-	}
-	return out
-}
-
 // AddEvidence adds log messages to an incident; false when the incident is unknown.
 func (s *Store) AddEvidence(id string, messages ...string) bool {
 	s.mu.Lock()
