@@ -135,7 +135,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		TraceID:          tr.ID,
 		Start:            start,
 		End:              end,
-		Kind:             v.Kind.String(),
+		Kind:             v.Kind,
 		CulpritService:   v.CulpritService,
 		CulpritOperation: v.CulpritOperation,
 		Dependency:       v.Dependency,
@@ -144,10 +144,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		Affected:         v.Affected,
 		Callers:          v.Callers,
 		Evidence:         v.Evidence,
-		Candidates:       make([]incident.Candidate, len(v.Candidates)),
-	}
-	for i, c := range v.Candidates {
-		obs.Candidates[i] = incident.Candidate{Name: c.Name, Score: c.Score}
+		Candidates:       v.Candidates, // read, not kept, by the store
 	}
 	if v.Culprit >= 0 {
 		obs.CulpritSpanID = sc.spans[v.Culprit].ID
@@ -155,12 +152,12 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	var also []incident.Observation
 	if sl := v.Slow; sl.Culprit >= 0 {
 		slow := obs
-		slow.Kind = diagnosis.KindLatency.String()
+		slow.Kind = diagnosis.KindLatency
 		slow.CulpritService, slow.CulpritOperation, slow.Dependency = sl.Service, sl.Operation, ""
 		slow.Reason, slow.ReasonFromLogs, slow.Evidence = sl.Reason, false, nil
 		slow.Callers = sl.Callers
 		slow.CulpritSpanID = sc.spans[sl.Culprit].ID
-		slow.Candidates = []incident.Candidate{{Name: sl.Service, Score: 1}}
+		slow.Candidates = []diagnosis.Candidate{{Name: sl.Service, Score: 1}}
 		also = append(also, slow)
 	}
 	id, published := p.store.Record(now, obs, also...)

@@ -61,7 +61,7 @@ func incidentLogs(events []incident.Incident, now time.Time, resourceAttrs map[s
 		a := lr.Attributes()
 		a.PutStr("rca.incident.id", in.ID)
 		a.PutStr("rca.incident.status", string(in.Status))
-		a.PutStr("rca.incident.kind", in.Kind)
+		a.PutStr("rca.incident.kind", in.Kind.String())
 		a.PutStr("rca.culprit.service", in.CulpritService)
 		a.PutStr("rca.culprit.operation", in.CulpritOperation)
 		if in.Dependency != "" {

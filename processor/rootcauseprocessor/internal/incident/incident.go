@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 )
 
 // Status is the state an incident record reports.
@@ -78,31 +79,25 @@ type Observation struct {
 	TraceID          pcommon.TraceID
 	CulpritSpanID    pcommon.SpanID
 	Start, End       time.Time // the trace's root span, trace time
-	Kind             string    // "error" or "latency"
+	Kind             diagnosis.Kind
 	CulpritService   string
 	CulpritOperation string
 	Dependency       string
 	Reason           string
 	// ReasonFromLogs is true when Reason quotes a log record rather than the span's attributes.
 	ReasonFromLogs bool
-	Candidates     []Candidate // per-trace scores in [0, 1]
+	Candidates     []diagnosis.Candidate // per-trace scores in [0, 1]
 	Affected       []string
 	Evidence       []string
 	// Callers are the services on the path from the root to the culprit.
 	Callers []string
 }
 
-// Candidate is a suspected service or dependency with a score.
-type Candidate struct {
-	Name  string
-	Score float64
-}
-
 // Incident is a snapshot of an incident.
 type Incident struct {
 	ID               string
 	Status           Status
-	Kind             string
+	Kind             diagnosis.Kind
 	CulpritService   string
 	CulpritOperation string
 	Dependency       string
@@ -110,7 +105,7 @@ type Incident struct {
 	// Confidence in [0, 1]: the culprit's lead over the runner-up, discounted for few traces.
 	Confidence float64
 	// Candidates are ranked by support × confidence across the incident's traces.
-	Candidates []Candidate
+	Candidates []diagnosis.Candidate
 	TraceIDs   []pcommon.TraceID // samples, first traces first
 	SpanIDs    []pcommon.SpanID  // the culprit span of each sample trace
 	Evidence   []string
@@ -459,7 +454,7 @@ func (s *Store) add(r *record, now time.Time, o Observation) {
 			in.Share = max(in.Share, min(1, float64(r.recent.sum(now, s.opts.Window))/float64(n)))
 		}
 	}
-	if o.Kind == "error" {
+	if o.Kind == diagnosis.KindError {
 		in.Kind = o.Kind
 	}
 	if o.CulpritOperation != "" {
@@ -526,9 +521,9 @@ func (s *Store) rank(r *record) {
 	for name, sp := range r.suspects {
 		support := float64(sp.hits) / n
 		confidence := sp.sum / n
-		in.Candidates = append(in.Candidates, Candidate{Name: name, Score: support * confidence})
+		in.Candidates = append(in.Candidates, diagnosis.Candidate{Name: name, Score: support * confidence})
 	}
-	slices.SortFunc(in.Candidates, func(a, b Candidate) int {
+	slices.SortFunc(in.Candidates, func(a, b diagnosis.Candidate) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Name, b.Name))
 	})
 	// The culprit's own dependency is part of the same blame, not a rival.

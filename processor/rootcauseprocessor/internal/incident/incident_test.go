@@ -10,7 +10,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
 	"go.uber.org/goleak"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -20,9 +23,9 @@ var t0 = time.Date(2025, 3, 1, 12, 0, 10, 0, time.UTC)
 func obs(n byte, start time.Time) Observation {
 	return Observation{
 		TraceID: pcommon.TraceID{n}, CulpritSpanID: pcommon.SpanID{n}, Start: start, End: start.Add(time.Second),
-		Kind: "error", CulpritService: "payment", CulpritOperation: "SELECT accounts", Dependency: "postgresql",
+		Kind: diagnosis.KindError, CulpritService: "payment", CulpritOperation: "SELECT accounts", Dependency: "postgresql",
 		Reason: "database connection timeout", Affected: []string{"order", "payment"},
-		Candidates: []Candidate{{"payment", 1}, {"postgresql", 0.9}, {"order", 0.4}, {"inventory", 0.05}},
+		Candidates: []diagnosis.Candidate{{Name: "payment", Score: 1}, {Name: "postgresql", Score: 0.9}, {Name: "order", Score: 0.4}, {Name: "inventory", Score: 0.05}},
 		Evidence:   []string{"payment: Database connection timeout."},
 	}
 }
@@ -66,7 +69,7 @@ func TestDeterministicID(t *testing.T) {
 		"a trace beyond the window opens a new incident")
 }
 
-func names(cs []Candidate) []string {
+func names(cs []diagnosis.Candidate) []string {
 	out := make([]string, len(cs))
 	for i, c := range cs {
 		out[i] = c.Name
@@ -166,13 +169,13 @@ func TestPublicationGate(t *testing.T) {
 func TestOneIncidentPerCulprit(t *testing.T) {
 	s := New(Options{Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: 10 * time.Second})
 	slow := obs(1, t0)
-	slow.Kind = "latency"
+	slow.Kind = diagnosis.KindLatency
 	a := rec(s, t0, slow)
 	b := rec(s, t0, obs(2, t0.Add(time.Second)))
 	assert.Equal(t, a, b)
 	ev := s.Flush(t0)
 	require.Len(t, ev, 1)
-	assert.Equal(t, "error", ev[0].Kind)
+	assert.Equal(t, diagnosis.KindError, ev[0].Kind)
 }
 
 // TestOneIncidentPerService: traces blaming different operations of the same
@@ -275,8 +278,8 @@ func TestATraceHurtTwiceCountsInBothIncidents(t *testing.T) {
 	s := New(Options{Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: 10 * time.Second})
 	slow := func(n byte) Observation {
 		o := obs(n, t0)
-		o.Kind, o.CulpritService, o.CulpritOperation, o.Dependency = "latency", "travel", "GET /trips", ""
-		o.Reason, o.Candidates = "slow GET /trips", []Candidate{{"travel", 1}}
+		o.Kind, o.CulpritService, o.CulpritOperation, o.Dependency = diagnosis.KindLatency, "travel", "GET /trips", ""
+		o.Reason, o.Candidates = "slow GET /trips", []diagnosis.Candidate{{Name: "travel", Score: 1}}
 		return o
 	}
 	id, _ := s.Record(t0, obs(1, t0), slow(1))
