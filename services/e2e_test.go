@@ -94,6 +94,23 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("fault %s: one fault, one incident; also reported %v besides %s", f.Incident, f.Others, f.Expected)
 		}
 	}
+	// The collector's incident page shows every incident, with a sample
+	// trace whose culprit span is marked.
+	page := map[string]demo.PageIncident{}
+	for _, in := range res.Page {
+		page[in.ID] = in
+	}
+	for _, in := range res.Incidents {
+		p, ok := page[in.ID]
+		switch {
+		case !ok:
+			t.Errorf("incident %s (culprit %s) is not on the incident page: %+v", in.ID, in.Culprit, res.Page)
+		case p.Culprit != in.Culprit:
+			t.Errorf("incident %s: the page names %s, the incident %s", in.ID, p.Culprit, in.Culprit)
+		case p.Marked == 0:
+			t.Errorf("incident %s: no sample trace with its culprit span marked on the page: %+v", in.ID, p)
+		}
+	}
 	if alertmanager != "" {
 		// Every incident the demo saw pages: one firing alert each, naming
 		// its culprit.

@@ -15,7 +15,7 @@ func TestComponentsListed(t *testing.T) {
 	for _, name := range []string{
 		"otlp", "scenario",
 		"memory_limiter", "batch", "rootcause", "tail_sampling",
-		"debug", "file", "prometheus", "elasticsearch", "incidentalert",
+		"debug", "file", "prometheus", "elasticsearch", "incidentalert", "incidentpage",
 		"health_check", "pprof", "zpages",
 	} {
 		assert.Contains(t, out, "- name: "+name+"\n", "component %s", name)

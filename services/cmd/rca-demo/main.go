@@ -41,7 +41,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.FaultDuration, "fault-duration", 0, "how long each fault stays on; 0 means derived from --duration")
 	fs.DurationVar(&o.Gap, "gap", 0, "fault-free gap after each fault; 0 means derived from --duration")
 	fs.DurationVar(&o.Drain, "drain", 10*time.Second, "how long to wait for the collector's last verdicts after the load stops")
-	fs.IntVar(&o.BasePort, "base-port", 14300, "first loopback port: collector OTLP gRPC +0, HTTP +1, health +2; services +10..+17")
+	fs.IntVar(&o.BasePort, "base-port", 14300, "first loopback port: collector OTLP gRPC +0, HTTP +1, health +2, incident page +3; services +10..+17")
 	fs.Float64Var(&o.Rate, "rate", 15, "user journeys started per second")
 	fs.StringVar(&o.Rootcause, "rootcause-config", "{decision_wait: 2s}", "rootcause processor configuration, a YAML flow mapping")
 	fs.StringVar(&o.Alertmanager, "alertmanager", os.Getenv("ALERTMANAGER_URL"), "base URL of an Alertmanager to send the incidents to as alerts (default $ALERTMANAGER_URL; none when empty)")

@@ -11,12 +11,13 @@ type Ports struct{ Base int }
 func (p Ports) OTLPGRPC() int     { return p.Base }
 func (p Ports) OTLPHTTP() int     { return p.Base + 1 }
 func (p Ports) Health() int       { return p.Base + 2 }
+func (p Ports) Page() int         { return p.Base + 3 }
 func (p Ports) Service(i int) int { return p.Base + 10 + i }
 
 // collectorConfig is the collector configuration of a run: OTLP in, the shared
 // rootcause processor in all three pipelines, incidents (and the services' logs)
-// to a file as OTLP JSON, and to Alertmanager as alerts when alertmanager (its
-// base URL) is set.
+// to a file as OTLP JSON and to the incident page (with their sample traces),
+// and to Alertmanager as alerts when alertmanager (its base URL) is set.
 func collectorConfig(p Ports, incidentsPath, rootcause, alertmanager string) string {
 	if strings.TrimSpace(rootcause) == "" {
 		rootcause = "{}"
@@ -55,6 +56,8 @@ exporters:
     flush_interval: 1s
   debug:
     verbosity: basic
+  incidentpage:
+    endpoint: 127.0.0.1:%[8]d
 %[6]s
 service:
   extensions: [health_check]
@@ -67,7 +70,7 @@ service:
     traces:
       receivers: [otlp]
       processors: [memory_limiter, rootcause, batch]
-      exporters: [debug]
+      exporters: [incidentpage, debug]
     metrics:
       receivers: [otlp]
       processors: [memory_limiter, rootcause, batch]
@@ -75,6 +78,6 @@ service:
     logs:
       receivers: [otlp]
       processors: [memory_limiter, rootcause, batch]
-      exporters: [file/incidents, debug%[7]s]
-`, p.OTLPGRPC(), p.OTLPHTTP(), p.Health(), incidentsPath, rootcause, alerts, alertsExporter)
+      exporters: [file/incidents, incidentpage, debug%[7]s]
+`, p.OTLPGRPC(), p.OTLPHTTP(), p.Health(), incidentsPath, rootcause, alerts, alertsExporter, p.Page())
 }

@@ -61,7 +61,9 @@ type Result struct {
 	Warmup    []Brief `json:"warmup_incidents"`
 	Between   []Brief `json:"between_faults_incidents"`
 	Incidents []Brief `json:"incidents"`
-	Load      struct {
+	// Page is what the collector's incident page showed at the end of the load.
+	Page []PageIncident `json:"incident_page"`
+	Load struct {
 		Requests int     `json:"requests"`
 		Errors   int     `json:"errors"`
 		Delayed  int     `json:"delayed"`
@@ -358,6 +360,9 @@ loop:
 	if !loadEnded {
 		summary = <-loadDone
 	}
+	if !res.Interrupted {
+		res.Page = r.readPage()
+	}
 	if err := r.stopAll(); err != nil {
 		r.printf("shutdown: %v", err)
 	}
@@ -377,6 +382,7 @@ func (r *run) printPlan(cfgPath, incPath string) {
 		r.printf("  %s..%s  %-8s %s: %s", fmtOffset(w.On), fmtOffset(w.Off), w.Scenario.Name, w.Scenario.Title, w.Scenario.Mechanism)
 	}
 	r.printf("collector config %s; incidents to %s", cfgPath, incPath)
+	r.printf("incident page: http://127.0.0.1:%d/ (culprit, reason, evidence, a sample trace's waterfall)", Ports{r.o.BasePort}.Page())
 	if r.o.Alertmanager != "" {
 		r.printf("incidents also go to Alertmanager as alerts: %s/#/alerts", strings.TrimSuffix(r.o.Alertmanager, "/"))
 	}
@@ -765,4 +771,52 @@ func culpritLabel(rec incidents.Record) string {
 		return rec.Service + " → " + rec.Dependency
 	}
 	return rec.Service
+}
+
+// PageIncident is what the incident page showed of an incident.
+type PageIncident struct {
+	ID      string `json:"id"`
+	Culprit string `json:"culprit_service"`
+	// Samples counts its sample traces, Marked those with the culprit span marked.
+	Samples int `json:"sample_traces"`
+	Marked  int `json:"marked_traces"`
+}
+
+// readPage reads the incident page's JSON API; nil when it cannot.
+func (r *run) readPage() []PageIncident {
+	url := fmt.Sprintf("http://127.0.0.1:%d/api/incidents", Ports{r.o.BasePort}.Page())
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		r.printf("incident page: %v", err)
+		return nil
+	}
+	defer resp.Body.Close()
+	var list []struct {
+		ID      string `json:"id"`
+		Culprit string `json:"culprit_service"`
+		Samples []struct {
+			Spans []struct {
+				Culprit bool `json:"culprit"`
+			} `json:"spans"`
+		} `json:"sample_traces"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		r.printf("incident page: %s: %v", url, err)
+		return nil
+	}
+	out := make([]PageIncident, 0, len(list))
+	for _, in := range list {
+		p := PageIncident{ID: in.ID, Culprit: in.Culprit, Samples: len(in.Samples)}
+		for _, tr := range in.Samples {
+			for _, sp := range tr.Spans {
+				if sp.Culprit {
+					p.Marked++
+					break
+				}
+			}
+		}
+		out = append(out, p)
+	}
+	return out
 }

@@ -1,0 +1,245 @@
+package incidentpageexporter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+const incidentID = "99bde86d8f1e4c2a9d3b5a7c6e0f1a2b"
+
+var t0 = time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
+
+// record is an incident record as the rootcause processor writes it.
+func record(id, status string, traces int64, at time.Time) plog.Logs {
+	ld := plog.NewLogs()
+	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetEventName(incidentEventName)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
+	a := lr.Attributes()
+	a.PutStr(attrID, id)
+	a.PutStr("rca.incident.status", status)
+	a.PutStr("rca.incident.kind", "error")
+	a.PutStr("rca.culprit.service", "payment")
+	a.PutStr("rca.culprit.operation", "gateway.authenticate")
+	a.PutStr("rca.reason", "database connection timeout during payment gateway authentication")
+	a.PutDouble("rca.confidence", 0.97)
+	a.PutInt("rca.trace_count", traces)
+	a.PutDouble("rca.traffic_share", 0.4)
+	cands, scores := a.PutEmptySlice("rca.candidates"), a.PutEmptySlice("rca.candidate.scores")
+	for _, c := range []struct {
+		name  string
+		score float64
+	}{{"payment", 0.91}, {"order", 0.2}} {
+		cands.AppendEmpty().SetStr(c.name)
+		scores.AppendEmpty().SetDouble(c.score)
+	}
+	a.PutEmptySlice("rca.evidence.logs").AppendEmpty().SetStr("payment: Database connection timeout during payment gateway authentication.")
+	a.PutEmptySlice("rca.affected.services").AppendEmpty().SetStr("order")
+	a.PutStr("rca.window.start", t0.Format(time.RFC3339Nano))
+	a.PutStr("rca.window.end", at.Format(time.RFC3339Nano))
+	return ld
+}
+
+// checkout is a decided trace of the incident: order → payment, whose
+// gateway.authenticate span is the culprit.
+func checkout(trace byte, id string) ptrace.Traces {
+	td := ptrace.NewTraces()
+	add := func(service string, span, parent byte, name string, start, end time.Duration, tag func(ptrace.Span)) {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", service)
+		sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{trace})
+		sp.SetSpanID(pcommon.SpanID{span})
+		if parent != 0 {
+			sp.SetParentSpanID(pcommon.SpanID{parent})
+		}
+		sp.SetName(name)
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(t0.Add(start)))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(end)))
+		if tag != nil {
+			tag(sp)
+		}
+	}
+	add("order", 1, 0, "POST /orders", 0, 1600*time.Millisecond, func(sp ptrace.Span) {
+		sp.Attributes().PutStr(attrID, id)
+		sp.Attributes().PutStr("rca.culprit.service", "payment")
+	})
+	add("payment", 2, 1, "POST /pay", 10*time.Millisecond, 1590*time.Millisecond, nil)
+	add("payment", 3, 2, "gateway.authenticate", 20*time.Millisecond, 1580*time.Millisecond, func(sp ptrace.Span) {
+		sp.Attributes().PutBool(attrCulprit, true)
+		sp.Status().SetCode(ptrace.StatusCodeError)
+	})
+	return td
+}
+
+// startPage starts the exporter's traces and logs sides on a free loopback
+// port and returns them with the page's base URL.
+func startPage(t *testing.T, edit func(*Config)) (exporter.Traces, exporter.Logs, string) {
+	t.Helper()
+	cfg := createDefaultConfig().(*Config)
+	cfg.NetAddr.Endpoint = "127.0.0.1:0"
+	cfg.TraceURL = "http://jaeger:16686/trace/{{.TraceID}}"
+	if edit != nil {
+		edit(cfg)
+	}
+	require.NoError(t, cfg.Validate())
+	set := exportertest.NewNopSettings(NewFactory().Type())
+	ctx := context.Background()
+	tr, err := NewFactory().CreateTraces(ctx, set, cfg)
+	require.NoError(t, err)
+	lg, err := NewFactory().CreateLogs(ctx, set, cfg)
+	require.NoError(t, err)
+	host := componenttest.NewNopHost()
+	require.NoError(t, tr.Start(ctx, host))
+	require.NoError(t, lg.Start(ctx, host))
+	t.Cleanup(func() {
+		require.NoError(t, tr.Shutdown(ctx))
+		require.NoError(t, lg.Shutdown(ctx))
+	})
+	pagesMu.Lock()
+	p := pages[set.ID]
+	pagesMu.Unlock()
+	require.NotNil(t, p)
+	return tr, lg, "http://" + p.addr()
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// TestThePageShowsAnIncidentAndItsTrace: what a person paged needs on one
+// page: the culprit and the reason, the evidence and the candidates, the
+// timeline, and a sample trace's waterfall with the culprit span marked.
+func TestThePageShowsAnIncidentAndItsTrace(t *testing.T) {
+	tr, lg, base := startPage(t, nil)
+	ctx := context.Background()
+	require.NoError(t, lg.ConsumeLogs(ctx, record(incidentID, "open", 5, t0.Add(8*time.Second))))
+	require.NoError(t, tr.ConsumeTraces(ctx, checkout(1, incidentID)))
+	require.NoError(t, lg.ConsumeLogs(ctx, record(incidentID, "update", 49, t0.Add(38*time.Second))))
+
+	code, list := get(t, base+"/")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, list, `href="incidents/`+incidentID+`"`)
+	assert.Contains(t, list, "database connection timeout during payment gateway authentication")
+
+	code, page := get(t, base+"/incidents/"+incidentID)
+	require.Equal(t, http.StatusOK, code)
+	for _, want := range []string{
+		`<td id="culprit">payment “gateway.authenticate”</td>`,
+		"database connection timeout during payment gateway authentication",
+		"payment: Database connection timeout during payment gateway authentication.",
+		"<td>order</td><td>0.20</td>",
+		`<td class="open">open</td><td>5</td>`, `<td class="update">update</td><td>49</td>`,
+		`id="culprit-span"`, "gateway.authenticate ← culprit",
+		`href="http://jaeger:16686/trace/01000000000000000000000000000000"`,
+	} {
+		assert.Contains(t, page, want)
+	}
+
+	code, body := get(t, base+"/api/incidents/"+incidentID)
+	require.Equal(t, http.StatusOK, code)
+	var in Incident
+	require.NoError(t, json.Unmarshal([]byte(body), &in))
+	assert.Equal(t, int64(49), in.TraceCount)
+	require.Len(t, in.Samples, 1)
+	spans := in.Samples[0].Spans
+	require.Len(t, spans, 3)
+	assert.Equal(t, []int{0, 1, 2}, []int{spans[0].Depth, spans[1].Depth, spans[2].Depth}, "the waterfall runs root to culprit")
+	assert.True(t, spans[2].Culprit)
+
+	code, _ = get(t, base+"/incidents/nope")
+	assert.Equal(t, http.StatusNotFound, code)
+}
+
+// TestThePageIsBounded: incidents beyond max_incidents are forgotten oldest
+// first, and an incident keeps at most `samples` traces.
+func TestThePageIsBounded(t *testing.T) {
+	tr, lg, base := startPage(t, func(c *Config) { c.MaxIncidents, c.Samples = 2, 1 })
+	ctx := context.Background()
+	for i := range 3 {
+		require.NoError(t, lg.ConsumeLogs(ctx, record(fmt.Sprintf("%032d", i), "open", 3, t0)))
+	}
+	require.NoError(t, tr.ConsumeTraces(ctx, checkout(1, fmt.Sprintf("%032d", 2))))
+	require.NoError(t, tr.ConsumeTraces(ctx, checkout(2, fmt.Sprintf("%032d", 2))))
+	_, body := get(t, base+"/api/incidents")
+	var list []Incident
+	require.NoError(t, json.Unmarshal([]byte(body), &list))
+	require.Len(t, list, 2)
+	assert.Equal(t, fmt.Sprintf("%032d", 2), list[0].ID, "newest first")
+	assert.Equal(t, fmt.Sprintf("%032d", 1), list[1].ID, "the oldest was forgotten")
+	assert.Len(t, list[0].Samples, 1)
+}
+
+// TestThePageInChromium loads the incident page in headless Chromium and
+// checks what a person sees: the culprit, the reason, the marked span. It
+// keeps a screenshot (RCA_ARTIFACTS, default a temporary directory). It is
+// skipped where no Chromium is installed (.ci/run installs Debian's).
+func TestThePageInChromium(t *testing.T) {
+	bin := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		t.Skip("no Chromium installed (apt-get install chromium)")
+	}
+	tr, lg, base := startPage(t, nil)
+	ctx := context.Background()
+	require.NoError(t, lg.ConsumeLogs(ctx, record(incidentID, "open", 5, t0.Add(8*time.Second))))
+	require.NoError(t, tr.ConsumeTraces(ctx, checkout(1, incidentID)))
+	url := base + "/incidents/" + incidentID
+
+	chromium := func(args ...string) string {
+		profile := t.TempDir()
+		base := []string{
+			"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir=" + profile,
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bin, append(base, args...)...).Output()
+		require.NoError(t, err)
+		return string(out)
+	}
+	dom := chromium("--dump-dom", url)
+	assert.Contains(t, dom, "payment “gateway.authenticate”")
+	assert.Contains(t, dom, "database connection timeout during payment gateway authentication")
+	assert.Contains(t, dom, `id="culprit-span"`)
+	assert.Contains(t, dom, "gateway.authenticate ← culprit", "the culprit span is marked")
+
+	dir := os.Getenv("RCA_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	shot := filepath.Join(dir, "incident-page.png")
+	chromium("--screenshot="+shot, "--window-size=1200,900", url)
+	info, err := os.Stat(shot)
+	require.NoError(t, err, "no screenshot")
+	assert.Positive(t, info.Size())
+	t.Logf("screenshot of the incident page: %s", shot)
+}
