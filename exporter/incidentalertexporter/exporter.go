@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-rca/otelcol-rca/exporter/incidentalertexporter/internal/metadata"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/incidentrecord"
 )
 
 // alertExporter owns the firing alerts: it adds, updates and resolves them
@@ -112,10 +113,10 @@ func (e *alertExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	for _, rl := range ld.ResourceLogs().All() {
 		for _, sl := range rl.ScopeLogs().All() {
 			for _, lr := range sl.LogRecords().All() {
-				if !isIncidentRecord(lr) {
+				if !incidentrecord.Is(lr) {
 					continue
 				}
-				rec, err := readRecord(lr)
+				rec, err := incidentrecord.Read(lr)
 				if err != nil {
 					e.telemetry.ExporterIncidentalertAlertsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "malformed")))
 					e.logger.Warn("incident record skipped", zap.Error(err))
@@ -134,21 +135,21 @@ func (e *alertExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 // track updates the firing alerts with an incident record and returns the
 // alerts to send: the record's, and the alert it replaces when its labels
 // changed (an incident escalated from latency to error), resolved.
-func (e *alertExporter) track(ctx context.Context, rec record, now time.Time) []alert {
+func (e *alertExporter) track(ctx context.Context, rec incidentrecord.Record, now time.Time) []alert {
 	a := e.alertOf(rec, now)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []alert
-	old, known := e.firing[rec.id]
+	old, known := e.firing[rec.ID]
 	if known && !sameLabels(old.Labels, a.Labels) {
 		old.EndsAt = now
 		out = append(out, old)
 	}
 	switch {
-	case rec.resolved:
-		delete(e.firing, rec.id)
+	case rec.Status == incidentrecord.StatusResolved:
+		delete(e.firing, rec.ID)
 	case known || len(e.firing) < e.cfg.MaxAlerts:
-		e.firing[rec.id] = a
+		e.firing[rec.ID] = a
 	default:
 		// Sent once; Alertmanager resolves it when endsAt passes.
 		e.telemetry.ExporterIncidentalertAlertsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "state_full")))

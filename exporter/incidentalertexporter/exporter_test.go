@@ -19,38 +19,27 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/otelcol-rca/otelcol-rca/exporter/incidentalertexporter/internal/metadatatest"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/incidentrecord"
 )
 
 // incidentRecord is an incident record as the rootcause processor writes it.
 func incidentRecord(id, status, kind, service string, at time.Time) plog.Logs {
 	ld := plog.NewLogs()
-	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
-	lr.SetEventName(incidentEventName)
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
-	lr.Body().SetStr(fmt.Sprintf("Incident %s %s: %s", id[:8], status, service))
-	a := lr.Attributes()
-	a.PutStr(attrID, id)
-	a.PutStr(attrStatus, status)
-	a.PutStr(attrKind, kind)
-	a.PutStr(attrService, service)
-	a.PutStr(attrOperation, "gateway.authenticate")
-	a.PutStr(attrReason, "database connection timeout during payment gateway authentication")
-	a.PutDouble(attrConfidence, 0.97)
-	cands, scores := a.PutEmptySlice(attrCandidates), a.PutEmptySlice(attrScores)
-	for name, score := range map[string]float64{service: 0.9} {
-		cands.AppendEmpty().SetStr(name)
-		scores.AppendEmpty().SetDouble(score)
-	}
-	a.PutEmptySlice(attrTraceIDs).AppendEmpty().SetStr("da096cc95f6fab3c7e7c786599dd7a55")
-	a.PutStr(attrWindowStart, at.Add(-20*time.Second).UTC().Format(time.RFC3339Nano))
-	a.PutInt(attrTraceCount, 12)
+	incidentrecord.Record{
+		ID: id, Status: status, Kind: kind, Service: service, Operation: "gateway.authenticate",
+		Reason:  "database connection timeout during payment gateway authentication",
+		Summary: fmt.Sprintf("Incident %s %s: %s", id[:8], status, service), At: at,
+		Confidence: 0.97, TraceCount: 12,
+		Candidates:  []incidentrecord.Candidate{{Name: service, Score: 0.9}},
+		TraceIDs:    []string{"da096cc95f6fab3c7e7c786599dd7a55"},
+		WindowStart: at.Add(-20 * time.Second), WindowEnd: at,
+	}.Write(ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty())
 	return ld
 }
 
@@ -257,7 +246,7 @@ func TestRecordsThatAreNotIncidentsAreIgnoredAndBrokenOnesCounted(t *testing.T) 
 	sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
 	sl.LogRecords().AppendEmpty().Body().SetStr("GET /orders 200") // an application log
 	broken := sl.LogRecords().AppendEmpty()
-	broken.SetEventName(incidentEventName) // an incident record without its ID
+	broken.SetEventName(incidentrecord.EventName) // an incident record without its ID
 	require.NoError(t, exp.ConsumeLogs(context.Background(), ld))
 	assert.Zero(t, posts.Load(), "nothing to alert on")
 	metadatatest.AssertEqualExporterIncidentalertAlertsDropped(t, tt, []metricdata.DataPoint[int64]{

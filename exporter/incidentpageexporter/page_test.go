@@ -20,6 +20,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/incidentrecord"
 )
 
 const incidentID = "99bde86d8f1e4c2a9d3b5a7c6e0f1a2b"
@@ -29,31 +31,15 @@ var t0 = time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
 // record is an incident record as the rootcause processor writes it.
 func record(id, status string, traces int64, at time.Time) plog.Logs {
 	ld := plog.NewLogs()
-	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
-	lr.SetEventName(incidentEventName)
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
-	a := lr.Attributes()
-	a.PutStr(attrID, id)
-	a.PutStr("rca.incident.status", status)
-	a.PutStr("rca.incident.kind", "error")
-	a.PutStr("rca.culprit.service", "payment")
-	a.PutStr("rca.culprit.operation", "gateway.authenticate")
-	a.PutStr("rca.reason", "database connection timeout during payment gateway authentication")
-	a.PutDouble("rca.confidence", 0.97)
-	a.PutInt("rca.trace_count", traces)
-	a.PutDouble("rca.traffic_share", 0.4)
-	cands, scores := a.PutEmptySlice("rca.candidates"), a.PutEmptySlice("rca.candidate.scores")
-	for _, c := range []struct {
-		name  string
-		score float64
-	}{{"payment", 0.91}, {"order", 0.2}} {
-		cands.AppendEmpty().SetStr(c.name)
-		scores.AppendEmpty().SetDouble(c.score)
-	}
-	a.PutEmptySlice("rca.evidence.logs").AppendEmpty().SetStr("payment: Database connection timeout during payment gateway authentication.")
-	a.PutEmptySlice("rca.affected.services").AppendEmpty().SetStr("order")
-	a.PutStr("rca.window.start", t0.Format(time.RFC3339Nano))
-	a.PutStr("rca.window.end", at.Format(time.RFC3339Nano))
+	incidentrecord.Record{
+		ID: id, Status: status, Kind: "error", Service: "payment", Operation: "gateway.authenticate",
+		Reason: "database connection timeout during payment gateway authentication", At: at,
+		Confidence: 0.97, TraceCount: traces, Share: 0.4,
+		Candidates: []incidentrecord.Candidate{{Name: "payment", Score: 0.91}, {Name: "order", Score: 0.2}},
+		Evidence:   []string{"payment: Database connection timeout during payment gateway authentication."},
+		Affected:   []string{"order"}, WindowStart: t0, WindowEnd: at,
+		TraceIDs: []string{pcommon.TraceID{9}.String()}, // decided before the record
+	}.Write(ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty())
 	return ld
 }
 
@@ -78,12 +64,14 @@ func checkout(trace byte, id string) ptrace.Traces {
 		}
 	}
 	add("order", 1, 0, "POST /orders", 0, 1600*time.Millisecond, func(sp ptrace.Span) {
-		sp.Attributes().PutStr(attrID, id)
-		sp.Attributes().PutStr("rca.culprit.service", "payment")
+		if id != "" { // a trace decided before its incident was published names the culprit only
+			sp.Attributes().PutStr(incidentrecord.AttrID, id)
+		}
+		sp.Attributes().PutStr(incidentrecord.AttrCulpritService, "payment")
 	})
 	add("payment", 2, 1, "POST /pay", 10*time.Millisecond, 1590*time.Millisecond, nil)
 	add("payment", 3, 2, "gateway.authenticate", 20*time.Millisecond, 1580*time.Millisecond, func(sp ptrace.Span) {
-		sp.Attributes().PutBool(attrCulprit, true)
+		sp.Attributes().PutBool(incidentrecord.AttrCulprit, true)
 		sp.Status().SetCode(ptrace.StatusCodeError)
 	})
 	return td
@@ -172,6 +160,23 @@ func TestThePageShowsAnIncidentAndItsTrace(t *testing.T) {
 
 	code, _ = get(t, base+"/incidents/nope")
 	assert.Equal(t, http.StatusNotFound, code)
+}
+
+// TestTracesDecidedBeforeTheIncidentAreItsSamples: an incident published
+// after its fault ended has no trace tagged with its ID; the traces its
+// record lists, decided before, are its samples.
+func TestTracesDecidedBeforeTheIncidentAreItsSamples(t *testing.T) {
+	tr, lg, base := startPage(t, nil)
+	ctx := context.Background()
+	require.NoError(t, tr.ConsumeTraces(ctx, checkout(9, ""))) // listed by the record
+	require.NoError(t, tr.ConsumeTraces(ctx, checkout(8, ""))) // not listed
+	require.NoError(t, lg.ConsumeLogs(ctx, record(incidentID, "open", 5, t0.Add(8*time.Second))))
+	_, body := get(t, base+"/api/incidents/"+incidentID)
+	var in Incident
+	require.NoError(t, json.Unmarshal([]byte(body), &in))
+	require.Len(t, in.Samples, 1)
+	assert.Equal(t, pcommon.TraceID{9}.String(), in.Samples[0].TraceID)
+	assert.True(t, in.Samples[0].Spans[2].Culprit)
 }
 
 // TestThePageIsBounded: incidents beyond max_incidents are forgotten oldest

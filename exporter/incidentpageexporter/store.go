@@ -8,14 +8,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-)
 
-// The rootcause processor's incident records and span tags (its README
-// lists them).
-const (
-	incidentEventName = "rca.incident"
-	attrID            = "rca.incident.id"
-	attrCulprit       = "rca.culprit"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/incidentrecord"
 )
 
 // Incident is what the page and its JSON API show of an incident.
@@ -81,6 +75,7 @@ type store struct {
 	maxSpans  int
 	incidents map[string]*Incident
 	order     []string // by first record
+	pending   []Trace  // anomalous traces not yet named by a record, oldest first
 }
 
 func newStore(cfg *Config) *store {
@@ -95,108 +90,73 @@ func (s *store) addRecords(ld plog.Logs) (malformed int) {
 	for _, rl := range ld.ResourceLogs().All() {
 		for _, sl := range rl.ScopeLogs().All() {
 			for _, lr := range sl.LogRecords().All() {
-				if lr.EventName() != incidentEventName {
+				if !incidentrecord.Is(lr) {
 					continue
 				}
-				if !s.addRecord(lr) {
+				rec, err := incidentrecord.Read(lr)
+				if err != nil {
 					malformed++
+					continue
 				}
+				s.addRecord(rec)
 			}
 		}
 	}
 	return malformed
 }
 
-func (s *store) addRecord(lr plog.LogRecord) bool {
-	a := lr.Attributes()
-	str := func(k string) string {
-		if v, ok := a.Get(k); ok {
-			return v.AsString()
-		}
-		return ""
-	}
-	strs := func(k string) []string {
-		var out []string
-		if v, ok := a.Get(k); ok && v.Type() == pcommon.ValueTypeSlice {
-			for _, e := range v.Slice().All() {
-				out = append(out, e.AsString())
-			}
-		}
-		return out
-	}
-	num := func(k string) float64 {
-		if v, ok := a.Get(k); ok {
-			switch v.Type() {
-			case pcommon.ValueTypeDouble:
-				return v.Double()
-			case pcommon.ValueTypeInt:
-				return float64(v.Int())
-			}
-		}
-		return 0
-	}
-	id := str(attrID)
-	if id == "" {
-		return false
-	}
-	in := s.incidents[id]
+func (s *store) addRecord(r incidentrecord.Record) {
+	in := s.incidents[r.ID]
 	if in == nil {
-		in = &Incident{ID: id}
-		s.incidents[id] = in
-		s.order = append(s.order, id)
+		in = &Incident{ID: r.ID}
+		s.incidents[r.ID] = in
+		s.order = append(s.order, r.ID)
 		if len(s.order) > s.max {
 			delete(s.incidents, s.order[0])
 			s.order = slices.Delete(s.order, 0, 1)
 		}
 	}
-	in.Status, in.Kind = str("rca.incident.status"), str("rca.incident.kind")
-	in.Service, in.Operation, in.Dependency = str("rca.culprit.service"), str("rca.culprit.operation"), str("rca.culprit.dependency")
-	in.Reason, in.Confidence, in.Share = str("rca.reason"), num("rca.confidence"), num("rca.traffic_share")
-	in.TraceCount = int64(num("rca.trace_count"))
-	in.Affected, in.Evidence, in.TraceIDs = strs("rca.affected.services"), strs("rca.evidence.logs"), strs("rca.trace_ids")
-	var scores pcommon.Slice
-	if v, ok := a.Get("rca.candidate.scores"); ok && v.Type() == pcommon.ValueTypeSlice {
-		scores = v.Slice()
-	}
+	in.Status, in.Kind = r.Status, r.Kind
+	in.Service, in.Operation, in.Dependency = r.Service, r.Operation, r.Dependency
+	in.Reason, in.Confidence, in.Share, in.TraceCount = r.Reason, r.Confidence, r.Share, r.TraceCount
+	in.Affected, in.Evidence, in.TraceIDs = r.Affected, r.Evidence, r.TraceIDs
 	in.Candidates = nil
-	for i, c := range strs("rca.candidates") {
-		cand := Candidate{Name: c}
-		if i < scores.Len() {
-			cand.Score = scores.At(i).Double()
-		}
-		in.Candidates = append(in.Candidates, cand)
+	for _, c := range r.Candidates {
+		in.Candidates = append(in.Candidates, Candidate{Name: c.Name, Score: c.Score})
 	}
-	in.WindowStart, _ = time.Parse(time.RFC3339Nano, str("rca.window.start"))
-	in.WindowEnd, _ = time.Parse(time.RFC3339Nano, str("rca.window.end"))
-	at := lr.Timestamp().AsTime()
-	if lr.Timestamp() == 0 {
-		at = lr.ObservedTimestamp().AsTime()
-	}
-	in.Timeline = append(in.Timeline, Event{At: at, Status: in.Status, TraceCount: in.TraceCount})
-	return true
+	in.WindowStart, in.WindowEnd = r.WindowStart, r.WindowEnd
+	in.Timeline = append(in.Timeline, Event{At: r.At, Status: r.Status, TraceCount: r.TraceCount})
+	s.adoptPending(in)
 }
 
-// addTraces keeps, for the incidents it knows, up to samples traces whose
-// root the processor tagged with the incident's ID: all their spans of the
-// batch (the processor forwards a decided trace whole).
+// addTraces keeps the sample traces of the incidents: a trace whose root
+// the processor tagged with an incident's ID (decided once the incident was
+// published) joins it at once; an anomalous trace decided before (its root
+// names a culprit only) waits among the latest ones until a record of its
+// incident lists it in rca.trace_ids. The processor forwards a decided trace
+// whole, so all of its spans are in the batch.
 func (s *store) addTraces(td ptrace.Traces) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	wanted := map[pcommon.TraceID]*Incident{}
+	incidentOf := map[pcommon.TraceID]*Incident{}
+	anomalous := map[pcommon.TraceID]bool{}
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, sp := range ss.Spans().All() {
-				v, ok := sp.Attributes().Get(attrID)
-				if !ok || !sp.ParentSpanID().IsEmpty() {
+				if !sp.ParentSpanID().IsEmpty() {
 					continue
 				}
-				if in := s.incidents[v.Str()]; in != nil && len(in.Samples) < s.samples {
-					wanted[sp.TraceID()] = in
+				if v, ok := sp.Attributes().Get(incidentrecord.AttrID); ok {
+					if in := s.incidents[v.Str()]; in != nil && len(in.Samples) < s.samples {
+						incidentOf[sp.TraceID()] = in
+					}
+				} else if _, ok := sp.Attributes().Get(incidentrecord.AttrCulpritService); ok && s.samples > 0 {
+					anomalous[sp.TraceID()] = true
 				}
 			}
 		}
 	}
-	if len(wanted) == 0 {
+	if len(incidentOf) == 0 && len(anomalous) == 0 {
 		return
 	}
 	spans := map[pcommon.TraceID][]Span{}
@@ -208,10 +168,10 @@ func (s *store) addTraces(td ptrace.Traces) {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, sp := range ss.Spans().All() {
 				id := sp.TraceID()
-				if wanted[id] == nil || len(spans[id]) >= s.maxSpans {
+				if incidentOf[id] == nil && !anomalous[id] || len(spans[id]) >= s.maxSpans {
 					continue
 				}
-				culprit, _ := sp.Attributes().Get(attrCulprit)
+				culprit, _ := sp.Attributes().Get(incidentrecord.AttrCulprit)
 				span := Span{
 					SpanID: sp.SpanID().String(), Service: service, Name: sp.Name(),
 					Start: sp.StartTimestamp().AsTime(), End: sp.EndTimestamp().AsTime(),
@@ -224,10 +184,34 @@ func (s *store) addTraces(td ptrace.Traces) {
 			}
 		}
 	}
-	for id, in := range wanted {
-		if len(in.Samples) < s.samples {
-			in.Samples = append(in.Samples, Trace{TraceID: id.String(), Spans: waterfall(spans[id])})
+	for id, in := range incidentOf {
+		in.addSample(Trace{TraceID: id.String(), Spans: waterfall(spans[id])}, s.samples)
+	}
+	for id := range anomalous {
+		if len(s.pending) == maxPending {
+			s.pending = slices.Delete(s.pending, 0, 1)
 		}
+		s.pending = append(s.pending, Trace{TraceID: id.String(), Spans: waterfall(spans[id])})
+	}
+}
+
+// maxPending bounds the anomalous traces waiting for their incident's
+// record: the latest ones, which the record lists among its samples.
+const maxPending = 64
+
+// adoptPending moves the waiting traces that in's record lists to its samples.
+func (s *store) adoptPending(in *Incident) {
+	for _, id := range in.TraceIDs {
+		if i := slices.IndexFunc(s.pending, func(t Trace) bool { return t.TraceID == id }); i >= 0 {
+			in.addSample(s.pending[i], s.samples)
+			s.pending = slices.Delete(s.pending, i, i+1)
+		}
+	}
+}
+
+func (in *Incident) addSample(t Trace, max int) {
+	if len(in.Samples) < max && !slices.ContainsFunc(in.Samples, func(s Trace) bool { return s.TraceID == t.TraceID }) {
+		in.Samples = append(in.Samples, t)
 	}
 }
 

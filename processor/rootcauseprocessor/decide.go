@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/incidentrecord"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/assembly"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/baseline"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
@@ -24,10 +25,10 @@ const baselineHalfLife = 10_000
 
 // Span attributes the processor sets on anomalous traces.
 const (
-	attrIncidentID       = "rca.incident.id"
-	attrCulpritService   = "rca.culprit.service"
-	attrCulpritOperation = "rca.culprit.operation"
-	attrCulprit          = "rca.culprit"
+	attrIncidentID       = incidentrecord.AttrID
+	attrCulpritService   = incidentrecord.AttrCulpritService
+	attrCulpritOperation = incidentrecord.AttrCulpritOperation
+	attrCulprit          = incidentrecord.AttrCulprit
 )
 
 // traceScratch is reused across decisions to keep them allocation-light.

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/incidentrecord"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
 )
 
@@ -16,7 +17,7 @@ const (
 	selfService = "otelcol-rca"
 	scopeName   = "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor"
 	// IncidentEventName is the event name of the incident records.
-	IncidentEventName = "rca.incident"
+	IncidentEventName = incidentrecord.EventName
 	// candidatesShown bounds the candidates listed in a record.
 	candidatesShown = 10
 )
@@ -38,13 +39,9 @@ func incidentLogs(events []incident.Incident, now time.Time, resourceAttrs map[s
 			rl.Resource().Attributes().PutStr(k, v)
 		}
 	}
-	ts := pcommon.NewTimestampFromTime(now)
 	for i := range events {
 		in := &events[i]
 		lr := sl.LogRecords().AppendEmpty()
-		lr.SetEventName(IncidentEventName)
-		lr.SetTimestamp(ts)
-		lr.SetObservedTimestamp(ts)
 		if in.Status == incident.StatusResolved {
 			lr.SetSeverityNumber(plog.SeverityNumberInfo)
 			lr.SetSeverityText("INFO")
@@ -56,50 +53,26 @@ func incidentLogs(events []incident.Incident, now time.Time, resourceAttrs map[s
 			lr.SetTraceID(in.TraceIDs[0])
 			lr.SetSpanID(in.SpanIDs[0])
 		}
-		lr.Body().SetStr(body(in))
-
-		a := lr.Attributes()
-		a.PutStr("rca.incident.id", in.ID)
-		a.PutStr("rca.incident.status", string(in.Status))
-		a.PutStr("rca.incident.kind", in.Kind.String())
-		a.PutStr("rca.culprit.service", in.CulpritService)
-		a.PutStr("rca.culprit.operation", in.CulpritOperation)
-		if in.Dependency != "" {
-			a.PutStr("rca.culprit.dependency", in.Dependency)
+		rec := incidentrecord.Record{
+			ID: in.ID, Status: string(in.Status), Kind: in.Kind.String(),
+			Service: in.CulpritService, Operation: in.CulpritOperation, Dependency: in.Dependency,
+			Reason: in.Reason, Summary: body(in), At: now,
+			Confidence: round(in.Confidence), Share: round(in.Share), TraceCount: int64(in.TraceCount),
+			Affected: in.Affected, Evidence: in.Evidence, WindowStart: in.WindowStart, WindowEnd: in.WindowEnd,
 		}
-		a.PutStr("rca.reason", in.Reason)
-		a.PutDouble("rca.confidence", round(in.Confidence))
-		cands := a.PutEmptySlice("rca.candidates")
-		scores := a.PutEmptySlice("rca.candidate.scores")
 		for k, c := range in.Candidates {
 			if k == candidatesShown {
 				break
 			}
-			cands.AppendEmpty().SetStr(c.Name)
-			scores.AppendEmpty().SetDouble(round(c.Score))
+			rec.Candidates = append(rec.Candidates, incidentrecord.Candidate{Name: c.Name, Score: round(c.Score)})
 		}
-		traceIDs := a.PutEmptySlice("rca.trace_ids")
-		for _, id := range in.TraceIDs {
-			traceIDs.AppendEmpty().SetStr(id.String())
+		for k := range in.TraceIDs {
+			rec.TraceIDs = append(rec.TraceIDs, in.TraceIDs[k].String())
+			rec.SpanIDs = append(rec.SpanIDs, in.SpanIDs[k].String())
 		}
-		spanIDs := a.PutEmptySlice("rca.span_ids")
-		for _, id := range in.SpanIDs {
-			spanIDs.AppendEmpty().SetStr(id.String())
-		}
-		strs(a.PutEmptySlice("rca.affected.services"), in.Affected)
-		strs(a.PutEmptySlice("rca.evidence.logs"), in.Evidence)
-		a.PutStr("rca.window.start", in.WindowStart.UTC().Format(time.RFC3339Nano))
-		a.PutStr("rca.window.end", in.WindowEnd.UTC().Format(time.RFC3339Nano))
-		a.PutInt("rca.trace_count", int64(in.TraceCount))
-		a.PutDouble("rca.traffic_share", round(in.Share))
+		rec.Write(lr)
 	}
 	return ld
-}
-
-func strs(s pcommon.Slice, values []string) {
-	for _, v := range values {
-		s.AppendEmpty().SetStr(v)
-	}
 }
 
 func round(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
@@ -141,8 +114,8 @@ func incidentMetrics(totals []incident.Total, active int, start, now time.Time) 
 		dp.SetStartTimestamp(st)
 		dp.SetTimestamp(ts)
 		dp.SetIntValue(t.Count)
-		dp.Attributes().PutStr("rca.culprit.service", t.Service)
-		dp.Attributes().PutStr("rca.reason", t.Reason)
+		dp.Attributes().PutStr(incidentrecord.AttrCulpritService, t.Service)
+		dp.Attributes().PutStr(incidentrecord.AttrReason, t.Reason)
 	}
 
 	g := sm.Metrics().AppendEmpty()
