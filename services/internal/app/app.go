@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -157,7 +158,12 @@ func run(ctx context.Context, spec Spec, cfg Config, tel *telemetry.Telemetry, l
 	mux := http.NewServeMux()
 	svc.Routes(mux)
 	mux.Handle("GET /healthz", httpx.Health(svc.Check))
-	mux.Handle("/admin/faults", set.Handler())
+	token := os.Getenv(faults.TokenEnv)
+	if token == "" {
+		token = faults.NewToken()
+		tel.Logger.Info("fault switch token made up (set "+faults.TokenEnv+" to choose it)", "token", token)
+	}
+	mux.Handle("/admin/faults", set.Handler(token))
 
 	schedCtx, stopSched := context.WithCancel(ctx)
 	defer stopSched()

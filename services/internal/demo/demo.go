@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/otelcol-rca/otelcol-rca/services/internal/faults"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/incidents"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/loadgen"
 	"github.com/otelcol-rca/otelcol-rca/services/internal/procs"
@@ -155,6 +156,8 @@ func (o Options) serviceArgs(name string) []string {
 type run struct {
 	o    Options
 	plan Plan
+	// faultToken opens the services' fault switches (faults.TokenEnv).
+	faultToken string
 
 	mu      sync.Mutex // guards out, procs and stopped
 	out     io.Writer
@@ -201,7 +204,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 90 * time.Second
 	}
-	r := &run{o: o, plan: plan, out: o.Stdout, incidents: map[string]*seen{}}
+	r := &run{o: o, plan: plan, out: o.Stdout, incidents: map[string]*seen{}, faultToken: rand.Text()}
 	if o.Kill != nil {
 		done := make(chan struct{})
 		defer close(done)
@@ -282,6 +285,7 @@ func (r *run) run(ctx context.Context) (Result, error) {
 		"OTEL_METRIC_EXPORT_INTERVAL=5000", "OTEL_BSP_SCHEDULE_DELAY=500", "OTEL_BLRP_SCHEDULE_DELAY=500",
 		"OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=rca-demo",
 		"TOKEN_SECRET=" + rand.Text() + rand.Text(),
+		faults.TokenEnv + "=" + r.faultToken,
 	}
 	for _, s := range serviceOrder {
 		svcEnv := append(slices.Clone(env), "OTEL_SERVICE_NAME="+s.name)
@@ -294,6 +298,7 @@ func (r *run) run(ctx context.Context) (Result, error) {
 		}
 	}
 	r.printf("services up: %s", r.serviceList())
+	r.printf("fault switches: curl -X POST -H 'Authorization: Bearer %s' '%s/admin/faults?name=FAULT&on=true'", r.faultToken, o.url("payment"))
 
 	lcfg := loadgen.Config{
 		CatalogURL: o.url("catalog"), UserURL: o.url("user"), OrderURL: o.url("order"),
@@ -533,6 +538,7 @@ func (r *run) switchFaults(ctx context.Context, e event) {
 		url := fmt.Sprintf("%s/admin/faults?name=%s&on=%t", r.o.url(sc.Service), f, e.on)
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+r.faultToken)
 			var resp *http.Response
 			if resp, err = client.Do(req); err == nil {
 				body, _ := io.ReadAll(resp.Body)

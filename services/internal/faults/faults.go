@@ -6,6 +6,9 @@ package faults
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -115,14 +118,35 @@ func (s *Set) namesLocked() []string {
 	return names
 }
 
-// Handler serves GET /admin/faults (list) and POST /admin/faults?name=N&on=true|false.
-// Only loopback clients are served.
-func (s *Set) Handler() http.Handler {
+// TokenEnv names the environment variable that holds the token of the fault
+// switch; a service started without it makes one up and logs it.
+const TokenEnv = "RCA_FAULT_TOKEN"
+
+// Handler serves GET /admin/faults (list) and POST /admin/faults?name=N&on=true|false,
+// to loopback clients only. Switching needs the token (Authorization: Bearer
+// TOKEN). A page in a browser on the same host cannot switch a fault: a
+// cross-origin request with that header needs a CORS preflight, which is
+// never granted, and any request a browser marks as coming from another
+// site (Origin, Sec-Fetch-Site) is refused. An empty token disables switching.
+func (s *Set) Handler(token string) http.Handler {
 	return LoopbackOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") == "cross-site" || r.Header.Get("Sec-Fetch-Site") == "same-site" {
+			http.Error(w, "the fault switch refuses requests from web pages", http.StatusForbidden)
+			return
+		}
 		switch r.Method {
 		case http.MethodGet:
 			writeJSON(w, http.StatusOK, s.Statuses())
 		case http.MethodPost:
+			if token == "" {
+				http.Error(w, "fault switching is disabled: the service has no token ("+TokenEnv+")", http.StatusForbidden)
+				return
+			}
+			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="fault switch"`)
+				http.Error(w, "switching a fault needs the service's token: Authorization: Bearer TOKEN ("+TokenEnv+")", http.StatusUnauthorized)
+				return
+			}
 			name := r.URL.Query().Get("name")
 			on, err := strconv.ParseBool(r.URL.Query().Get("on"))
 			if name == "" || err != nil {
@@ -139,6 +163,13 @@ func (s *Set) Handler() http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		}
 	}))
+}
+
+// NewToken makes up a token for the fault switch.
+func NewToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
 }
 
 // LoopbackOnly rejects requests whose peer is not a loopback address.

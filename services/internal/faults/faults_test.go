@@ -53,23 +53,36 @@ func TestSwitch(t *testing.T) {
 
 func TestHandler(t *testing.T) {
 	s, _ := newSet()
-	h := s.Handler()
+	const token = "s3cret"
+	h := s.Handler(token)
+	auth := "Bearer " + token
 	tests := []struct {
-		name, method, target, remote string
-		want                         int
+		name, method, target, remote, auth, origin string
+		want                                       int
 	}{
-		{"list", http.MethodGet, "/admin/faults", "127.0.0.1:5000", http.StatusOK},
-		{"switch", http.MethodPost, "/admin/faults?name=slow&on=true", "127.0.0.1:5000", http.StatusOK},
-		{"ipv6 loopback", http.MethodPost, "/admin/faults?name=slow&on=false", "[::1]:5000", http.StatusOK},
-		{"unknown", http.MethodPost, "/admin/faults?name=nope&on=true", "127.0.0.1:5000", http.StatusBadRequest},
-		{"bad on", http.MethodPost, "/admin/faults?name=slow&on=maybe", "127.0.0.1:5000", http.StatusBadRequest},
-		{"remote", http.MethodPost, "/admin/faults?name=slow&on=true", "10.1.2.3:5000", http.StatusForbidden},
-		{"method", http.MethodDelete, "/admin/faults", "127.0.0.1:5000", http.StatusMethodNotAllowed},
+		{"list", http.MethodGet, "/admin/faults", "127.0.0.1:5000", "", "", http.StatusOK},
+		{"switch", http.MethodPost, "/admin/faults?name=slow&on=true", "127.0.0.1:5000", auth, "", http.StatusOK},
+		{"ipv6 loopback", http.MethodPost, "/admin/faults?name=slow&on=false", "[::1]:5000", auth, "", http.StatusOK},
+		{"unknown", http.MethodPost, "/admin/faults?name=nope&on=true", "127.0.0.1:5000", auth, "", http.StatusBadRequest},
+		{"bad on", http.MethodPost, "/admin/faults?name=slow&on=maybe", "127.0.0.1:5000", auth, "", http.StatusBadRequest},
+		{"remote", http.MethodPost, "/admin/faults?name=slow&on=true", "10.1.2.3:5000", auth, "", http.StatusForbidden},
+		{"method", http.MethodDelete, "/admin/faults", "127.0.0.1:5000", auth, "", http.StatusMethodNotAllowed},
+		{"no token", http.MethodPost, "/admin/faults?name=slow&on=true", "127.0.0.1:5000", "", "", http.StatusUnauthorized},
+		{"wrong token", http.MethodPost, "/admin/faults?name=slow&on=true", "127.0.0.1:5000", "Bearer guess", "", http.StatusUnauthorized},
+		// A page on any site the browser of this host shows: refused even
+		// were it to know the token.
+		{"from a web page", http.MethodPost, "/admin/faults?name=slow&on=true", "127.0.0.1:5000", auth, "http://evil.example", http.StatusForbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest(tt.method, tt.target, nil)
 			req.RemoteAddr = tt.remote
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			if tt.origin != "" {
+				req.Header.Set("Origin", tt.origin)
+			}
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if rec.Code != tt.want {
@@ -108,5 +121,17 @@ func TestRunSchedule(t *testing.T) {
 	}
 	if s.Statuses()[1].On {
 		t.Error("fault still on after its schedule")
+	}
+}
+
+func TestHandlerWithoutTokenSwitchesNothing(t *testing.T) {
+	s, _ := newSet()
+	req := httptest.NewRequest(http.MethodPost, "/admin/faults?name=slow&on=true", nil)
+	req.RemoteAddr = "127.0.0.1:5000"
+	req.Header.Set("Authorization", "Bearer ")
+	rec := httptest.NewRecorder()
+	s.Handler("").ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden || s.Statuses()[1].On {
+		t.Errorf("status = %d, faults %+v: an empty token must disable switching", rec.Code, s.Statuses())
 	}
 }

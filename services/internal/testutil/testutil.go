@@ -86,12 +86,15 @@ func DB(t testing.TB, maxOpen int) *dbx.DB {
 	return db
 }
 
+// FaultToken is the fault switch's token of the services Serve serves.
+const FaultToken = "test-fault-token"
+
 // Serve serves a service's routes (plus its admin endpoint) on a test server.
 func Serve(t testing.TB, env app.Env, svc app.Service) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
 	svc.Routes(mux)
-	mux.Handle("/admin/faults", env.Faults.Handler())
+	mux.Handle("/admin/faults", env.Faults.Handler(FaultToken))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
