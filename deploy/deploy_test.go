@@ -83,6 +83,24 @@ func TestComposePublishesOnLoopbackOnly(t *testing.T) {
 	}
 }
 
+// TestGrafanaIsNotAnAnonymousAdmin: anyone reaching Grafana may view the
+// dashboards, not edit them or its data sources.
+func TestGrafanaIsNotAnAnonymousAdmin(t *testing.T) {
+	var c struct {
+		Services map[string]struct {
+			Environment map[string]string `yaml:"environment"`
+		} `yaml:"services"`
+	}
+	readYAML(t, filepath.Join("..", "docker-compose.yml"), &c)
+	env := c.Services["grafana"].Environment
+	if env["GF_AUTH_ANONYMOUS_ENABLED"] == "true" && env["GF_AUTH_ANONYMOUS_ORG_ROLE"] != "Viewer" {
+		t.Errorf("anonymous Grafana users get the role %q; want Viewer", env["GF_AUTH_ANONYMOUS_ORG_ROLE"])
+	}
+	if env["GF_AUTH_DISABLE_LOGIN_FORM"] == "true" {
+		t.Error("the login form is disabled: nobody can sign in to edit")
+	}
+}
+
 // TestPrometheusConfig checks both scrape configurations with promtool when it
 // is installed (apt-get install -y prometheus).
 func TestPrometheusConfig(t *testing.T) {
