@@ -107,13 +107,12 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		}
 	}
 	if !v.Anomalous {
-		rejected := p.baselines.Rejected
 		for i := range sc.spans {
 			if s := &sc.spans[i]; v.Exclusive[i] >= 0 {
 				p.baselines.Observe(baseline.Key{Service: s.Service, Operation: s.Name}, time.Duration(max(0, s.End-s.Start)), v.Exclusive[i])
 			}
 		}
-		if n := p.baselines.Rejected - rejected; n > 0 {
+		if n := p.baselines.TakeRejected(); n > 0 {
 			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
 		}
 		return nil

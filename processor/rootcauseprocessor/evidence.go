@@ -27,6 +27,7 @@ type logEvidence struct {
 	mu        sync.Mutex
 	templates *logtemplate.Miner
 	byTrace   *bounded.FIFO[pcommon.TraceID, *traceEvidence]
+	evicted   bounded.Tally
 }
 
 type traceEvidence struct {
@@ -48,9 +49,9 @@ func newLogEvidence(maxTraces int, templates *logtemplate.Miner) *logEvidence {
 	return &logEvidence{templates: templates, byTrace: bounded.NewFIFO[pcommon.TraceID, *traceEvidence](maxTraces)}
 }
 
-// add records the evidence in ld and returns how many traces' evidence it forgot.
-func (e *logEvidence) add(ld plog.Logs) int64 {
-	var evicted int64
+// add records the evidence in ld; the traces whose evidence it forgot count
+// in evicted.
+func (e *logEvidence) add(ld plog.Logs) {
 	for _, rl := range ld.ResourceLogs().All() {
 		service := ""
 		if v, ok := rl.Resource().Attributes().Get("service.name"); ok {
@@ -69,28 +70,25 @@ func (e *logEvidence) add(ld plog.Logs) int64 {
 					template, _ = e.templates.Template(l.Body)
 				}
 				e.mu.Lock()
-				evicted += e.put(id, l, template)
+				e.put(id, l, template)
 				e.mu.Unlock()
 			}
 		}
 	}
-	return evicted
 }
 
-func (e *logEvidence) put(id pcommon.TraceID, l diagnosis.Log, template logtemplate.ID) int64 {
-	var evicted int64
+func (e *logEvidence) put(id pcommon.TraceID, l diagnosis.Log, template logtemplate.ID) {
 	te, ok := e.byTrace.Get(id)
 	if !ok {
 		te = &traceEvidence{}
 		if _, forgot := e.byTrace.Put(id, te); forgot {
-			evicted = 1
+			e.evicted.Add(1)
 		}
 	}
 	te.addLog(l)
 	if st := (spanTemplate{l.SpanID, template}); template != 0 && len(te.templates) < maxTemplatesPerTrace && !slices.Contains(te.templates, st) {
 		te.templates = append(te.templates, st)
 	}
-	return evicted
 }
 
 // addLog keeps l among the trace's most severe records: a chatty service's

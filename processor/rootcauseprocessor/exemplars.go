@@ -86,7 +86,7 @@ type exemplarIndex struct {
 	traces   *bounded.FIFO[pcommon.TraceID, *exTrace]
 	resolved map[string]time.Time // incident ID → processing time of its resolve record
 	changed  bool
-	evicted  int64
+	evicted  bounded.Tally
 	snap     atomic.Pointer[exSnapshot]
 }
 
@@ -170,7 +170,7 @@ func (x *exemplarIndex) record(now time.Time, traceID pcommon.TraceID, incidentI
 	}
 	if old, forgot := x.traces.Put(traceID, t); forgot {
 		if old.published.IsZero() {
-			x.evicted++
+			x.evicted.Add(1)
 		}
 		x.changed = true
 	}
@@ -262,7 +262,7 @@ func (x *exemplarIndex) expire(now time.Time, keep, resolveAfter, unpublished ti
 type streamTimes struct {
 	mu      sync.Mutex
 	last    map[uint64]pcommon.Timestamp
-	evicted int64
+	evicted bounded.Tally
 }
 
 var streamSeed = maphash.MakeSeed()
@@ -273,7 +273,7 @@ func (s *streamTimes) swap(key uint64, ts pcommon.Timestamp) (pcommon.Timestamp,
 	if !ok && len(s.last) >= maxStreams {
 		for k := range s.last {
 			delete(s.last, k)
-			s.evicted++
+			s.evicted.Add(1)
 			break
 		}
 	}
@@ -299,7 +299,6 @@ type linker struct {
 	hash     maphash.Hash
 	chosen   []exSpan
 	added    int64
-	evicted  int64 // streams forgotten
 }
 
 // metricLink is what the linker knows of the metric being processed.
@@ -422,9 +421,7 @@ func window[T dataPoint](l *linker, ml *metricLink, dp T) (lo, hi int64) {
 		l.streams.mu.Lock()
 		l.locked = true
 	}
-	before := l.streams.evicted
 	prev, ok := l.streams.swap(h.Sum64(), dp.Timestamp())
-	l.evicted += l.streams.evicted - before
 	if ok && int64(prev) < lo {
 		lo = int64(prev)
 	}

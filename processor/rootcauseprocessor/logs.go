@@ -28,7 +28,7 @@ const (
 type decidedTraces struct {
 	mu      sync.RWMutex
 	byID    *bounded.FIFO[pcommon.TraceID, *decision]
-	evicted int64
+	evicted bounded.Tally
 }
 
 func newDecidedTraces(size int) *decidedTraces {
@@ -39,16 +39,8 @@ func (c *decidedTraces) put(id pcommon.TraceID, d *decision) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, forgot := c.byID.Put(id, d); forgot {
-		c.evicted++
+		c.evicted.Add(1)
 	}
-}
-
-func (c *decidedTraces) takeEvicted() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.evicted
-	c.evicted = 0
-	return n
 }
 
 // openWindows is the immutable view of the open incidents the logs path
@@ -185,7 +177,8 @@ func tagLog(lr plog.LogRecord, id, culprit, match string) {
 // consumeLogs tags ld and moves the resources whose records wait for a trace
 // decision out of it, into the held logs; the rest is to be forwarded now.
 func (p *sharedProcessor) consumeLogs(ctx context.Context, l *logsProcessor, ld plog.Logs) {
-	if n := p.evidence.add(ld); n > 0 {
+	p.evidence.add(ld)
+	if n := p.evidence.evicted.Take(); n > 0 {
 		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["log_evidence"])
 	}
 	now := p.clock.Now()

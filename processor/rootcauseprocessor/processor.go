@@ -349,8 +349,8 @@ func (m *metricsProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metric
 		if n := l.link(md); n > 0 {
 			p.telemetry.ProcessorRootcauseExemplarsAdded.Add(ctx, n)
 		}
-		if l.evicted > 0 {
-			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, l.evicted, p.attrs.cache["streams"])
+		if n := m.streams.evicted.Take(); n > 0 {
+			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["streams"])
 		}
 	}
 	return m.next.ConsumeMetrics(ctx, md)
@@ -487,7 +487,7 @@ func (p *sharedProcessor) tickAt(ctx context.Context, now time.Time) {
 // logs whose traces are now decided or that waited log_wait.
 func (p *sharedProcessor) afterDecisions(ctx context.Context, now time.Time) {
 	p.windows.Store(newOpenWindows(p.store.OpenWindows()))
-	if n := p.decided.takeEvicted(); n > 0 {
+	if n := p.decided.evicted.Take(); n > 0 {
 		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["log_decisions"])
 	}
 	p.releaseLogs(ctx, now, nil)
@@ -567,9 +567,8 @@ func (p *sharedProcessor) emit(ctx context.Context, now time.Time, metrics []*me
 	x := p.exemplars
 	x.publish(now, events)
 	x.expire(now, p.cfg.ExemplarLookback+p.cfg.ResolveAfter, p.cfg.ResolveAfter, 2*p.cfg.UpdateInterval+p.tickInterval())
-	if x.evicted > 0 {
-		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, x.evicted, p.attrs.cache["exemplar_traces"])
-		x.evicted = 0
+	if n := x.evicted.Take(); n > 0 {
+		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["exemplar_traces"])
 	}
 	if len(events) > 0 && len(logs) > 0 {
 		ld := incidentLogs(events, now, p.cfg.IncidentRecords.ResourceAttributes)

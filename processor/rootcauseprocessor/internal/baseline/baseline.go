@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
 )
 
 const (
@@ -53,8 +55,8 @@ type entry struct {
 type Baselines struct {
 	opts    Options
 	entries map[Key]*entry
-	// Rejected counts the observations of keys refused because MaxKeys was reached.
-	Rejected int64
+	// rejected counts the observations of keys refused because MaxKeys was reached.
+	rejected bounded.Tally
 }
 
 // New returns empty baselines.
@@ -65,6 +67,10 @@ func New(opts Options) *Baselines {
 	return &Baselines{opts: opts, entries: map[Key]*entry{}}
 }
 
+// TakeRejected returns, and resets, the observations of keys refused
+// because MaxKeys was reached.
+func (b *Baselines) TakeRejected() int64 { return b.rejected.Take() }
+
 // Observe records one span of a trace judged normal. Anomalous traces must not
 // be observed: a baseline dragged along by the fault it should detect would
 // stop detecting it.
@@ -72,7 +78,7 @@ func (b *Baselines) Observe(k Key, duration, exclusive time.Duration) {
 	e, ok := b.entries[k]
 	if !ok {
 		if b.opts.MaxKeys > 0 && len(b.entries) >= b.opts.MaxKeys {
-			b.Rejected++
+			b.rejected.Add(1)
 			return
 		}
 		e = &entry{duration: newSketch(), exclusive: newSketch()}

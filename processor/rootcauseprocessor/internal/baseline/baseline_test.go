@@ -27,5 +27,6 @@ func TestWarmupAndThreshold(t *testing.T) {
 	assert.InDelta(t, float64(4*time.Millisecond), float64(typ), float64(time.Millisecond))
 
 	b.Observe(Key{"other", "x"}, time.Second, time.Second)
-	assert.Equal(t, int64(1), b.Rejected, "max keys")
+	assert.Equal(t, int64(1), b.TakeRejected(), "max keys")
+	assert.Zero(t, b.TakeRejected(), "taken once")
 }

@@ -55,3 +55,11 @@ func TestFIFODisabledAndDeleteFunc(t *testing.T) {
 	}
 	assert.Equal(t, 1+3+5+7+9, sum)
 }
+
+func TestTallyTakesWhatWasCountedSinceTheLastTake(t *testing.T) {
+	var tl Tally
+	tl.Add(2)
+	tl.Add(1)
+	assert.Equal(t, int64(3), tl.Take())
+	assert.Zero(t, tl.Take(), "taken counts are not counted twice")
+}

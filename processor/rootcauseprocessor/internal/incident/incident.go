@@ -173,8 +173,8 @@ type Store struct {
 	order     []*record                               // by creation, for eviction
 	traces    *bounded.FIFO[pcommon.TraceID, *record] // the incident of each trace recorded
 	totals    map[[2]string]int64
-	evicted   int64
-	discarded int64
+	evicted   bounded.Tally
+	discarded bounded.Tally
 	// traffic counts the traces through each service within the last Window.
 	traffic map[string]*windowCounter
 }
@@ -569,7 +569,7 @@ func (s *Store) discard(r *record) {
 	delete(s.byID, r.snap.ID)
 	// Its traces stay in the trace index, which forgets them in turn; they
 	// point at a record no lookup returns.
-	s.discarded++
+	s.discarded.Add(1)
 }
 
 // evict forgets incidents beyond MaxIncidents: resolved ones first (oldest
@@ -598,7 +598,7 @@ func (s *Store) evict() {
 			delete(s.open, r.key)
 		}
 		s.traces.DeleteFunc(func(_ pcommon.TraceID, tr *record) bool { return tr == r })
-		s.evicted++
+		s.evicted.Add(1)
 	}
 }
 
@@ -745,23 +745,11 @@ func (s *Store) Totals() []Total {
 }
 
 // TakeEvicted returns the incidents forgotten because of MaxIncidents since the previous call.
-func (s *Store) TakeEvicted() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := s.evicted
-	s.evicted = 0
-	return n
-}
+func (s *Store) TakeEvicted() int64 { return s.evicted.Take() }
 
 // TakeDiscarded returns, and resets, the number of incidents forgotten
 // without being published (background noise).
-func (s *Store) TakeDiscarded() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := s.discarded
-	s.discarded = 0
-	return n
-}
+func (s *Store) TakeDiscarded() int64 { return s.discarded.Take() }
 
 // maxText bounds the bytes of a name or a reason an incident keeps: they come
 // from the telemetry (span names, log bodies), which anyone who can send it

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
 )
 
 const (
@@ -41,7 +43,7 @@ type Miner struct {
 	n      int
 	// rejected counts the messages of new templates refused because the
 	// bound was reached; they get their masked text as template.
-	rejected int64
+	rejected bounded.Tally
 }
 
 type groupKey struct {
@@ -98,7 +100,7 @@ func (m *Miner) Template(msg string) (ID, string) {
 	}
 	text := strings.Join(tokens, " ")
 	if m.max > 0 && m.n >= m.max {
-		m.rejected++
+		m.rejected.Add(1)
 		return 0, text
 	}
 	m.n++
@@ -127,13 +129,7 @@ func (m *Miner) Len() int {
 
 // TakeRejected returns, and resets, the messages of new templates refused
 // because the bound was reached.
-func (m *Miner) TakeRejected() int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := m.rejected
-	m.rejected = 0
-	return n
-}
+func (m *Miner) TakeRejected() int64 { return m.rejected.Take() }
 
 // sim is the share of the tokens that are the same word in the template and
 // the message.

@@ -62,7 +62,7 @@ func (p *Profile) counter(m map[string]*counter, k string) *counter {
 	c := m[k]
 	if c == nil {
 		if p.opts.MaxKeys > 0 && len(m) >= p.opts.MaxKeys {
-			p.rejected++
+			p.rejected.Add(1)
 			return nil
 		}
 		c = &counter{}
@@ -92,7 +92,7 @@ func (p *Profile) ObserveError(at time.Time, service string, template logtemplat
 	c := p.errors[k]
 	if c == nil {
 		if p.opts.MaxKeys > 0 && len(p.errors) >= p.opts.MaxKeys {
-			p.rejected++
+			p.rejected.Add(1)
 			return
 		}
 		c = &counter{}

@@ -45,7 +45,7 @@ func (p *Profile) ObservePattern(at time.Time, service, operation string, patter
 	ps := p.patterns[k]
 	if op == nil || ps == nil {
 		if p.opts.MaxKeys > 0 && len(p.patterns) >= p.opts.MaxKeys {
-			p.rejected++
+			p.rejected.Add(1)
 			return
 		}
 		if op == nil {

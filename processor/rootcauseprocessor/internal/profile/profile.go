@@ -15,6 +15,7 @@ import (
 
 	"github.com/DataDog/sketches-go/ddsketch"
 
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 )
@@ -86,7 +87,7 @@ type Profile struct {
 	observed int64
 	seen     [buckets]int64
 	// rejected counts the parts of new keys refused because MaxKeys was reached.
-	rejected int64
+	rejected bounded.Tally
 }
 
 type state struct {
@@ -168,7 +169,7 @@ func (p *Profile) state(k diagnosis.PartKey) *state {
 		return s
 	}
 	if p.opts.MaxKeys > 0 && len(p.keys) >= p.opts.MaxKeys {
-		p.rejected++
+		p.rejected.Add(1)
 		return nil
 	}
 	var parent *state
@@ -202,7 +203,7 @@ func (p *Profile) Observe(at time.Time, parts []diagnosis.Part, blames []diagnos
 		bs := p.blame[bl.Service]
 		if bs == nil {
 			if p.opts.MaxKeys > 0 && len(p.blame) >= p.opts.MaxKeys {
-				p.rejected++
+				p.rejected.Add(1)
 				continue
 			}
 			bs = &serviceBlame{}
@@ -579,8 +580,4 @@ func (p *Profile) beyondPeak(service string, now int64) bool {
 
 // TakeRejected returns, and resets, the observations refused because
 // MaxKeys was reached.
-func (p *Profile) TakeRejected() int64 {
-	n := p.rejected
-	p.rejected = 0
-	return n
-}
+func (p *Profile) TakeRejected() int64 { return p.rejected.Take() }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
 )
 
 // saturatedAt is the share of its CPU limit from which a pod is saturated:
@@ -20,8 +22,8 @@ type Saturation struct {
 	mu     sync.Mutex
 	latest map[string]sample
 	max    int
-	// Rejected counts services not tracked because max was reached.
-	Rejected int64
+	// rejected counts services not tracked because max was reached.
+	rejected bounded.Tally
 }
 
 type sample struct {
@@ -73,7 +75,7 @@ func (s *Saturation) put(service string, at time.Time, ratio float64) {
 	defer s.mu.Unlock()
 	old, ok := s.latest[service]
 	if !ok && s.max > 0 && len(s.latest) >= s.max {
-		s.Rejected++
+		s.rejected.Add(1)
 		return
 	}
 	// Several pods of a service: the busiest of the latest reports.
@@ -108,10 +110,4 @@ func (s *Saturation) Utilization(service string, now time.Time, within time.Dura
 }
 
 // TakeRejected returns, and resets, the services not tracked.
-func (s *Saturation) TakeRejected() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := s.Rejected
-	s.Rejected = 0
-	return n
-}
+func (s *Saturation) TakeRejected() int64 { return s.rejected.Take() }
