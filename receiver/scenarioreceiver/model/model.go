@@ -199,6 +199,13 @@ type Metric struct {
 	Attributes map[string]string `mapstructure:"attributes"`
 }
 
+// What a step's failure does to its operation (Step.OnError).
+const (
+	OnErrorFail      = "fail"
+	OnErrorContinue  = "continue"
+	OnErrorFailLater = "fail_later"
+)
+
 // Fault kinds.
 const (
 	KindLatency          = "latency"

@@ -388,7 +388,7 @@ func (v *validator) step(path string, s *Service, st *Step) {
 		v.errf(path+".retries", "must be in [0,%d], got %d", maxRetries, st.Retries)
 	}
 	switch st.OnError {
-	case "", "fail", "continue", "fail_later":
+	case "", OnErrorFail, OnErrorContinue, OnErrorFailLater:
 	default:
 		v.errf(path+".on_error", "want fail, continue or fail_later, got %q", st.OnError)
 	}

@@ -245,7 +245,7 @@ func compile(sc *model.Scenario, schedule []model.Window) (*compiled, error) {
 			}
 			n++
 			if cs.onError == "" {
-				cs.onError = "fail"
+				cs.onError = model.OnErrorFail
 			}
 			switch {
 			case st.Call != nil && st.Call.Service != "":

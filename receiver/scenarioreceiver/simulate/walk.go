@@ -1,6 +1,7 @@
 package simulate // import "github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/simulate"
 
 import (
+	"cmp"
 	"container/heap"
 	"encoding/binary"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otelcol-rca/otelcol-rca/receiver/scenarioreceiver/model"
 )
 
 const noDeadline = int64(math.MaxInt64)
@@ -152,12 +155,12 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 			continue
 		}
 		switch f.kind {
-		case "latency":
+		case model.KindLatency:
 			self += f.lat.sample(e.rng)
 			e.affected(f, r, t)
-		case "error":
+		case model.KindError:
 			if e.rng.Float64() < f.errRate {
-				res = result{failed: true, status: or(f.status, 500), msg: orStr(f.msg, "internal server error")}
+				res = result{failed: true, status: cmp.Or(f.status, 500), msg: cmp.Or(f.msg, "internal server error")}
 				e.affected(f, r, t)
 			}
 		}
@@ -171,7 +174,7 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 		}
 	}
 	if !res.failed && o.errRate > 0 && e.rng.Float64() < o.errRate {
-		res = result{failed: true, status: or(o.errStatus, 500), msg: orStr(o.errMsg, "internal server error")}
+		res = result{failed: true, status: cmp.Or(o.errStatus, 500), msg: cmp.Or(o.errMsg, "internal server error")}
 	}
 	pre := self * 7 / 10
 	cur := t + pre
@@ -189,10 +192,10 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 			cur = sr.end
 			if sr.failed {
 				prior = true
-				if st.onError != "continue" && stepFail == nil {
+				if st.onError != model.OnErrorContinue && stepFail == nil {
 					stepFail = &sr
 				}
-				if st.onError == "fail" {
+				if st.onError == model.OnErrorFail {
 					break
 				}
 			}
@@ -207,7 +210,7 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 		if stepFail.timeout {
 			status = 504
 		}
-		res = result{failed: true, status: or(o.errStatus, status), msg: orStr(o.errMsg, stepFail.msg)}
+		res = result{failed: true, status: cmp.Or(o.errStatus, status), msg: cmp.Or(o.errMsg, stepFail.msg)}
 	}
 	res.end = end
 	if res.status == 0 {
@@ -227,20 +230,6 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 	return res
 }
 
-func or(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
-}
-
-func orStr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // runStep runs a step with its retries.
 func (e *Engine) runStep(r *request, o *op, st *step, t, dl int64, parent int32, bad bool, retries, timeouts *int) result {
 	if st.kind == stepParallel {
@@ -248,7 +237,7 @@ func (e *Engine) runStep(r *request, o *op, st *step, t, dl int64, parent int32,
 		for _, c := range st.children {
 			cr := e.runStep(r, o, c, t, dl, parent, bad, retries, timeouts)
 			res.end = max(res.end, cr.end)
-			if cr.failed && c.onError != "continue" && !res.failed {
+			if cr.failed && c.onError != model.OnErrorContinue && !res.failed {
 				res.failed, res.timeout, res.msg = true, cr.timeout, cr.msg
 			}
 		}
@@ -305,10 +294,10 @@ func (e *Engine) attempt(r *request, o *op, st *step, t, dl int64, parent int32,
 				continue
 			}
 			switch f.kind {
-			case "latency":
+			case model.KindLatency:
 				extra += f.lat.sample(e.rng)
 				e.affected(f, r, t)
-			case "error":
+			case model.KindError:
 				if e.rng.Float64() < f.errRate {
 					broken = f
 					e.affected(f, r, t)
@@ -324,7 +313,7 @@ func (e *Engine) attempt(r *request, o *op, st *step, t, dl int64, parent int32,
 		if broken != nil && end <= dl {
 			sp := &r.spans[si]
 			sp.end, sp.failed, sp.exc, sp.errType = end, true, true, "Error"
-			sp.msg = orStr(broken.msg, st.name+" failed")
+			sp.msg = cmp.Or(broken.msg, st.name+" failed")
 			return result{end: end, failed: true, msg: sp.msg}
 		}
 		if end > dl {
@@ -380,10 +369,10 @@ func (e *Engine) brokenCall(sp []span, end int64, f *fault, what string) result 
 	if f.status != 0 {
 		s.status, s.errType = f.status, strconv.Itoa(f.status)
 		s.msg = fmt.Sprintf("%s: %d %s", what, f.status, statusText(f.status))
-		return result{end: end, failed: true, status: f.status, msg: orStr(f.msg, s.msg)}
+		return result{end: end, failed: true, status: f.status, msg: cmp.Or(f.msg, s.msg)}
 	}
 	s.exc, s.errType = true, "ConnectionResetError"
-	s.msg = orStr(f.msg, what+": read: connection reset by peer")
+	s.msg = cmp.Or(f.msg, what+": read: connection reset by peer")
 	return result{end: end, failed: true, msg: s.msg}
 }
 
@@ -404,15 +393,15 @@ func (e *Engine) callDependency(r *request, o *op, st *step, t, dl int64, parent
 			continue
 		}
 		switch f.kind {
-		case "latency":
+		case model.KindLatency:
 			lat += f.lat.sample(e.rng)
 			e.affected(f, r, t)
-		case "error":
+		case model.KindError:
 			if e.rng.Float64() < f.errRate {
-				status = or(f.status, 503)
+				status = cmp.Or(f.status, 503)
 				e.affected(f, r, t)
 			}
-		case "dependency_down":
+		case model.KindDependencyDown:
 			e.affected(f, r, t)
 			if f.hang {
 				lat = noDeadline / 2
@@ -475,9 +464,9 @@ func (e *Engine) query(r *request, o *op, st *step, t, dl int64, parent int32) r
 	for _, f := range st.faults {
 		if f.windows.active(s) {
 			switch f.kind {
-			case "latency":
+			case model.KindLatency:
 				q += f.lat.sample(e.rng)
-			case "error":
+			case model.KindError:
 				if e.rng.Float64() < f.errRate {
 					q = -1
 				}
