@@ -148,22 +148,11 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 	}
 	e.logs(r, o.svc, si, t, o.logs.start, 0, 0, 0)
 	self := o.lat.sample(e.rng)
-	s := e.scen(t)
 	var res result
-	for _, f := range o.faults {
-		if !f.windows.active(s) {
-			continue
-		}
-		switch f.kind {
-		case model.KindLatency:
-			self += f.lat.sample(e.rng)
-			e.affected(f, r, t)
-		case model.KindError:
-			if e.rng.Float64() < f.errRate {
-				res = result{failed: true, status: cmp.Or(f.status, 500), msg: cmp.Or(f.msg, "internal server error")}
-				e.affected(f, r, t)
-			}
-		}
+	delay, broken := e.applyFaults(o.faults, r, t)
+	self += delay
+	if broken != nil {
+		res = result{failed: true, status: cmp.Or(broken.status, 500), msg: cmp.Or(broken.msg, "internal server error")}
 	}
 	badFail := false
 	if bad && o.bad != nil {
@@ -230,6 +219,32 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 	return res
 }
 
+// applyFaults applies the latency and error faults of an operation or a
+// step that are active at t, in their order: the delay they add, and the
+// error fault that broke this request (the last one drawn; nil when none).
+// A fault that hits the request marks it affected. Dependencies and
+// connection pools apply their own kinds of fault (a refused connection, a
+// held pool) where they are called.
+func (e *Engine) applyFaults(faults []*fault, r *request, t int64) (delay int64, broken *fault) {
+	s := e.scen(t)
+	for _, f := range faults {
+		if !f.windows.active(s) {
+			continue
+		}
+		switch f.kind {
+		case model.KindLatency:
+			delay += f.lat.sample(e.rng)
+			e.affected(f, r, t)
+		case model.KindError:
+			if e.rng.Float64() < f.errRate {
+				broken = f
+				e.affected(f, r, t)
+			}
+		}
+	}
+	return delay, broken
+}
+
 // runStep runs a step with its retries.
 func (e *Engine) runStep(r *request, o *op, st *step, t, dl int64, parent int32, bad bool, retries, timeouts *int) result {
 	if st.kind == stepParallel {
@@ -288,22 +303,7 @@ func (e *Engine) attempt(r *request, o *op, st *step, t, dl int64, parent int32,
 	var extra int64
 	var broken *fault
 	if st.kind != stepDB {
-		s := e.scen(t)
-		for _, f := range st.faults {
-			if !f.windows.active(s) {
-				continue
-			}
-			switch f.kind {
-			case model.KindLatency:
-				extra += f.lat.sample(e.rng)
-				e.affected(f, r, t)
-			case model.KindError:
-				if e.rng.Float64() < f.errRate {
-					broken = f
-					e.affected(f, r, t)
-				}
-			}
-		}
+		extra, broken = e.applyFaults(st.faults, r, t)
 	}
 	switch st.kind {
 	case stepWork:
