@@ -3,6 +3,7 @@ package incidentalertexporter // import "github.com/otelcol-rca/otelcol-rca/expo
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"text/template"
 	"time"
@@ -86,12 +87,8 @@ func parseLink(name, text string) (*template.Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if err := t.Execute(discard{}, linkFields{"id", "trace", "service", "operation"}); err != nil {
+	if err := t.Execute(io.Discard, linkFields{"id", "trace", "service", "operation"}); err != nil {
 		return nil, fmt.Errorf("%s: %w (fields: .IncidentID, .TraceID, .Service, .Operation)", name, err)
 	}
 	return t, nil
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }

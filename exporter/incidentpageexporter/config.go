@@ -3,6 +3,7 @@ package incidentpageexporter // import "github.com/otelcol-rca/otelcol-rca/expor
 import (
 	"errors"
 	"fmt"
+	"io"
 	"text/template"
 
 	"go.opentelemetry.io/collector/config/confighttp"
@@ -60,12 +61,8 @@ func parseLink(key, text string) (*template.Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
-	if err := t.Execute(discard{}, linkFields{"id", "trace"}); err != nil {
+	if err := t.Execute(io.Discard, linkFields{"id", "trace"}); err != nil {
 		return nil, fmt.Errorf("%s: %w (fields: .IncidentID, .TraceID)", key, err)
 	}
 	return t, nil
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
