@@ -110,21 +110,13 @@ func (e *alertExporter) shutdown(context.Context) error {
 func (e *alertExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	now := e.now()
 	var batch []alert
-	for _, rl := range ld.ResourceLogs().All() {
-		for _, sl := range rl.ScopeLogs().All() {
-			for _, lr := range sl.LogRecords().All() {
-				if !incidentrecord.Is(lr) {
-					continue
-				}
-				rec, err := incidentrecord.Read(lr)
-				if err != nil {
-					e.telemetry.ExporterIncidentalertAlertsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "malformed")))
-					e.logger.Warn("incident record skipped", zap.Error(err))
-					continue
-				}
-				batch = append(batch, e.track(ctx, rec, now)...)
-			}
+	for rec, err := range incidentrecord.All(ld) {
+		if err != nil {
+			e.telemetry.ExporterIncidentalertAlertsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "malformed")))
+			e.logger.Warn("incident record skipped", zap.Error(err))
+			continue
 		}
+		batch = append(batch, e.track(ctx, rec, now)...)
 	}
 	if len(batch) == 0 {
 		return nil

@@ -87,20 +87,12 @@ func newStore(cfg *Config) *store {
 func (s *store) addRecords(ld plog.Logs) (malformed int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, rl := range ld.ResourceLogs().All() {
-		for _, sl := range rl.ScopeLogs().All() {
-			for _, lr := range sl.LogRecords().All() {
-				if !incidentrecord.Is(lr) {
-					continue
-				}
-				rec, err := incidentrecord.Read(lr)
-				if err != nil {
-					malformed++
-					continue
-				}
-				s.addRecord(rec)
-			}
+	for rec, err := range incidentrecord.All(ld) {
+		if err != nil {
+			malformed++
+			continue
 		}
+		s.addRecord(rec)
 	}
 	return malformed
 }

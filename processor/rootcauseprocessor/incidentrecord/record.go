@@ -7,6 +7,7 @@ package incidentrecord // import "github.com/otelcol-rca/otelcol-rca/processor/r
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -71,6 +72,25 @@ type Candidate struct {
 
 // Is tells whether lr is an incident record.
 func Is(lr plog.LogRecord) bool { return lr.EventName() == EventName }
+
+// All yields the incident records of ld, read, in order; other log records
+// are skipped. A record that cannot be read comes with its error.
+func All(ld plog.Logs) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if !Is(lr) {
+						continue
+					}
+					if !yield(Read(lr)) {
+						return
+					}
+				}
+			}
+		}
+	}
+}
 
 // Read reads an incident record; an error names what it lacks.
 func Read(lr plog.LogRecord) (Record, error) {

@@ -38,3 +38,22 @@ func TestAReadNamesWhatARecordLacks(t *testing.T) {
 	_, err = Read(lr)
 	require.ErrorContains(t, err, "without rca.culprit.service")
 }
+
+func TestAllYieldsTheIncidentRecordsOnly(t *testing.T) {
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	lrs.AppendEmpty().Body().SetStr("GET /orders 200") // an application log
+	Record{ID: "a", Service: "payment"}.Write(lrs.AppendEmpty())
+	lrs.AppendEmpty().SetEventName(EventName) // without an ID
+	var ids []string
+	var errs int
+	for r, err := range All(ld) {
+		if err != nil {
+			errs++
+			continue
+		}
+		ids = append(ids, r.ID)
+	}
+	assert.Equal(t, []string{"a"}, ids)
+	assert.Equal(t, 1, errs)
+}
