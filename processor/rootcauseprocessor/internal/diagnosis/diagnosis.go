@@ -195,6 +195,7 @@ type Diagnoser struct {
 	blames    []serviceBlame
 	calls     []int32
 	slowCalls map[[2]string]callCount // see countSlowCalls
+	excesses  []time.Duration         // of each part, -1 when unknown; see blameParts
 	intervals [][2]int64
 }
 

@@ -171,11 +171,20 @@ type Blame struct {
 // result is in d.blames.
 func (d *Diagnoser) blameParts(spans []Span, parts []Part, ref Reference) {
 	d.blames = d.blames[:0]
-	d.countSlowCalls(parts, ref)
+	// Each part's excess, once: -1 when the part has no usual latency yet.
+	d.excesses = d.excesses[:0]
+	for k := range parts {
+		excess, ok := partExcess(&parts[k], ref)
+		if !ok {
+			excess = -1
+		}
+		d.excesses = append(d.excesses, excess)
+	}
+	d.countSlowCalls(parts)
 	for k := range parts {
 		p := &parts[k]
-		excess, ok := partExcess(p, ref)
-		if !ok || excess <= 0 {
+		excess := d.excesses[k]
+		if excess <= 0 {
 			continue
 		}
 		if p.Key.Kind == PartVisit {
@@ -219,21 +228,18 @@ func (c callCount) otherShare(all callCount) (float64, bool) {
 	return float64(all.over-c.over) / float64(n), true
 }
 
-// countSlowCalls counts the trace's calls and its slow ones (beyond their
-// usual latency) by caller and callee ({caller, callee}), by caller alone
-// ({caller, ""}) and by callee alone ({"", callee}).
-func (d *Diagnoser) countSlowCalls(parts []Part, ref Reference) {
+// countSlowCalls counts the trace's calls with a usual latency and its slow
+// ones (d.excesses above 0) by caller and callee ({caller, callee}), by caller
+// alone ({caller, ""}) and by callee alone ({"", callee}).
+func (d *Diagnoser) countSlowCalls(parts []Part) {
 	if d.slowCalls == nil {
 		d.slowCalls = map[[2]string]callCount{}
 	}
 	clear(d.slowCalls)
 	for k := range parts {
 		p := &parts[k]
-		if p.Key.Kind != PartCall {
-			continue
-		}
-		excess, ok := partExcess(p, ref)
-		if !ok {
+		excess := d.excesses[k]
+		if p.Key.Kind != PartCall || excess < 0 {
 			continue
 		}
 		for _, key := range [3][2]string{{p.Key.Service, p.Key.Peer}, {p.Key.Service, ""}, {"", p.Key.Peer}} {
