@@ -171,6 +171,51 @@ type Slow struct {
 	Reason             string
 	// Callers are the services on the path from the root to its span.
 	Callers []string
+	// Delayed are the services that took longer than usual in the trace:
+	// a span beyond its objective, or a part beyond its usual latency. Only
+	// they can explain the delay: a failure that returned at once freed its
+	// caller at once, and the time lost elsewhere is not its doing.
+	Delayed []string
+}
+
+// delayed lists the services that can explain the delay of the slow
+// service, sorted: those that took longer than usual themselves (a span
+// beyond its objective, a part beyond its usual latency), and those that
+// failed below one of its slow visits early enough for most of the visit's
+// lost time to come after the failure (the visit waited, backed off and
+// retried around it). A failure cannot have caused what happened before it,
+// nor a delay in the call that reached the slow service.
+func (d *Diagnoser) delayed(spans []Span, root int, slow string, parts []Part, b Baselines, ref Reference) []string {
+	var out []string
+	for i := range spans {
+		s := &spans[i]
+		if d.ignored[i] || s.Kind != ptrace.SpanKindServer && i != root {
+			continue
+		}
+		if th, ok := b.Threshold(s.Service, s.Name); ok && time.Duration(s.duration()) > th {
+			out = appendUnique(out, s.Service)
+		}
+	}
+	for k := range parts {
+		p := &parts[k]
+		if !ref.Breached(p.Key, p.Value) {
+			continue
+		}
+		out = appendUnique(out, spans[p.Span].Service)
+		if p.Key.Kind != PartVisit || p.Key.Service != slow {
+			continue
+		}
+		usual, _ := ref.Usual(p.Key)
+		excess := p.Value - usual
+		visitEnd := spans[p.Span].End
+		for i := range spans {
+			if d.failed[i] && !d.ignored[i] && d.below(int32(i), p.Span) && time.Duration(visitEnd-spans[i].End) >= excess/2 {
+				out = appendUnique(out, spans[i].Service)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Diagnoser holds reusable scratch space. It is not safe for concurrent use.
@@ -328,6 +373,7 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 				Culprit: int(lc), Service: spans[lc].Service, Operation: spans[lc].Name,
 				Reason:  partReason(spans, v.Parts, spans[lc].Service, ref),
 				Callers: d.callers(spans, int(lc)),
+				Delayed: d.delayed(spans, v.Root, spans[lc].Service, v.Parts, b, ref),
 			}
 		}
 	}

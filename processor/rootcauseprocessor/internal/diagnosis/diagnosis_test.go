@@ -142,6 +142,21 @@ func TestAFailedTraceSlowedElsewhereNamesBoth(t *testing.T) {
 	assert.Equal(t, 1, v.Slow.Culprit)
 	assert.Equal(t, []string{"gateway"}, v.Slow.Callers)
 	assert.Contains(t, v.Slow.Reason, "slow GET /trips")
+	assert.NotContains(t, v.Slow.Delayed, "food", "food failed at once: the time travel lost is not its doing")
+	assert.Contains(t, v.Slow.Delayed, "travel")
+
+	// Travel's time lost after food failed early is travel waiting and
+	// retrying around the failure: food's doing too.
+	retry := []Span{
+		sp(1, 0, "gateway", "/*", ptrace.SpanKindUnspecified, 0, 400),
+		sp(2, 1, "travel", "GET /trips", ptrace.SpanKindUnspecified, 1, 350),
+		sp(3, 2, "travel", "HTTP GET", ptrace.SpanKindUnspecified, 5, 15),
+		sp(4, 3, "food", "GET /foods", ptrace.SpanKindUnspecified, 6, 14),
+	}
+	logs[0].SpanID = retry[3].ID
+	v = NewDiagnoser().Diagnose(retry, logs, usualRef{fixed{}})
+	assert.Equal(t, "travel", v.Slow.Service)
+	assert.Contains(t, v.Slow.Delayed, "food")
 
 	// Without the delay, the failure alone.
 	spans = []Span{
