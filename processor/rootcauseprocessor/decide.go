@@ -156,7 +156,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		slow.CulpritService, slow.CulpritOperation, slow.Dependency = sl.Service, sl.Operation, ""
 		slow.Reason, slow.ReasonFromLogs, slow.Evidence = sl.Reason, false, nil
 		slow.Callers = sl.Callers
-		// The delay is a symptom only of a service that was slow too.
+		// The delay is a symptom only of a service that could have caused it.
 		slow.Affected = sl.Delayed
 		slow.CulpritSpanID = sc.spans[sl.Culprit].ID
 		slow.Candidates = []diagnosis.Candidate{{Name: sl.Service, Score: 1}}

@@ -128,6 +128,8 @@ type Total struct {
 type suspect struct {
 	hits int
 	sum  float64
+	// recent counts the hits within the window, in processing time.
+	recent windowCounter
 }
 
 type record struct {
@@ -503,25 +505,51 @@ func (s *Store) add(r *record, now time.Time, o Observation) {
 		}
 		if c.Score >= suspectScore {
 			sp.hits++
+			sp.recent.add(now, s.opts.Window)
 		}
 		sp.sum += c.Score
 	}
-	s.rank(r)
+	s.rank(r, now)
 	r.last = now
 	r.dirty = true
 }
 
 // rank orders the candidates by support (the share of the incident's traces
-// where the name is a suspect) times confidence (its mean score over all the
-// incident's traces), after TraceRCA.
-func (s *Store) rank(r *record) {
+// where the name is a suspect) times its mean score over all the incident's
+// traces, times confidence against the normal traces of the same window
+// (after TraceRCA): the share of the name's traces over the window that are
+// this incident's and have it as a suspect. A service every request passes
+// through is a suspect of many anomalous traces, and of many more normal
+// ones; the service whose requests are all hurt explains them. A name whose
+// traffic is not counted (a dependency without spans of its own) cannot be
+// compared with normal traffic: it takes the culprit's confidence, neither
+// gaining nor losing against it.
+func (s *Store) rank(r *record, now time.Time) {
 	in := &r.snap
 	in.Candidates = in.Candidates[:0]
 	n := float64(in.TraceCount)
+	confidence := func(name string) (float64, bool) {
+		c, sp := s.traffic[name], r.suspects[name]
+		if c == nil || sp == nil {
+			return 0, false
+		}
+		total := c.sum(now, s.opts.Window)
+		if total == 0 {
+			return 0, false
+		}
+		return min(1, float64(sp.recent.sum(now, s.opts.Window))/float64(total)), true
+	}
+	culpritConfidence, ok := confidence(in.CulpritService)
+	if !ok {
+		culpritConfidence = 1
+	}
 	for name, sp := range r.suspects {
 		support := float64(sp.hits) / n
-		confidence := sp.sum / n
-		in.Candidates = append(in.Candidates, diagnosis.Candidate{Name: name, Score: support * confidence})
+		c, ok := confidence(name)
+		if !ok {
+			c = culpritConfidence
+		}
+		in.Candidates = append(in.Candidates, diagnosis.Candidate{Name: name, Score: support * sp.sum / n * c})
 	}
 	slices.SortFunc(in.Candidates, func(a, b diagnosis.Candidate) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Name, b.Name))

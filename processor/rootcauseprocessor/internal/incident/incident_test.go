@@ -443,3 +443,26 @@ func byTrace(s *Store, id pcommon.TraceID) (Incident, bool) {
 	}
 	return r.snapshot(), true
 }
+
+// TestCandidatesAreWeighedAgainstNormalTraffic: two names are suspects of
+// every anomalous trace, but the gateway also carried a hundred normal
+// requests in the window while the seat service carried nothing else: seat
+// explains the anomaly, the gateway is on everyone's path.
+func TestCandidatesAreWeighedAgainstNormalTraffic(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: time.Minute, UpdateInterval: time.Second})
+	for range 100 {
+		s.Seen(t0, []string{"gateway"})
+	}
+	for i := range byte(4) {
+		o := obs(i+1, t0)
+		o.CulpritService, o.Dependency = "seat", ""
+		o.Candidates = []diagnosis.Candidate{{Name: "gateway", Score: 0.9}, {Name: "seat", Score: 0.8}}
+		s.Seen(t0, []string{"gateway", "seat"})
+		s.Record(t0, o)
+	}
+	ev := s.Flush(t0)
+	require.Len(t, ev, 1)
+	assert.Equal(t, []string{"seat", "gateway"}, names(ev[0].Candidates))
+	assert.InDelta(t, 0.8, ev[0].Candidates[0].Score, 1e-9, "all of seat's requests are the incident's")
+	assert.InDelta(t, 0.9*4/104.0, ev[0].Candidates[1].Score, 1e-9)
+}
