@@ -14,6 +14,7 @@ TOOLS_BIN   := $(CURDIR)/.tools/bin
 BUILDER     := $(TOOLS_BIN)/builder
 MDATAGEN    := $(TOOLS_BIN)/mdatagen
 VICTORIALOGS := $(TOOLS_BIN)/victoria-logs
+JAEGER      := $(TOOLS_BIN)/jaeger
 GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint
 COLLECTOR   := bin/otelcol-rca
 
@@ -43,11 +44,18 @@ $(BUILDER) $(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
 $(VICTORIALOGS):
 	GOBIN=$(TOOLS_BIN) go install github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@v1.52.1
 
+# A real Jaeger v2 (memory storage) for the end-to-end tests: the incident's
+# traces are looked up through its query API, over OTLP and over Zipkin.
+$(JAEGER): internal/tools/jaeger/go.mod internal/tools/jaeger/go.sum
+	@mkdir -p $(TOOLS_BIN)
+	cd internal/tools/jaeger && go build -o $(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger
+	@touch $(JAEGER)
+
 $(GOLANGCI_LINT):
 	GOBIN=$(TOOLS_BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
 .PHONY: tools
-tools: $(BUILDER) $(MDATAGEN) $(VICTORIALOGS) ## Install the pinned tools (ocb, mdatagen, VictoriaLogs) into ./.tools/bin
+tools: $(BUILDER) $(MDATAGEN) $(VICTORIALOGS) $(JAEGER) ## Install the pinned tools (ocb, mdatagen, VictoriaLogs, Jaeger) into ./.tools/bin
 
 $(COLLECTOR): builder-config.yaml $(BUILDER) $(COMPONENT_SOURCES)
 	$(BUILDER) --config builder-config.yaml
@@ -63,8 +71,8 @@ run: build ## Run the local demo: collector, services, load and the three seed i
 	./bin/rca-demo --collector $(COLLECTOR) --services bin/rca-services --duration $(DURATION) --incidents $(INCIDENTS)
 
 .PHONY: test
-test: build $(VICTORIALOGS) ## Run the whole test suite (components with -race, services, deploy, distribution end-to-end)
-	@set -e; export RCA_VICTORIALOGS=$(VICTORIALOGS) RCA_E2E=1; for m in $(PRESENT_MODULES); do \
+test: build $(VICTORIALOGS) $(JAEGER) ## Run the whole test suite (components with -race, services, deploy, distribution end-to-end)
+	@set -e; export RCA_VICTORIALOGS=$(VICTORIALOGS) RCA_JAEGER=$(JAEGER) RCA_E2E=1; for m in $(PRESENT_MODULES); do \
 		echo "== go test $$m"; \
 		race=""; case " $(COMPONENT_MODULES) " in *" $$m "*) race="-race";; esac; \
 		(cd $$m && go test $$race -count=1 -timeout 20m ./...); \

@@ -3,10 +3,12 @@ package distribution
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 func TestComponentsListed(t *testing.T) {
@@ -15,7 +17,7 @@ func TestComponentsListed(t *testing.T) {
 	for _, name := range []string{
 		"otlp", "scenario",
 		"memory_limiter", "batch", "rootcause", "tail_sampling",
-		"debug", "file", "prometheus", "elasticsearch", "incidentalert", "incidentpage",
+		"debug", "file", "prometheus", "elasticsearch", "zipkin", "incidentalert", "incidentpage",
 		"health_check", "pprof", "zpages",
 	} {
 		assert.Contains(t, out, "- name: "+name+"\n", "component %s", name)
@@ -155,6 +157,34 @@ service: {pipelines: {traces: {receivers: [scenario], exporters: [debug]}}}
 			for _, want := range tt.wantErr {
 				assert.Contains(t, out, want)
 			}
+		})
+	}
+}
+
+// TestValidateComposeCommands: the collector's command lines in the compose
+// file and in its Zipkin override (which layer yaml: overrides on the shipped
+// configuration) validate with the built binary: a pipeline naming an
+// exporter the distribution lacks, or a mistyped key, fails here.
+func TestValidateComposeCommands(t *testing.T) {
+	for _, file := range []string{"docker-compose.yml", "deploy/compose.zipkin.yml"} {
+		t.Run(file, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(repoRoot(t), file))
+			require.NoError(t, err)
+			var compose struct {
+				Services map[string]struct {
+					Command []string `yaml:"command"`
+				} `yaml:"services"`
+			}
+			require.NoError(t, yaml.Unmarshal(raw, &compose))
+			command := compose.Services["otelcol-rca"].Command
+			require.NotEmpty(t, command, "%s: no command for otelcol-rca", file)
+			args := []string{"validate"}
+			for _, arg := range command {
+				// The shipped configuration, mounted in the container.
+				args = append(args, strings.Replace(arg, "/etc/otelcol-rca/config.yaml", "otelcol-config.yaml", 1))
+			}
+			out, err := runCollector(t, args...)
+			require.NoError(t, err, out)
 		})
 	}
 }

@@ -5,24 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
-
-	// The OTLP exporter compresses with gzip by default, as Jaeger accepts.
-	_ "google.golang.org/grpc/encoding/gzip"
 )
 
 // victoriaLogs is a real log store that accepts the Elasticsearch bulk API at
@@ -78,66 +71,159 @@ func (v *victoriaLogs) query(ctx context.Context, q string) ([]map[string]any, e
 	return docs, sc.Err()
 }
 
-// traceSink is an OTLP/gRPC trace receiver standing in for Jaeger's OTLP port.
-type traceSink struct {
-	ptraceotlp.UnimplementedGRPCServer
-	mu     sync.Mutex
-	traces []ptrace.Traces
-	addr   string
+// jaeger is a real Jaeger v2 (memory storage) receiving OTLP and Zipkin.
+type jaeger struct {
+	otlp   string // OTLP/gRPC host:port
+	zipkin string // Zipkin v2 spans URL
+	query  string // query service and UI base URL
 }
 
-func startTraceSink(t *testing.T) *traceSink {
+func startJaeger(t *testing.T, dir, name string) *jaeger {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &traceSink{addr: l.Addr().String()}
-	srv := grpc.NewServer()
-	ptraceotlp.RegisterGRPCServer(srv, s)
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(srv.Stop)
-	return s
-}
-
-func (s *traceSink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	td := ptrace.NewTraces()
-	req.Traces().CopyTo(td)
-	s.mu.Lock()
-	s.traces = append(s.traces, td)
-	s.mu.Unlock()
-	return ptraceotlp.NewExportResponse(), nil
-}
-
-// spans returns every span received so far with its resource's service name.
-func (s *traceSink) spans() []sinkSpan {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []sinkSpan
-	for _, td := range s.traces {
-		for i := 0; i < td.ResourceSpans().Len(); i++ {
-			rs := td.ResourceSpans().At(i)
-			svc, _ := rs.Resource().Attributes().Get("service.name")
-			for j := 0; j < rs.ScopeSpans().Len(); j++ {
-				ss := rs.ScopeSpans().At(j).Spans()
-				for k := 0; k < ss.Len(); k++ {
-					sp := ss.At(k)
-					out = append(out, sinkSpan{
-						Service: svc.AsString(),
-						TraceID: sp.TraceID().String(),
-						Root:    sp.ParentSpanID().IsEmpty(),
-						Attrs:   sp.Attributes().AsRaw(),
-					})
-				}
-			}
-		}
+	bin := os.Getenv("RCA_JAEGER")
+	if bin == "" {
+		bin = filepath.Join(repoRoot(t), ".tools", "bin", "jaeger")
 	}
-	return out
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("jaeger is missing at %s (`make test` builds it; or set RCA_JAEGER): %v", bin, err)
+	}
+	otlpPort, zipkinPort, httpPort, grpcPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	config := fmt.Sprintf(`
+service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp, zipkin]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics: {level: none}
+extensions:
+  jaeger_query:
+    storage: {traces: memstore}
+    http: {endpoint: 127.0.0.1:%d}
+    grpc: {endpoint: 127.0.0.1:%d}
+  jaeger_storage:
+    backends:
+      memstore:
+        memory: {max_traces: 100000}
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: 127.0.0.1:%d}
+  zipkin:
+    endpoint: 127.0.0.1:%d
+processors:
+  batch: {timeout: 200ms}
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+`, httpPort, grpcPort, otlpPort, zipkinPort)
+	path := filepath.Join(dir, name+".yaml")
+	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
+	startProcess(t, name, filepath.Join(dir, name+".log"), bin, "--config", path)
+	j := &jaeger{
+		otlp:   fmt.Sprintf("127.0.0.1:%d", otlpPort),
+		zipkin: fmt.Sprintf("http://127.0.0.1:%d/api/v2/spans", zipkinPort),
+		query:  fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+	}
+	waitHTTP(t, j.query+"/api/services", 60*time.Second)
+	return j
 }
 
-type sinkSpan struct {
-	Service string
-	TraceID string
-	Root    bool
-	Attrs   map[string]any
+// jaegerSpan is a span as Jaeger's query API returns it.
+type jaegerSpan struct {
+	TraceID   string
+	Service   string
+	Operation string
+	Root      bool
+	Tags      map[string]any
+}
+
+// get decodes a JSON answer of Jaeger's query API (/api/...): the traces in
+// its data field.
+func (j *jaeger) get(ctx context.Context, path string) ([][]jaegerSpan, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.query+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, body)
+	}
+	var out struct {
+		Data []struct {
+			TraceID string `json:"traceID"`
+			Spans   []struct {
+				OperationName string `json:"operationName"`
+				ProcessID     string `json:"processID"`
+				References    []any  `json:"references"`
+				Tags          []struct {
+					Key   string `json:"key"`
+					Value any    `json:"value"`
+				} `json:"tags"`
+			} `json:"spans"`
+			Processes map[string]struct {
+				ServiceName string `json:"serviceName"`
+			} `json:"processes"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	var traces [][]jaegerSpan
+	for _, tr := range out.Data {
+		var spans []jaegerSpan
+		for _, sp := range tr.Spans {
+			tags := map[string]any{}
+			for _, tag := range sp.Tags {
+				tags[tag.Key] = tag.Value
+			}
+			spans = append(spans, jaegerSpan{
+				TraceID: fullTraceID(tr.TraceID), Service: tr.Processes[sp.ProcessID].ServiceName, Operation: sp.OperationName,
+				Root: len(sp.References) == 0, Tags: tags,
+			})
+		}
+		traces = append(traces, spans)
+	}
+	return traces, nil
+}
+
+// fullTraceID pads a trace ID as Jaeger's API prints it (without the high
+// half's leading zeros) to the 32 hex digits OTLP uses.
+func fullTraceID(id string) string {
+	if len(id) < 32 {
+		return strings.Repeat("0", 32-len(id)) + id
+	}
+	return id
+}
+
+// trace returns the spans Jaeger holds for one trace ID; none when unknown.
+func (j *jaeger) trace(ctx context.Context, traceID string) ([]jaegerSpan, error) {
+	traces, err := j.get(ctx, "/api/traces/"+traceID)
+	if err != nil || len(traces) == 0 {
+		return nil, err
+	}
+	return traces[0], nil
+}
+
+// search returns the traces of service with a span tagged key=value, as
+// Jaeger's search page finds them.
+func (j *jaeger) search(ctx context.Context, service, key, value string) ([][]jaegerSpan, error) {
+	tags, err := json.Marshal(map[string]string{key: value})
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{"service": {service}, "tags": {string(tags)}, "lookback": {"1h"}, "limit": {"100"}}
+	return j.get(ctx, "/api/traces?"+q.Encode())
 }
 
 // dashboardQueries lists every PromQL expression of the shipped Grafana

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -35,7 +36,7 @@ const (
 	faultDuration = 30 * time.Second
 )
 
-func backendsConfig(dir string, promPort int, vlURL, sinkAddr string) string {
+func backendsConfig(dir string, promPort int, vlURL, jaegerOTLP, zipkinURL string) string {
 	var recv, names strings.Builder
 	for _, s := range seedScenarios {
 		fmt.Fprintf(&recv, `
@@ -75,6 +76,8 @@ exporters:
   otlp_grpc/jaeger:
     endpoint: %s
     tls: {insecure: true}
+  zipkin:
+    endpoint: %s
 service:
   telemetry:
     metrics: {level: none}
@@ -82,7 +85,7 @@ service:
     traces:
       receivers: [%s]
       processors: [rootcause]
-      exporters: [otlp_grpc/jaeger]
+      exporters: [otlp_grpc/jaeger, zipkin]
     metrics:
       receivers: [%s]
       processors: [rootcause]
@@ -91,7 +94,7 @@ service:
       receivers: [%s]
       processors: [rootcause]
       exporters: [file/logs, elasticsearch]
-`, recv.String(), promPort, filepath.Join(dir, "logs.json"), vlURL, sinkAddr, names.String(), names.String(), names.String())
+`, recv.String(), promPort, filepath.Join(dir, "logs.json"), vlURL, jaegerOTLP, zipkinURL, names.String(), names.String(), names.String())
 }
 
 // incidentView is what the incident records say about one incident.
@@ -145,7 +148,8 @@ func byCulprit(incs map[string]*incidentView, culprit string) *incidentView {
 // TestSeedIncidentsAcrossBackends runs the built collector on the three seed
 // scenarios and looks at what each backend would show: Prometheus
 // (exemplars, incident metrics, every dashboard query), the Elasticsearch
-// path (VictoriaLogs), Jaeger's OTLP input (a sink) and the logs file.
+// path (VictoriaLogs), a real Jaeger over OTLP, another over Zipkin, and the
+// logs file.
 func TestSeedIncidentsAcrossBackends(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run of about two minutes")
@@ -153,10 +157,11 @@ func TestSeedIncidentsAcrossBackends(t *testing.T) {
 	dir := t.TempDir()
 	promPort := freePort(t)
 	vl := startVictoriaLogs(t, dir)
-	sink := startTraceSink(t)
+	jaegerOTLP := startJaeger(t, dir, "jaeger-otlp")
+	jaegerZipkin := startJaeger(t, dir, "jaeger-zipkin")
 	prom := startPrometheus(t, dir, fmt.Sprintf("127.0.0.1:%d", promPort))
 	started := time.Now()
-	startCollector(t, dir, backendsConfig(dir, promPort, vl.url, sink.addr))
+	startCollector(t, dir, backendsConfig(dir, promPort, vl.url, jaegerOTLP.otlp, jaegerZipkin.zipkin))
 	faultStart := started.Add(faultAfter)
 
 	// Wait for an incident naming each seed culprit.
@@ -278,36 +283,62 @@ func TestSeedIncidentsAcrossBackends(t *testing.T) {
 		}
 	})
 
-	t.Run("traces toward jaeger carry the rca attributes", func(t *testing.T) {
-		pay := byCulprit(incidents, "payment")
-		var roots, culpritSpans int
-		// The exporter delivers the traces shortly after the incident record.
-		if !assert.Eventually(t, func() bool {
-			roots, culpritSpans = 0, 0
-			for _, sp := range sink.spans() {
-				if !pay.traceIDs[sp.TraceID] {
-					continue
+	for _, backend := range []struct {
+		name   string
+		jaeger *jaeger
+	}{{"jaeger over otlp", jaegerOTLP}, {"jaeger over zipkin", jaegerZipkin}} {
+		t.Run(backend.name+" finds the incident's traces by ID and by rca.incident.id", func(t *testing.T) {
+			pay := byCulprit(incidents, "payment")
+			ctx := context.Background()
+			// The exporters deliver the traces shortly after the incident record.
+			var root *jaegerSpan
+			var culpritSpans int
+			assert.Eventually(t, func() bool {
+				for id := range pay.traceIDs {
+					spans, err := backend.jaeger.trace(ctx, id)
+					if err != nil {
+						t.Log(err)
+						return false
+					}
+					root, culpritSpans = nil, 0
+					for i := range spans {
+						if spans[i].Root {
+							root = &spans[i]
+						}
+						if fmt.Sprint(spans[i].Tags["rca.culprit"]) == "true" {
+							culpritSpans++
+						}
+					}
+					if root != nil && root.Tags["rca.incident.id"] == pay.id && culpritSpans > 0 {
+						return true
+					}
 				}
-				if sp.Root && sp.Attrs["rca.incident.id"] == pay.id && sp.Attrs["rca.culprit.service"] == "payment" {
-					roots++
-				}
-				if sp.Attrs["rca.culprit"] == true {
-					culpritSpans++
+				return false
+			}, 30*time.Second, time.Second, "a trace of incident %s whose root is tagged with it and whose culprit span is marked", pay.id)
+			if root == nil {
+				return
+			}
+			assert.Equal(t, "payment", root.Tags["rca.culprit.service"])
+
+			// Jaeger's search page: the root's service, the tag rca.incident.id.
+			traces, err := backend.jaeger.search(ctx, root.Service, "rca.incident.id", pay.id)
+			require.NoError(t, err)
+			sampled := 0
+			for _, tr := range traces {
+				if pay.traceIDs[tr[0].TraceID] {
+					sampled++
 				}
 			}
-			return roots > 0 && culpritSpans > 0
-		}, 30*time.Second, time.Second, "root spans tagged with incident %s (%d) and spans marked rca.culprit (%d)", pay.id, roots, culpritSpans) {
-			spans := sink.spans()
-			seen := map[string]bool{}
-			for _, sp := range spans {
-				seen[sp.TraceID] = true
-			}
-			for id := range pay.traceIDs {
-				t.Logf("incident trace %s in sink: %v", id, seen[id])
-			}
-			t.Logf("sink: %d spans of %d traces", len(spans), len(seen))
-		}
-	})
+			assert.Positive(t, sampled, "searching %s for rca.incident.id=%s finds none of the record's sample traces (%d found)", root.Service, pay.id, len(traces))
+
+			// The links of the alerts, the incident page and the dashboards
+			// (otelcol-config.yaml's trace_url) open Jaeger's trace view.
+			resp, err := http.Get(backend.jaeger.query + "/trace/" + root.TraceID)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusOK, resp.StatusCode, "Jaeger's trace view at the link shape /trace/{id}")
+		})
+	}
 
 	t.Run("ground truth matches the fault windows", func(t *testing.T) {
 		// Ground truth is written when a fault window ends.
