@@ -258,3 +258,56 @@ func dashboardESFields(t *testing.T) []string {
 	require.NotEmpty(t, fields)
 	return fields
 }
+
+// alertmanager is a real Alertmanager (Debian's prometheus-alertmanager).
+type alertmanager struct {
+	url string
+}
+
+func startAlertmanager(t *testing.T, dir string) *alertmanager {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus-alertmanager")
+	if err != nil {
+		t.Fatalf("prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager; .ci/run does it): %v", err)
+	}
+	cfg := filepath.Join(dir, "alertmanager.yml")
+	require.NoError(t, os.WriteFile(cfg, []byte("route:\n  receiver: none\nreceivers:\n  - name: none\n"), 0o600))
+	port := freePort(t)
+	startProcess(t, "alertmanager", filepath.Join(dir, "alertmanager.log"), bin,
+		"--config.file="+cfg, "--storage.path="+filepath.Join(dir, "alertmanager"),
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--cluster.listen-address=")
+	am := &alertmanager{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	waitHTTP(t, am.url+"/-/ready", 30*time.Second)
+	return am
+}
+
+// alert is what Alertmanager says of one incident's alert.
+type alert struct {
+	service string
+	active  bool // firing: not yet past its endsAt
+}
+
+// alerts returns Alertmanager's alerts by incident ID.
+func (a *alertmanager) alerts(ctx context.Context) (map[string]alert, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url+"/api/v2/alerts", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var alerts []struct {
+		Labels map[string]string `json:"labels"`
+		EndsAt time.Time         `json:"endsAt"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&alerts); err != nil {
+		return nil, err
+	}
+	out := map[string]alert{}
+	for _, x := range alerts {
+		out[x.Labels["incident_id"]] = alert{service: x.Labels["service"], active: x.EndsAt.After(time.Now())}
+	}
+	return out, nil
+}

@@ -34,9 +34,16 @@ var seedScenarios = []struct {
 const (
 	faultAfter    = 40 * time.Second
 	faultDuration = 30 * time.Second
+	resolveAfter  = 10 * time.Second
+	// rootcauseWindow is the processor's default window: a culprit stands
+	// out until its anomalies leave it.
+	rootcauseWindow = time.Minute
+	// recovery is how long the slowest seed system (checkout's payment
+	// pool) takes to drain after its fault ends.
+	recovery = 3 * time.Minute
 )
 
-func backendsConfig(dir string, promPort int, vlURL, jaegerOTLP, zipkinURL string) string {
+func backendsConfig(dir string, promPort int, vlURL, jaegerOTLP, zipkinURL, alertmanager string) string {
 	var recv, names strings.Builder
 	for _, s := range seedScenarios {
 		fmt.Fprintf(&recv, `
@@ -58,7 +65,12 @@ receivers:%s
 processors:
   rootcause:
     decision_wait: 2s
+    # Short, so that the seed incidents resolve within the test.
+    resolve_after: %s
 exporters:
+  incidentalert:
+    endpoint: %s
+    resend_interval: 5s
   prometheus:
     endpoint: 127.0.0.1:%d
     enable_open_metrics: true
@@ -93,8 +105,8 @@ service:
     logs:
       receivers: [%s]
       processors: [rootcause]
-      exporters: [file/logs, elasticsearch]
-`, recv.String(), promPort, filepath.Join(dir, "logs.json"), vlURL, jaegerOTLP, zipkinURL, names.String(), names.String(), names.String())
+      exporters: [file/logs, elasticsearch, incidentalert]
+`, recv.String(), resolveAfter, alertmanager, promPort, filepath.Join(dir, "logs.json"), vlURL, jaegerOTLP, zipkinURL, names.String(), names.String(), names.String())
 }
 
 // incidentView is what the incident records say about one incident.
@@ -102,6 +114,8 @@ type incidentView struct {
 	id          string
 	culprit     string
 	reason      string
+	status      string // of the latest record
+	windowEnd   string
 	windowStart time.Time
 	traceIDs    map[string]bool
 }
@@ -120,6 +134,8 @@ func incidentsFrom(recs []logRecord) map[string]*incidentView {
 		}
 		inc.culprit, _ = r.Attrs["rca.culprit.service"].(string)
 		inc.reason, _ = r.Attrs["rca.reason"].(string)
+		inc.status, _ = r.Attrs["rca.incident.status"].(string)
+		inc.windowEnd, _ = r.Attrs["rca.window.end"].(string)
 		if ws, ok := r.Attrs["rca.window.start"].(string); ok {
 			if ts, err := time.Parse(time.RFC3339Nano, ws); err == nil {
 				inc.windowStart = ts
@@ -161,7 +177,8 @@ func TestSeedIncidentsAcrossBackends(t *testing.T) {
 	jaegerZipkin := startJaeger(t, dir, "jaeger-zipkin")
 	prom := startPrometheus(t, dir, fmt.Sprintf("127.0.0.1:%d", promPort))
 	started := time.Now()
-	startCollector(t, dir, backendsConfig(dir, promPort, vl.url, jaegerOTLP.otlp, jaegerZipkin.zipkin))
+	am := startAlertmanager(t, dir)
+	startCollector(t, dir, backendsConfig(dir, promPort, vl.url, jaegerOTLP.otlp, jaegerZipkin.zipkin, am.url))
 	faultStart := started.Add(faultAfter)
 
 	// Wait for an incident naming each seed culprit.
@@ -176,6 +193,24 @@ func TestSeedIncidentsAcrossBackends(t *testing.T) {
 		}
 		return true
 	}, faultAfter+faultDuration+60*time.Second, time.Second, "an incident for each seed culprit")
+
+	// While the faults are on, each seed incident pages: a firing alert in
+	// Alertmanager naming its culprit.
+	firing := map[string]bool{}
+	assert.Eventually(t, func() bool {
+		alerts, err := am.alerts(context.Background())
+		if err != nil {
+			t.Log(err)
+			return false
+		}
+		for _, s := range seedScenarios {
+			inc := byCulprit(incidents, s.culprit)
+			if a, ok := alerts[inc.id]; ok && a.active && a.service == s.culprit {
+				firing[inc.id] = true
+			}
+		}
+		return len(firing) == len(seedScenarios)
+	}, 20*time.Second, 500*time.Millisecond, "a firing alert for each seed incident")
 
 	t.Run("incidents name the seed culprits and none precedes the faults", func(t *testing.T) {
 		for _, inc := range incidents {
@@ -339,6 +374,36 @@ func TestSeedIncidentsAcrossBackends(t *testing.T) {
 			assert.Equal(t, http.StatusOK, resp.StatusCode, "Jaeger's trace view at the link shape /trace/{id}")
 		})
 	}
+
+	t.Run("alertmanager shows the seed incidents resolved after the faults", func(t *testing.T) {
+		// After the faults end, each incident resolves once its culprit has
+		// stopped standing out (its window of anomalies passed) for
+		// resolve_after, and its alert with it. Payment takes the longest:
+		// the retries of the requests that piled up during the fault keep
+		// its database pool exhausted for two to three minutes after it (a
+		// retry storm outlives its cause), and the alert fires as long.
+		require.Len(t, firing, len(seedScenarios), "the seed incidents never fired")
+		var pending []string
+		if !assert.Eventually(t, func() bool {
+			alerts, err := am.alerts(context.Background())
+			if err != nil {
+				t.Log(err)
+				return false
+			}
+			pending = pending[:0]
+			for id := range firing {
+				if a, ok := alerts[id]; ok && a.active {
+					pending = append(pending, id)
+				}
+			}
+			return len(pending) == 0
+		}, time.Until(started.Add(faultAfter+faultDuration+recovery+rootcauseWindow+resolveAfter+30*time.Second)), time.Second) {
+			t.Errorf("alerts of incidents %v still firing after the faults ended and resolve_after passed", pending)
+			for id, inc := range incidentsFrom(flattenLogs(readLogsFile(t, logsPath))) {
+				t.Logf("incident %s (%s): latest record %s, window end %s", id, inc.culprit, inc.status, inc.windowEnd)
+			}
+		}
+	})
 
 	t.Run("ground truth matches the fault windows", func(t *testing.T) {
 		// Ground truth is written when a fault window ends.

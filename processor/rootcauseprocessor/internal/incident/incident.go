@@ -44,7 +44,10 @@ type Options struct {
 	// trace. New incidents take their ID from their first trace's start time
 	// truncated to Window. Must be positive.
 	Window time.Duration
-	// ResolveAfter resolves an incident that received no trace for this long (processing time).
+	// ResolveAfter resolves an incident that received no trace for this
+	// long (processing time), or whose culprit has been back to normal (the
+	// Changed test no longer holds) for this long: a service with a few
+	// chronic errors keeps sending anomalous traces after a fault ends.
 	ResolveAfter time.Duration
 	// UpdateInterval is the minimum time between two update events of an incident.
 	UpdateInterval time.Duration
@@ -145,6 +148,9 @@ type record struct {
 	early    []earlyTrace
 	suspects map[string]*suspect
 	last     time.Time // processing time of the last trace
+	// changed is the last processing time at which the culprit stood out
+	// (the Changed test held) while the incident was published.
+	changed time.Time
 	emitted  time.Time // processing time of the last event
 	pending  Status    // event to emit, "" when none
 	dirty    bool
@@ -367,6 +373,7 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 		return
 	}
 	r.published = true
+	r.changed = now
 	r.snap.Status = StatusOpen
 	r.pending = StatusOpen
 	if first, last := s.burst(r.early, now); !first.IsZero() {
@@ -646,14 +653,17 @@ func (s *Store) countOpened(r *record) {
 	s.totals[k]++
 }
 
-// Flush resolves the incidents idle for ResolveAfter and returns the events due
+// Flush resolves the incidents idle, or back to normal, for ResolveAfter and returns the events due
 // at processing time now: opens and resolves always, updates at most once per
 // UpdateInterval per incident.
 func (s *Store) Flush(now time.Time) []Incident {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range s.open {
-		if now.Sub(r.last) >= s.opts.ResolveAfter {
+		if r.published && s.opts.Changed != nil && s.opts.Changed(r.snap.CulpritService, now) {
+			r.changed = now
+		}
+		if now.Sub(r.last) >= s.opts.ResolveAfter || r.published && s.opts.Changed != nil && now.Sub(r.changed) >= s.opts.ResolveAfter {
 			s.resolve(r)
 		} else {
 			// Traffic keeps flowing while the anomalous traces do not: the

@@ -466,3 +466,39 @@ func TestCandidatesAreWeighedAgainstNormalTraffic(t *testing.T) {
 	assert.InDelta(t, 0.8, ev[0].Candidates[0].Score, 1e-9, "all of seat's requests are the incident's")
 	assert.InDelta(t, 0.9*4/104.0, ev[0].Candidates[1].Score, 1e-9)
 }
+
+// TestAnIncidentResolvesWhenItsCulpritIsBackToNormal: after the fault, the
+// culprit's chronic errors keep coming, one every few seconds, as they did
+// before it; the incident resolves once the culprit has stopped standing
+// out for ResolveAfter, not never.
+func TestAnIncidentResolvesWhenItsCulpritIsBackToNormal(t *testing.T) {
+	changed := true
+	s := New(Options{
+		Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: time.Second, MinTraces: 1,
+		Changed: func(string, time.Time) bool { return changed },
+	})
+	now := t0
+	n := byte(0)
+	record := func() string {
+		n++
+		id, _ := s.Record(now, obs(n, now))
+		return id
+	}
+	id := record()
+	require.Len(t, s.Flush(now), 1)
+	changed = false // the fault ends; the chronic errors go on
+	var resolvedAt time.Duration
+	for step := time.Duration(0); step <= 2*time.Minute; step += 5 * time.Second {
+		now = t0.Add(step)
+		assert.Equal(t, id, record(), "the chronic errors join the open incident while it lasts")
+		for _, ev := range s.Flush(now) {
+			if ev.ID == id && ev.Status == StatusResolved {
+				resolvedAt = step
+			}
+		}
+		if resolvedAt > 0 {
+			break
+		}
+	}
+	assert.Equal(t, 30*time.Second, resolvedAt, "resolved ResolveAfter after the culprit stopped standing out")
+}
