@@ -151,9 +151,9 @@ type record struct {
 	// changed is the last processing time at which the culprit stood out
 	// (the Changed test held) while the incident was published.
 	changed time.Time
-	emitted  time.Time // processing time of the last event
-	pending  Status    // event to emit, "" when none
-	dirty    bool
+	emitted time.Time // processing time of the last event
+	pending Status    // event to emit, "" when none
+	dirty   bool
 	// logReason is true when the reason quotes a log record.
 	logReason bool
 	// symptoms counts, for each service that misbehaved in the incident's
