@@ -346,12 +346,16 @@ func (p *sharedProcessor) newPatternReason(operation string, ids []logtemplate.I
 	return b.String()
 }
 
-// saturationNote says, for a slow culprit at its CPU limit, how close: the
-// metric a person checks first for a CPU fault. "" when it is not saturated.
+// saturationNote says, for a slow culprit at its CPU limit, how close, and
+// from which level it rose: the metric a person checks first for a CPU
+// fault, and the change that makes it one. "" when it is not saturated.
 func (p *sharedProcessor) saturationNote(service string) string {
 	if service == "" || !p.profile.Saturated(service) {
 		return ""
 	}
 	u, _ := p.profile.Utilization(service)
+	if before, ok := p.profile.UtilizationBefore(service); ok {
+		return fmt.Sprintf("; its CPU at %.0f%% of its limit, up from %.0f%%", 100*u, 100*before)
+	}
 	return fmt.Sprintf("; its CPU at %.0f%% of its limit", 100*u)
 }

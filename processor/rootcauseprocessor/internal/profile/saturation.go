@@ -29,6 +29,10 @@ type Saturation struct {
 type sample struct {
 	at    time.Time
 	ratio float64
+	// normal is the latest earlier report below saturation, if any: what
+	// the service used before it reached its limit.
+	normal    float64
+	hasNormal bool
 }
 
 // NewSaturation tracks at most maxServices services; zero means no bound.
@@ -78,13 +82,33 @@ func (s *Saturation) put(service string, at time.Time, ratio float64) {
 		s.rejected.Add(1)
 		return
 	}
-	// Several pods of a service: the busiest of the latest reports.
-	if ok && old.at.Equal(at) {
-		ratio = max(ratio, old.ratio)
-	} else if ok && old.at.After(at) {
+	next := sample{at: at, ratio: ratio}
+	switch {
+	case !ok:
+	case old.at.Equal(at):
+		// Several pods of a service: the busiest of the latest reports.
+		next = old
+		next.ratio = max(ratio, old.ratio)
+	case old.at.After(at):
 		return
+	case old.ratio < saturatedAt:
+		next.normal, next.hasNormal = old.ratio, true
+	default:
+		next.normal, next.hasNormal = old.normal, old.hasNormal
 	}
-	s.latest[service] = sample{at: at, ratio: ratio}
+	s.latest[service] = next
+}
+
+// Before is the service's utilization in its last report below saturation
+// before the latest one: the level it rose from. False when none is known.
+func (s *Saturation) Before(service string) (float64, bool) {
+	if s == nil {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x := s.latest[service]
+	return x.normal, x.hasNormal
 }
 
 // Saturated reports whether the service's latest report, at most within

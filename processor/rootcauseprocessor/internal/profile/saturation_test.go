@@ -44,3 +44,18 @@ func TestSaturation(t *testing.T) {
 	assert.Equal(t, int64(1), s.TakeRejected(), "beyond two services")
 	assert.False(t, (*Saturation)(nil).Saturated("food", t0, time.Minute))
 }
+
+// The level a service rose from is its last report below saturation, kept
+// while it stays saturated.
+func TestSaturationRemembersTheLevelBefore(t *testing.T) {
+	s := NewSaturation(0)
+	s.Observe(utilization("food", "k8s.pod.cpu_limit_utilization", t0, 0.01))
+	_, ok := s.Before("food")
+	assert.False(t, ok, "nothing before the first report")
+	s.Observe(utilization("food", "k8s.pod.cpu_limit_utilization", t0.Add(time.Minute), 0.07))
+	s.Observe(utilization("food", "k8s.pod.cpu_limit_utilization", t0.Add(2*time.Minute), 0.997))
+	s.Observe(utilization("food", "k8s.pod.cpu_limit_utilization", t0.Add(3*time.Minute), 0.999))
+	before, ok := s.Before("food")
+	assert.True(t, ok)
+	assert.InDelta(t, 0.07, before, 1e-9)
+}
