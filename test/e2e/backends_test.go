@@ -141,24 +141,8 @@ type jaegerSpan struct {
 }
 
 // get decodes a JSON answer of Jaeger's query API (/api/...): the traces in
-// its data field.
+// its data field; none when Jaeger does not know them (404).
 func (j *jaeger) get(ctx context.Context, path string) ([][]jaegerSpan, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.query+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, nil
-	}
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(resp.Body)
-		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, body)
-	}
 	var out struct {
 		Data []struct {
 			TraceID string `json:"traceID"`
@@ -176,8 +160,10 @@ func (j *jaeger) get(ctx context.Context, path string) ([][]jaegerSpan, error) {
 			} `json:"processes"`
 		} `json:"data"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, fmt.Errorf("GET %s: %w", path, err)
+	if status, err := getJSON(ctx, j.query+path, &out); status == http.StatusNotFound {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
 	}
 	var traces [][]jaegerSpan
 	for _, tr := range out.Data {
@@ -289,20 +275,11 @@ type alert struct {
 
 // alerts returns Alertmanager's alerts by incident ID.
 func (a *alertmanager) alerts(ctx context.Context) (map[string]alert, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url+"/api/v2/alerts", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var alerts []struct {
 		Labels map[string]string `json:"labels"`
 		EndsAt time.Time         `json:"endsAt"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&alerts); err != nil {
+	if _, err := getJSON(ctx, a.url+"/api/v2/alerts", &alerts); err != nil {
 		return nil, err
 	}
 	out := map[string]alert{}
@@ -310,4 +287,26 @@ func (a *alertmanager) alerts(ctx context.Context) (map[string]alert, error) {
 		out[x.Labels["incident_id"]] = alert{service: x.Labels["service"], active: x.EndsAt.After(time.Now())}
 	}
 	return out, nil
+}
+
+// getJSON decodes the JSON answer of a GET into out. An answer other than 200
+// is an error that quotes the body; its status is returned either way.
+func getJSON(ctx context.Context, u string, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return resp.StatusCode, fmt.Errorf("GET %s: %s: %s", u, resp.Status, body)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return resp.StatusCode, fmt.Errorf("GET %s: %w", u, err)
+	}
+	return resp.StatusCode, nil
 }
