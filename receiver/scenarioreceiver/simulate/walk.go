@@ -149,7 +149,7 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 	e.logs(r, o.svc, si, t, o.logs.start, 0, 0, 0)
 	self := o.lat.sample(e.rng)
 	var res result
-	delay, broken := e.applyFaults(o.faults, r, t)
+	delay, broken, _ := e.applyFaults(o.faults, r, t)
 	self += delay
 	if broken != nil {
 		res = result{failed: true, status: cmp.Or(broken.status, 500), msg: cmp.Or(broken.msg, "internal server error")}
@@ -219,13 +219,14 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 	return res
 }
 
-// applyFaults applies the latency and error faults of an operation or a
-// step that are active at t, in their order: the delay they add, and the
-// error fault that broke this request (the last one drawn; nil when none).
-// A fault that hits the request marks it affected. Dependencies and
-// connection pools apply their own kinds of fault (a refused connection, a
-// held pool) where they are called.
-func (e *Engine) applyFaults(faults []*fault, r *request, t int64) (delay int64, broken *fault) {
+// applyFaults applies the faults of an operation, a step or a dependency
+// that are active at t, in their order: the delay they add, the error fault
+// that broke this request (the last one drawn; nil when none), and a
+// dependency_down fault (the last hanging one, or the first refusing one, at
+// which it stops: a refused connection ends the call). A fault that hits the
+// request marks it affected. Connection pools apply their own kind of fault
+// (a held pool) where they are called.
+func (e *Engine) applyFaults(faults []*fault, r *request, t int64) (delay int64, broken, down *fault) {
 	s := e.scen(t)
 	for _, f := range faults {
 		if !f.windows.active(s) {
@@ -240,9 +241,15 @@ func (e *Engine) applyFaults(faults []*fault, r *request, t int64) (delay int64,
 				broken = f
 				e.affected(f, r, t)
 			}
+		case model.KindDependencyDown:
+			e.affected(f, r, t)
+			down = f
+			if !f.hang {
+				return delay, broken, down
+			}
 		}
 	}
-	return delay, broken
+	return delay, broken, down
 }
 
 // runStep runs a step with its retries.
@@ -303,7 +310,7 @@ func (e *Engine) attempt(r *request, o *op, st *step, t, dl int64, parent int32,
 	var extra int64
 	var broken *fault
 	if st.kind != stepDB {
-		extra, broken = e.applyFaults(st.faults, r, t)
+		extra, broken, _ = e.applyFaults(st.faults, r, t)
 	}
 	switch st.kind {
 	case stepWork:
@@ -387,31 +394,20 @@ func (e *Engine) callDependency(r *request, o *op, st *step, t, dl int64, parent
 	if e.rng.Float64() < d.errRate {
 		status = 502
 	}
-	s := e.scen(t)
-	for _, f := range d.faults {
-		if !f.windows.active(s) {
-			continue
-		}
-		switch f.kind {
-		case model.KindLatency:
-			lat += f.lat.sample(e.rng)
-			e.affected(f, r, t)
-		case model.KindError:
-			if e.rng.Float64() < f.errRate {
-				status = cmp.Or(f.status, 503)
-				e.affected(f, r, t)
-			}
-		case model.KindDependencyDown:
-			e.affected(f, r, t)
-			if f.hang {
-				lat = noDeadline / 2
-				break
-			}
-			sp.end, sp.failed, sp.exc = t+e.net(), true, true
-			sp.errType = "ConnectionRefusedError"
-			sp.msg = fmt.Sprintf("dial tcp %s:%d: connect: connection refused", st.address, st.port)
-			return result{end: sp.end, failed: true, msg: sp.msg}
-		}
+	delay, broken, down := e.applyFaults(d.faults, r, t)
+	lat += delay
+	if broken != nil {
+		status = cmp.Or(broken.status, 503)
+	}
+	switch {
+	case down == nil:
+	case down.hang:
+		lat = noDeadline / 2 // it never answers
+	default:
+		sp.end, sp.failed, sp.exc = t+e.net(), true, true
+		sp.errType = "ConnectionRefusedError"
+		sp.msg = fmt.Sprintf("dial tcp %s:%d: connect: connection refused", st.address, st.port)
+		return result{end: sp.end, failed: true, msg: sp.msg}
 	}
 	end := t + lat
 	if end > dl {

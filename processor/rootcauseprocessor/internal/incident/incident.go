@@ -660,10 +660,10 @@ func (s *Store) Flush(now time.Time) []Incident {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range s.open {
-		if r.published && s.opts.Changed != nil && s.opts.Changed(r.snap.CulpritService, now) {
+		if r.published && (s.opts.Changed == nil || s.opts.Changed(r.snap.CulpritService, now)) {
 			r.changed = now
 		}
-		if now.Sub(r.last) >= s.opts.ResolveAfter || r.published && s.opts.Changed != nil && now.Sub(r.changed) >= s.opts.ResolveAfter {
+		if now.Sub(r.last) >= s.opts.ResolveAfter || r.published && now.Sub(r.changed) >= s.opts.ResolveAfter {
 			s.resolve(r)
 		} else {
 			// Traffic keeps flowing while the anomalous traces do not: the
