@@ -179,6 +179,23 @@ func TestTracesDecidedBeforeTheIncidentAreItsSamples(t *testing.T) {
 	assert.True(t, in.Samples[0].Spans[2].Culprit)
 }
 
+// TestTracesListedBeforeTheyArriveAreItsSamples: the record that opens an
+// incident and the newest traces it lists leave the processor together, in
+// two pipelines; the traces may come second.
+func TestTracesListedBeforeTheyArriveAreItsSamples(t *testing.T) {
+	tr, lg, base := startPage(t, nil)
+	ctx := context.Background()
+	require.NoError(t, lg.ConsumeLogs(ctx, record(incidentID, "open", 5, t0.Add(8*time.Second))))
+	require.NoError(t, tr.ConsumeTraces(ctx, checkout(8, ""))) // not listed
+	require.NoError(t, tr.ConsumeTraces(ctx, checkout(9, ""))) // listed by the record
+	_, body := get(t, base+"/api/incidents/"+incidentID)
+	var in Incident
+	require.NoError(t, json.Unmarshal([]byte(body), &in))
+	require.Len(t, in.Samples, 1)
+	assert.Equal(t, pcommon.TraceID{9}.String(), in.Samples[0].TraceID)
+	assert.True(t, in.Samples[0].Spans[2].Culprit)
+}
+
 // TestThePageIsBounded: incidents beyond max_incidents are forgotten oldest
 // first, and an incident keeps at most `samples` traces.
 func TestThePageIsBounded(t *testing.T) {

@@ -76,10 +76,17 @@ type store struct {
 	incidents map[string]*Incident
 	order     []string // by first record
 	pending   []Trace  // anomalous traces not yet named by a record, oldest first
+	// listed are the trace IDs the latest record of each incident lists
+	// that have not arrived yet: the record and its newest traces leave the
+	// processor together and may come in either order.
+	listed map[string]*Incident
 }
 
 func newStore(cfg *Config) *store {
-	return &store{max: cfg.MaxIncidents, samples: cfg.Samples, maxSpans: cfg.MaxSpans, incidents: map[string]*Incident{}}
+	return &store{
+		max: cfg.MaxIncidents, samples: cfg.Samples, maxSpans: cfg.MaxSpans,
+		incidents: map[string]*Incident{}, listed: map[string]*Incident{},
+	}
 }
 
 // addRecords reads the incident records of ld; other records are not the
@@ -104,10 +111,12 @@ func (s *store) addRecord(r incidentrecord.Record) {
 		s.incidents[r.ID] = in
 		s.order = append(s.order, r.ID)
 		if len(s.order) > s.max {
+			s.unlist(s.incidents[s.order[0]])
 			delete(s.incidents, s.order[0])
 			s.order = slices.Delete(s.order, 0, 1)
 		}
 	}
+	s.unlist(in)
 	in.Status, in.Kind = r.Status, r.Kind
 	in.Service, in.Operation, in.Dependency = r.Service, r.Operation, r.Dependency
 	in.Reason, in.Confidence, in.Share, in.TraceCount = r.Reason, r.Confidence, r.Share, r.TraceCount
@@ -125,8 +134,9 @@ func (s *store) addRecord(r incidentrecord.Record) {
 // the processor tagged with an incident's ID (decided once the incident was
 // published) joins it at once; an anomalous trace decided before (its root
 // names a culprit only) waits among the latest ones until a record of its
-// incident lists it in rca.trace_ids. The processor forwards a decided trace
-// whole, so all of its spans are in the batch.
+// incident lists it in rca.trace_ids, or joins at once when the record came
+// first. The processor forwards a decided trace whole, so all of its spans
+// are in the batch.
 func (s *store) addTraces(td ptrace.Traces) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -143,7 +153,14 @@ func (s *store) addTraces(td ptrace.Traces) {
 						incidentOf[sp.TraceID()] = in
 					}
 				} else if _, ok := sp.Attributes().Get(incidentrecord.AttrCulpritService); ok && s.samples > 0 {
-					anomalous[sp.TraceID()] = true
+					if in := s.listed[sp.TraceID().String()]; in != nil {
+						delete(s.listed, sp.TraceID().String())
+						if len(in.Samples) < s.samples {
+							incidentOf[sp.TraceID()] = in
+						}
+					} else {
+						anomalous[sp.TraceID()] = true
+					}
 				}
 			}
 		}
@@ -191,12 +208,25 @@ func (s *store) addTraces(td ptrace.Traces) {
 // record: the latest ones, which the record lists among its samples.
 const maxPending = 64
 
-// adoptPending moves the waiting traces that in's record lists to its samples.
+// adoptPending moves the waiting traces that in's record lists to its
+// samples, and expects the others while in still has room.
 func (s *store) adoptPending(in *Incident) {
 	for _, id := range in.TraceIDs {
 		if i := slices.IndexFunc(s.pending, func(t Trace) bool { return t.TraceID == id }); i >= 0 {
 			in.addSample(s.pending[i], s.samples)
 			s.pending = slices.Delete(s.pending, i, i+1)
+		} else if len(in.Samples) < s.samples && !slices.ContainsFunc(in.Samples, func(t Trace) bool { return t.TraceID == id }) {
+			s.listed[id] = in
+		}
+	}
+}
+
+// unlist forgets the traces in's previous record listed: a newer record
+// lists its own, so listed holds at most one record's IDs per incident.
+func (s *store) unlist(in *Incident) {
+	for _, id := range in.TraceIDs {
+		if s.listed[id] == in {
+			delete(s.listed, id)
 		}
 	}
 }
