@@ -122,6 +122,38 @@ type serviceBlame struct {
 	// peak is the most excess a window blamed on the service while it had
 	// not shifted: the worst of its normal stalls and bursts.
 	peak time.Duration
+	// held are the totals of complete windows not yet known to be normal: a
+	// change that starts inside a window is only seen as a shift up to half
+	// a window later, so a window joins peak only once that much time has
+	// passed without a shift (never learn from a window under suspicion).
+	held [sustainBuckets + 1]blameBucket
+	// shiftedAt is the latest bucket at whose end the service had shifted.
+	shiftedAt int64
+}
+
+// roll closes the window ending at bucket end, whose total excess was
+// total and whose service had shifted by then or not: it holds the window
+// back and moves to peak the held windows that stayed clear of any shift
+// for sustainBuckets after they ended.
+func (bs *serviceBlame) roll(end int64, total time.Duration, shifted bool) {
+	if shifted {
+		bs.shiftedAt = end
+	}
+	for i := range bs.held {
+		h := &bs.held[i]
+		if h.idx == 0 || h.idx > end-sustainBuckets {
+			continue
+		}
+		// A shift seen at or after the window's first bucket may have
+		// started inside it.
+		if bs.shiftedAt < h.idx-buckets+1 && h.excess > bs.peak {
+			bs.peak = h.excess
+		}
+		*h = blameBucket{}
+	}
+	if total > 0 {
+		bs.held[end%int64(len(bs.held))] = blameBucket{idx: end, excess: total}
+	}
 }
 
 type bucket struct {
@@ -216,11 +248,9 @@ func (p *Profile) Observe(at time.Time, parts []diagnosis.Part, blames []diagnos
 			continue // older than the window
 		default:
 			// The window that ends before this bucket is complete: if the
-			// service had not shifted in it, it was normal, however much
-			// excess its stalls showed.
-			if total := bs.window(idx - 1); total > bs.peak && !p.shiftedAt(bl.Service, idx-1) {
-				bs.peak = total
-			}
+			// service does not shift in it or soon after, it was normal,
+			// however much excess its stalls showed.
+			bs.roll(idx-1, bs.window(idx-1), p.shiftedAt(bl.Service, idx-1))
 			b.idx, b.excess = idx, 0
 		}
 		b.excess += bl.Excess

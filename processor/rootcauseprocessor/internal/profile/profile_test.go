@@ -168,6 +168,24 @@ func TestChangedNeedsASustainedShiftBeyondTheWorstNormalWindow(t *testing.T) {
 		assert.True(t, p.Changed("order", now))
 		assert.False(t, p.Changed("gateway", now), "the caller's own parts did not change")
 	})
+	t.Run("a fault does not hide the next, smaller one", func(t *testing.T) {
+		p := newProfile()
+		now := feed(p, t0, 3*time.Minute, false, steady)
+		fault := func(d, excess time.Duration) {
+			for end := now.Add(d); now.Before(end); now = now.Add(100 * time.Millisecond) {
+				p.Observe(now, []diagnosis.Part{call("gateway", "order", "GET /o", 2*time.Second)}, []diagnosis.Blame{{Service: "order", Excess: excess}}, true)
+			}
+		}
+		// A large fault: the windows that close before its median moves
+		// past the tail (half a window) are under suspicion, not normal.
+		fault(40*time.Second, 2*time.Second)
+		require.True(t, p.Changed("order", now))
+		now = feed(p, now, 3*time.Minute, false, steady)
+		require.False(t, p.Changed("order", now))
+		// A later fault that blames a tenth as much per request.
+		fault(40*time.Second, 200*time.Millisecond)
+		assert.True(t, p.Changed("order", now))
+	})
 	t.Run("a fresh deployment is not held back", func(t *testing.T) {
 		p := newProfile()
 		assert.True(t, p.Changed("order", t0))
