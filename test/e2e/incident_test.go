@@ -67,6 +67,9 @@ processors:
     decision_wait: 2s
     # Short, so that the seed incidents resolve within the test.
     resolve_after: %s
+    # Short, so that records soon list traces decided after the incident
+    # opened (the open record's samples were all decided before it).
+    update_interval: 5s
 exporters:
   incidentalert:
     endpoint: %s
@@ -229,13 +232,16 @@ func TestSeedIncidentsAcrossBackends(t *testing.T) {
 				continue
 			}
 			inc := byCulprit(incidents, s.culprit)
-			tagged := 0
-			for _, r := range recs {
-				if r.Service == s.culprit && r.Body == s.errorLog && r.Attrs["rca.incident.id"] == inc.id {
-					tagged++
+			// Logs of traces decided after the incident opened carry its ID.
+			assert.Eventually(t, func() bool {
+				for _, r := range recs {
+					if r.Service == s.culprit && r.Body == s.errorLog && r.Attrs["rca.incident.id"] == inc.id {
+						return true
+					}
 				}
-			}
-			assert.Positive(t, tagged, "%s logs %q tagged with incident %s", s.culprit, s.errorLog, inc.id)
+				recs = flattenLogs(readLogsFile(t, logsPath))
+				return false
+			}, 30*time.Second, time.Second, "%s logs %q tagged with incident %s", s.culprit, s.errorLog, inc.id)
 		}
 	})
 
@@ -325,10 +331,16 @@ func TestSeedIncidentsAcrossBackends(t *testing.T) {
 		t.Run(backend.name+" finds the incident's traces by ID and by rca.incident.id", func(t *testing.T) {
 			pay := byCulprit(incidents, "payment")
 			ctx := context.Background()
-			// The exporters deliver the traces shortly after the incident record.
+			// The exporters deliver the traces shortly after the incident
+			// record. The open record's samples were decided before it and
+			// name their culprit only; the later records list traces
+			// tagged with the incident.
 			var root *jaegerSpan
 			var culpritSpans int
 			assert.Eventually(t, func() bool {
+				if latest := incidentsFrom(flattenLogs(readLogsFile(t, logsPath)))[pay.id]; latest != nil {
+					pay = latest
+				}
 				for id := range pay.traceIDs {
 					spans, err := backend.jaeger.trace(ctx, id)
 					if err != nil {
@@ -349,7 +361,7 @@ func TestSeedIncidentsAcrossBackends(t *testing.T) {
 					}
 				}
 				return false
-			}, 30*time.Second, time.Second, "a trace of incident %s whose root is tagged with it and whose culprit span is marked", pay.id)
+			}, 45*time.Second, time.Second, "a trace of incident %s whose root is tagged with it and whose culprit span is marked", pay.id)
 			if root == nil {
 				return
 			}
