@@ -18,7 +18,7 @@ func TestComponentsListed(t *testing.T) {
 		"otlp", "scenario",
 		"memory_limiter", "batch", "rootcause", "tail_sampling",
 		"debug", "file", "prometheus", "elasticsearch", "zipkin", "incidentalert", "incidentpage",
-		"health_check", "pprof", "zpages",
+		"health_check", "pprof", "zpages", "file_storage",
 	} {
 		assert.Contains(t, out, "- name: "+name+"\n", "component %s", name)
 	}

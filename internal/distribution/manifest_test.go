@@ -3,6 +3,7 @@ package distribution
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -159,4 +160,29 @@ func readModulePath(t *testing.T, gomod string) string {
 	raw, err := os.ReadFile(gomod)
 	require.NoError(t, err)
 	return modfile.ModulePath(raw)
+}
+
+// TestDockerfileBuildsTheManifest: the image build runs ocb on the same
+// manifest, so it needs every local component's folder copied in, and the
+// Makefile's GONOSUMDB (modules the checksum database does not know), or
+// `docker build` fails where `make build` passes.
+func TestDockerfileBuildsTheManifest(t *testing.T) {
+	root := repoRoot(t)
+	raw, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	require.NoError(t, err)
+	dockerfile := string(raw)
+	for _, mod := range loadManifest(t).all() {
+		if mod.Path == "" {
+			continue
+		}
+		top := strings.SplitN(strings.TrimPrefix(mod.Path, "./"), "/", 2)[0]
+		assert.Contains(t, dockerfile, "\nCOPY "+top+"/ "+top+"/\n", "the image build needs %s (manifest path %s)", top, mod.Path)
+	}
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	require.NoError(t, err)
+	want := regexp.MustCompile(`(?m)^export GONOSUMDB := (.+)$`).FindSubmatch(makefile)
+	require.NotNil(t, want, "the Makefile exports GONOSUMDB")
+	got := regexp.MustCompile(`(?m)^ENV GONOSUMDB=(.+)$`).FindStringSubmatch(dockerfile)
+	require.NotNil(t, got, "the Dockerfile sets GONOSUMDB")
+	assert.Equal(t, strings.TrimSpace(string(want[1])), strings.TrimSpace(got[1]))
 }
