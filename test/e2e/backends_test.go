@@ -21,10 +21,19 @@ import (
 // victoriaLogs is a real log store that accepts the Elasticsearch bulk API at
 // /insert/elasticsearch/, standing in for Elasticsearch.
 type victoriaLogs struct {
-	url string
+	url  string
+	proc *process
 }
 
+// startVictoriaLogs starts VictoriaLogs on a free port, its data in dir.
 func startVictoriaLogs(t *testing.T, dir string) *victoriaLogs {
+	t.Helper()
+	return startVictoriaLogsAt(t, dir, freePort(t))
+}
+
+// startVictoriaLogsAt starts VictoriaLogs on port, its data in dir: again
+// on the same port and dir, it comes back with what it stored.
+func startVictoriaLogsAt(t *testing.T, dir string, port int) *victoriaLogs {
 	t.Helper()
 	bin := os.Getenv("RCA_VICTORIALOGS")
 	if bin == "" {
@@ -33,13 +42,12 @@ func startVictoriaLogs(t *testing.T, dir string) *victoriaLogs {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("victoria-logs is missing at %s (`make test` installs it; or set RCA_VICTORIALOGS): %v", bin, err)
 	}
-	port := freePort(t)
-	startProcess(t, "victoria-logs", filepath.Join(dir, "victoria-logs.log"), bin,
+	proc := startProcess(t, "victoria-logs", filepath.Join(dir, "victoria-logs.log"), bin,
 		fmt.Sprintf("-httpListenAddr=127.0.0.1:%d", port),
 		"-storageDataPath="+filepath.Join(dir, "vlogs"),
 		"-retentionPeriod=1d",
 	)
-	v := &victoriaLogs{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	v := &victoriaLogs{url: fmt.Sprintf("http://127.0.0.1:%d", port), proc: proc}
 	waitHTTP(t, v.url+"/health", 30*time.Second)
 	return v
 }

@@ -49,37 +49,54 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// process is a child process stopped (SIGTERM, then SIGKILL) when the test ends.
+// process is a child process stopped (SIGTERM, then SIGKILL) when the test
+// ends, or before by stop.
 type process struct {
-	cmd *exec.Cmd
-	log string
+	cmd    *exec.Cmd
+	log    string
+	exited chan struct{}
 }
 
 func startProcess(t *testing.T, name, logPath string, bin string, args ...string) *process {
 	t.Helper()
-	f, err := os.Create(logPath)
+	return startProcessEnv(t, name, logPath, nil, bin, args...)
+}
+
+// startProcessEnv starts bin with env added to the test's environment; its
+// output is appended to logPath.
+func startProcessEnv(t *testing.T, name, logPath string, env []string, bin string, args ...string) *process {
+	t.Helper()
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	require.NoError(t, err)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = f
 	cmd.Stderr = f
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, cmd.Start(), "start %s", name)
-	p := &process{cmd: cmd, log: logPath}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited); f.Close() }()
+	p := &process{cmd: cmd, log: logPath, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited); f.Close() }()
 	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
+		p.stop(10 * time.Second)
 		if t.Failed() {
 			t.Logf("--- %s log (%s) tail:\n%s", name, logPath, tail(logPath, 40))
 		}
 	})
 	return p
+}
+
+// stop sends SIGTERM and waits for the process to exit, then SIGKILL after
+// grace. It reports whether the process exited on SIGTERM.
+func (p *process) stop(grace time.Duration) bool {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return true
+	case <-time.After(grace):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+		return false
+	}
 }
 
 func tail(path string, n int) string {

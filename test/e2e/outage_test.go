@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+)
+
+// shippedCollector runs the built binary on the shipped otelcol-config.yaml,
+// every endpoint on a loopback port of its own, the log store at esURL, the
+// trace store and Alertmanager unreachable, and its queues in storageDir.
+type shippedCollector struct {
+	otlpHTTP, health, telemetry int
+	env                         []string
+	args                        []string
+	log                         string
+}
+
+func newShippedCollector(t *testing.T, dir, esURL, storageDir string) *shippedCollector {
+	t.Helper()
+	c := &shippedCollector{otlpHTTP: freePort(t), health: freePort(t), telemetry: freePort(t), log: filepath.Join(dir, "otelcol.log")}
+	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
+	c.env = []string{
+		"OTLP_GRPC_ENDPOINT=" + addr(freePort(t)),
+		"OTLP_HTTP_ENDPOINT=" + addr(c.otlpHTTP),
+		"HEALTH_CHECK_ENDPOINT=" + addr(c.health),
+		"PPROF_ENDPOINT=" + addr(freePort(t)),
+		"ZPAGES_ENDPOINT=" + addr(freePort(t)),
+		"PROMETHEUS_EXPORTER_ENDPOINT=" + addr(freePort(t)),
+		"INCIDENT_PAGE_ENDPOINT=" + addr(freePort(t)),
+		"ES_ENDPOINT=" + esURL,
+		"JAEGER_OTLP_ENDPOINT=" + addr(freePort(t)),
+		"ALERTMANAGER_ENDPOINT=http://" + addr(freePort(t)),
+		"RCA_STORAGE_DIR=" + storageDir,
+	}
+	// Only what the shipped file cannot know: VictoriaLogs' field headers,
+	// internal metrics on a port of the test, and OTLP as the only input.
+	override := fmt.Sprintf(`
+exporters:
+  elasticsearch:
+    headers:
+      VL-Msg-Field: body.text
+      VL-Time-Field: "@timestamp"
+service:
+  telemetry:
+    metrics:
+      level: detailed
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: %d
+  pipelines:
+    traces: {receivers: [otlp]}
+    metrics: {receivers: [otlp]}
+    logs: {receivers: [otlp]}
+`, c.telemetry)
+	path := filepath.Join(dir, "override.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(override), 0o600))
+	c.args = []string{"--config", filepath.Join(repoRoot(t), "otelcol-config.yaml"), "--config", path}
+	return c
+}
+
+func (c *shippedCollector) start(t *testing.T) *process {
+	t.Helper()
+	p := startProcessEnv(t, "otelcol-rca", c.log, c.env, collectorBinary(t), c.args...)
+	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/", c.health), 30*time.Second)
+	return p
+}
+
+// sendLogs posts n log records of run over OTLP/HTTP.
+func (c *shippedCollector) sendLogs(t *testing.T, run string, n int) {
+	t.Helper()
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "outage-probe")
+	recs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	now := time.Now()
+	for i := range n {
+		r := recs.AppendEmpty()
+		r.SetTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Duration(i) * time.Millisecond)))
+		r.SetSeverityText("INFO")
+		r.Body().SetStr(fmt.Sprintf("outage probe %s %d", run, i))
+		r.Attributes().PutStr("probe.run", run)
+		r.Attributes().PutInt("probe.seq", int64(i))
+	}
+	body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+	require.NoError(t, err)
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/logs", c.otlpHTTP), "application/x-protobuf", bytes.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "OTLP/HTTP export of run %s", run)
+}
+
+// exporterCounter sums the collector's internal counter name over the
+// series of exporter; 0 when it has none.
+func (c *shippedCollector) exporterCounter(t *testing.T, name, exporter string) float64 {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.telemetry))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) || !strings.Contains(line, `exporter="`+exporter+`"`) {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// stored counts the probe records of run in the log store.
+func (v *victoriaLogs) stored(ctx context.Context, run string) (int, error) {
+	docs, err := v.query(ctx, fmt.Sprintf(`"resource.attributes.service.name":"outage-probe" AND "attributes.probe.run":%q`, run))
+	return len(docs), err
+}
+
+// TestLogStoreOutageLosesNothing runs the shipped configuration against a
+// real log store (VictoriaLogs' Elasticsearch bulk API) that goes down, and
+// restarts (kills) the collector during the outage: the logs sent before,
+// during and after the restart all arrive once the store is back, once
+// each, none is dropped, and the pipeline never refuses data meanwhile.
+func TestLogStoreOutageLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run of about a minute")
+	}
+	dir := t.TempDir()
+	vlPort := freePort(t)
+	vl := startVictoriaLogsAt(t, dir, vlPort)
+	c := newShippedCollector(t, dir, vl.url+"/insert/elasticsearch/", filepath.Join(dir, "storage"))
+	collector := c.start(t)
+	ctx := context.Background()
+	const n = 50
+
+	c.sendLogs(t, "before", n)
+	require.Eventually(t, func() bool {
+		got, err := vl.stored(ctx, "before")
+		return err == nil && got == n
+	}, 30*time.Second, 500*time.Millisecond, "the log store receives the logs while it is up")
+
+	require.True(t, vl.proc.stop(10*time.Second), "VictoriaLogs stops")
+	c.sendLogs(t, "outage", n)
+	time.Sleep(3 * time.Second) // the exporter is retrying
+
+	// A restart during the outage, as an orchestrator does it: SIGTERM,
+	// then SIGKILL after a grace period. The Elasticsearch exporter's own
+	// retry loop does not end on shutdown, so the kill ends it; what waits
+	// in the queue, and the request in flight, are on disk.
+	collector.stop(5 * time.Second)
+	collector = c.start(t)
+	c.sendLogs(t, "restarted", n)
+	time.Sleep(2 * time.Second)
+
+	vl = startVictoriaLogsAt(t, dir, vlPort)
+	for _, run := range []string{"before", "outage", "restarted"} {
+		var got int
+		assert.Eventually(t, func() bool {
+			var err error
+			got, err = vl.stored(ctx, run)
+			return err == nil && got >= n
+		}, 90*time.Second, time.Second, "logs of run %q in the log store once it is back", run)
+		assert.Equal(t, n, got, "logs of run %q stored exactly once", run)
+	}
+	assert.GreaterOrEqual(t, c.exporterCounter(t, "otelcol_exporter_sent_log_records", "elasticsearch"), float64(2*n),
+		"the restarted collector sent what waited on disk and what came after")
+	for _, counter := range []string{"otelcol_exporter_send_failed_log_records", "otelcol_exporter_enqueue_failed_log_records"} {
+		assert.Zero(t, c.exporterCounter(t, counter, "elasticsearch"), "%s of the elasticsearch exporter after the restart", counter)
+	}
+	_ = collector
+}
