@@ -826,3 +826,53 @@ func cleanText(s string) string {
 	}
 	return s[:cut] + "…"
 }
+
+// Saved is an open incident as it outlives the collector process.
+type Saved struct {
+	Incident
+	// Last is the time of its latest trace (the store's clock).
+	Last time.Time
+}
+
+// Save returns the published open incidents, for Restore in the next run.
+func (s *Store) Save() []Saved {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Saved
+	for _, r := range s.order {
+		if r.published && s.open[r.key] == r {
+			out = append(out, Saved{Incident: r.snapshot(), Last: r.last})
+		}
+	}
+	return out
+}
+
+// Restore reopens the incidents an earlier run saved, before any trace of
+// this one: the same fault keeps its incident and ID (its alerts and links
+// stay valid), and an incident whose traces stopped while the collector was
+// down resolves at the first Flush past ResolveAfter, with its resolved
+// record. An incident whose ID or culprit is known already is skipped; it
+// reports how many were restored.
+func (s *Store) Restore(saved []Saved) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, sv := range saved {
+		k := key{sv.CulpritService}
+		if sv.ID == "" || s.byID[sv.ID] != nil || s.open[k] != nil {
+			continue
+		}
+		r := &record{
+			snap: sv.Incident, key: k, published: true,
+			suspects: map[string]*suspect{}, operations: map[string]int{}, symptoms: map[string]int{},
+			last: sv.Last, changed: sv.Last, emitted: sv.Last,
+		}
+		r.snap.Status = StatusOpen
+		s.byID[r.snap.ID] = r
+		s.open[k] = r
+		s.order = append(s.order, r)
+		n++
+	}
+	s.evict()
+	return n
+}

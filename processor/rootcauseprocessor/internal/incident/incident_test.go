@@ -502,3 +502,36 @@ func TestAnIncidentResolvesWhenItsCulpritIsBackToNormal(t *testing.T) {
 	}
 	assert.Equal(t, 30*time.Second, resolvedAt, "resolved ResolveAfter after the culprit stopped standing out")
 }
+
+// TestAnIncidentOutlivesARestart: a collector restarted during a fault
+// keeps the fault's incident (same ID, no second open record); one restarted
+// after the fault ended resolves it, with its resolved record.
+func TestAnIncidentOutlivesARestart(t *testing.T) {
+	opts := Options{Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: 10 * time.Second}
+	before := New(opts)
+	id := rec(before, t0, obs(1, t0))
+	require.Len(t, before.Flush(t0), 1)
+	saved := before.Save()
+	require.Len(t, saved, 1)
+
+	t.Run("the fault goes on", func(t *testing.T) {
+		after := New(opts)
+		require.Equal(t, 1, after.Restore(saved))
+		assert.Equal(t, 1, after.Active())
+		assert.Equal(t, id, rec(after, t0.Add(20*time.Second), obs(2, t0.Add(50*time.Second))), "the same incident")
+		ev := after.Flush(t0.Add(21 * time.Second))
+		require.Len(t, ev, 1)
+		assert.Equal(t, StatusUpdate, ev[0].Status, "no second open record")
+		assert.Equal(t, 2, ev[0].TraceCount)
+		assert.Zero(t, after.Restore(saved), "an incident known already is not restored twice")
+	})
+	t.Run("the fault ended while the collector was down", func(t *testing.T) {
+		after := New(opts)
+		require.Equal(t, 1, after.Restore(saved))
+		ev := after.Flush(t0.Add(5 * time.Minute))
+		require.Len(t, ev, 1)
+		assert.Equal(t, StatusResolved, ev[0].Status)
+		assert.Equal(t, id, ev[0].ID)
+		assert.Zero(t, after.Active())
+	})
+}
