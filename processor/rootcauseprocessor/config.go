@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap/xconfmap"
 )
 
@@ -44,6 +45,13 @@ type Config struct {
 
 	// Baseline configures the learned latency objectives.
 	Baseline BaselineConfig `mapstructure:"baseline"`
+
+	// Storage is the ID of a storage extension (file_storage) that keeps the
+	// open incidents across a restart: the same fault keeps its incident and
+	// ID, and incidents that ended while the collector was down get their
+	// resolved record. Saved every update_interval and at shutdown.
+	// Default: none (a restart forgets them).
+	Storage *component.ID `mapstructure:"storage"`
 
 	// IncidentWindow groups anomalous traces with the same culprit into one
 	// incident: a trace joins an open incident when it starts at most this long

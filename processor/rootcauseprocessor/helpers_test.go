@@ -57,6 +57,12 @@ var epoch = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func newHarness(t testing.TB, cfg *Config) *harness {
 	t.Helper()
+	return newHarnessOn(t, cfg, componenttest.NewNopHost())
+}
+
+// newHarnessOn starts the harness's pipelines on host (its extensions).
+func newHarnessOn(t testing.TB, cfg *Config, host component.Host) *harness {
+	t.Helper()
 	tel := componenttest.NewTelemetry()
 	set := processortest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
@@ -73,7 +79,7 @@ func newHarness(t testing.TB, cfg *Config) *harness {
 	h.metrics = p.metricsProcessor(h.msink)
 	h.logs = p.logsProcessor(h.lsink)
 	for _, c := range []component.Component{h.traces, h.metrics, h.logs} {
-		require.NoError(t, c.Start(context.Background(), componenttest.NewNopHost()))
+		require.NoError(t, c.Start(context.Background(), host))
 	}
 	t.Cleanup(func() {
 		for _, c := range []component.Component{h.traces, h.metrics, h.logs} {

@@ -53,6 +53,9 @@ type sharedProcessor struct {
 	logs     []*logsProcessor
 	stop     chan struct{}
 	loopDone chan struct{}
+	// state saves the open incidents across restarts; nil without storage.
+	// Set at the first start, used by the loop and the last shutdown.
+	state *stateStore
 
 	store    *incident.Store
 	evidence *logEvidence
@@ -180,9 +183,19 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 	return p, nil
 }
 
-func (p *sharedProcessor) start(_ context.Context, register func()) error {
+func (p *sharedProcessor) start(ctx context.Context, host component.Host, register func()) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.started == 0 {
+		st, saved, err := openState(ctx, host, p.set.ID, p.cfg.Storage, p.set.Logger)
+		if err != nil {
+			return err
+		}
+		p.state = st
+		if n := p.store.Restore(saved.Incidents); n > 0 {
+			p.set.Logger.Info("Restored the open incidents of the previous run.", zap.Int("incidents", n))
+		}
+	}
 	register()
 	p.started++
 	if p.started == 1 {
@@ -202,13 +215,24 @@ func (p *sharedProcessor) loop(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(p.tickInterval())
 	defer t.Stop()
+	checkpoint := time.NewTicker(p.cfg.UpdateInterval)
+	defer checkpoint.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 			p.tick(context.Background())
+		case <-checkpoint.C:
+			p.saveState(context.Background())
 		}
+	}
+}
+
+// saveState saves the open incidents, when a storage is configured.
+func (p *sharedProcessor) saveState(ctx context.Context) {
+	if p.state != nil {
+		p.state.save(ctx, savedState{Incidents: p.store.Save()})
 	}
 }
 
@@ -228,11 +252,17 @@ func (p *sharedProcessor) shutdown(ctx context.Context, unregister func() bool) 
 		close(stop)
 		<-done
 	}
+	var err error
 	if last {
+		if p.state != nil {
+			p.saveState(ctx)
+			err = p.state.close(ctx)
+			p.state = nil
+		}
 		p.telemetry.Shutdown()
 		p.onLast()
 	}
-	return nil
+	return err
 }
 
 // signalProcessor adapts the shared instance to one pipeline's signal.
@@ -261,9 +291,9 @@ func (p *sharedProcessor) tracesProcessor(next consumer.Traces) *tracesProcessor
 	})}
 }
 
-func (t *tracesProcessor) Start(ctx context.Context, _ component.Host) error {
+func (t *tracesProcessor) Start(ctx context.Context, host component.Host) error {
 	p := t.shared
-	return p.start(ctx, func() {
+	return p.start(ctx, host, func() {
 		p.traces = append(p.traces, t)
 		p.tracePipelines.Add(1)
 	})
@@ -318,9 +348,9 @@ func (p *sharedProcessor) metricsProcessor(next consumer.Metrics) *metricsProces
 	return &metricsProcessor{signalProcessor: signalProcessor{p}, next: next, streams: streamTimes{last: map[uint64]pcommon.Timestamp{}}}
 }
 
-func (m *metricsProcessor) Start(ctx context.Context, _ component.Host) error {
+func (m *metricsProcessor) Start(ctx context.Context, host component.Host) error {
 	p := m.shared
-	return p.start(ctx, func() { p.metrics = append(p.metrics, m) })
+	return p.start(ctx, host, func() { p.metrics = append(p.metrics, m) })
 }
 
 func (m *metricsProcessor) Shutdown(ctx context.Context) error {
@@ -368,9 +398,9 @@ func (p *sharedProcessor) logsProcessor(next consumer.Logs) *logsProcessor {
 	return &logsProcessor{signalProcessor: signalProcessor{p}, next: next}
 }
 
-func (l *logsProcessor) Start(ctx context.Context, _ component.Host) error {
+func (l *logsProcessor) Start(ctx context.Context, host component.Host) error {
 	p := l.shared
-	return p.start(ctx, func() { p.logs = append(p.logs, l) })
+	return p.start(ctx, host, func() { p.logs = append(p.logs, l) })
 }
 
 // Shutdown forwards every record this pipeline still holds, then stops.

@@ -1,0 +1,103 @@
+package rootcauseprocessor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/incidentrecord"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
+)
+
+// recordsOf returns the (incident ID, status) of the incident records h emitted.
+func recordsOf(t *testing.T, h *harness) [][2]string {
+	var out [][2]string
+	for _, lr := range h.incidentRecords() {
+		out = append(out, [2]string{mustStr(t, lr.Attributes(), attrIncidentID), mustStr(t, lr.Attributes(), incidentrecord.AttrStatus)})
+	}
+	return out
+}
+
+func shutdownHarness(t *testing.T, h *harness) {
+	for _, c := range []component.Component{h.traces, h.metrics, h.logs} {
+		require.NoError(t, c.Shutdown(context.Background()))
+	}
+}
+
+// TestOpenIncidentsOutliveARestart: with `storage`, a collector restarted
+// during a fault goes on with the fault's incident (same ID, updated, not
+// opened again), and one restarted after the fault ended publishes the
+// incident's resolved record.
+func TestOpenIncidentsOutliveARestart(t *testing.T) {
+	dir := t.TempDir()
+	id := storagetest.NewStorageID("state")
+	host := func() component.Host {
+		return storagetest.NewStorageHost().WithFileBackedStorageExtension("state", dir)
+	}
+	cfg := testConfig()
+	cfg.Storage = &id
+
+	first := newHarnessOn(t, cfg, host())
+	for i := range 3 {
+		b := payTrace(uint64(i+1), first.clock.Now().Add(-1500*time.Millisecond), 1500)
+		first.consume(b.td, b.ld)
+		first.advance(100 * time.Millisecond)
+	}
+	first.advance(cfg.DecisionWait + time.Second)
+	recs := recordsOf(t, first)
+	require.Len(t, recs, 1)
+	incidentID := recs[0][0]
+	require.Equal(t, "open", recs[0][1])
+	shutdownHarness(t, first)
+
+	t.Run("restarted during the fault", func(t *testing.T) {
+		h := newHarnessOn(t, cfg, host())
+		h.clock.Advance(3 * time.Second)
+		b := payTrace(4, h.clock.Now().Add(-1500*time.Millisecond), 1500)
+		h.consume(b.td, b.ld)
+		h.advance(cfg.DecisionWait + cfg.UpdateInterval + time.Second)
+		recs := recordsOf(t, h)
+		require.NotEmpty(t, recs)
+		assert.Equal(t, [2]string{incidentID, "update"}, recs[0], "the same incident goes on")
+		shutdownHarness(t, h)
+	})
+	t.Run("restarted after the fault ended", func(t *testing.T) {
+		h := newHarnessOn(t, cfg, host())
+		h.clock.Advance(cfg.ResolveAfter + time.Minute)
+		h.advance(time.Second)
+		assert.Equal(t, [][2]string{{incidentID, "resolved"}}, recordsOf(t, h))
+		shutdownHarness(t, h)
+	})
+}
+
+// TestStorageThatIsNotThereIsAClearError: a `storage` naming a missing or
+// wrong extension fails the start with an error that names it.
+func TestStorageThatIsNotThereIsAClearError(t *testing.T) {
+	for name, host := range map[string]component.Host{
+		"missing":           componenttest.NewNopHost(),
+		"not a storage one": storagetest.NewStorageHost().WithNonStorageExtension("state"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			id := storagetest.NewStorageID("state")
+			if name != "missing" {
+				id = storagetest.NewNonStorageID("state")
+			}
+			cfg.Storage = &id
+			f := &factory{instances: map[component.ID]*sharedProcessor{}}
+			p, err := f.instance(processortest.NewNopSettings(metadata.Type), cfg)
+			require.NoError(t, err)
+			err = p.logsProcessor(new(consumertest.LogsSink)).Start(context.Background(), host)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), id.String())
+		})
+	}
+}
