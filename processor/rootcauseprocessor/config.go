@@ -47,9 +47,10 @@ type Config struct {
 	Baseline BaselineConfig `mapstructure:"baseline"`
 
 	// Storage is the ID of a storage extension (file_storage) that keeps the
-	// open incidents across a restart: the same fault keeps its incident and
-	// ID, and incidents that ended while the collector was down get their
-	// resolved record. Saved every update_interval and at shutdown.
+	// open incidents and the learned baselines across a restart: the same
+	// fault keeps its incident and ID, incidents that ended while the
+	// collector was down get their resolved record, and spans are judged at
+	// once. Saved every update_interval and at shutdown.
 	// Default: none (a restart forgets them).
 	Storage *component.ID `mapstructure:"storage"`
 

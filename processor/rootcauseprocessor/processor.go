@@ -192,8 +192,12 @@ func (p *sharedProcessor) start(ctx context.Context, host component.Host, regist
 			return err
 		}
 		p.state = st
-		if n := p.store.Restore(saved.Incidents); n > 0 {
-			p.set.Logger.Info("Restored the open incidents of the previous run.", zap.Int("incidents", n))
+		incidents := p.store.Restore(saved.Incidents)
+		p.decideMu.Lock()
+		operations := p.baselines.Restore(saved.Baselines)
+		p.decideMu.Unlock()
+		if incidents > 0 || operations > 0 {
+			p.set.Logger.Info("Restored the state of the previous run.", zap.Int("open_incidents", incidents), zap.Int("baselines", operations))
 		}
 	}
 	register()
@@ -229,11 +233,16 @@ func (p *sharedProcessor) loop(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// saveState saves the open incidents, when a storage is configured.
+// saveState saves the open incidents and the baselines, when a storage is
+// configured.
 func (p *sharedProcessor) saveState(ctx context.Context) {
-	if p.state != nil {
-		p.state.save(ctx, savedState{Incidents: p.store.Save()})
+	if p.state == nil {
+		return
 	}
+	p.decideMu.Lock()
+	baselines := p.baselines.Save()
+	p.decideMu.Unlock()
+	p.state.save(ctx, savedState{Incidents: p.store.Save(), Baselines: baselines})
 }
 
 // shutdown stops the pipeline's adapter: its buffered traces are diagnosed

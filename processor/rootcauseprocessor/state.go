@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/baseline"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
 )
 
@@ -19,10 +20,12 @@ const (
 	stateVersion = 1
 )
 
-// savedState is what outlives the process: the open incidents.
+// savedState is what outlives the process: the open incidents and the
+// learned baselines.
 type savedState struct {
 	Version   int              `json:"version"`
 	Incidents []incident.Saved `json:"incidents"`
+	Baselines []baseline.Saved `json:"baselines,omitempty"`
 }
 
 // stateStore keeps the processor's saved state in a storage extension's

@@ -32,18 +32,24 @@ func shutdownHarness(t *testing.T, h *harness) {
 	}
 }
 
+// storageFixture returns a config whose storage is a file-backed extension
+// in a temporary directory, and a host serving it to each run.
+func storageFixture(t *testing.T) (*Config, func() component.Host) {
+	dir := t.TempDir()
+	id := storagetest.NewStorageID("state")
+	cfg := testConfig()
+	cfg.Storage = &id
+	return cfg, func() component.Host {
+		return storagetest.NewStorageHost().WithFileBackedStorageExtension("state", dir)
+	}
+}
+
 // TestOpenIncidentsOutliveARestart: with `storage`, a collector restarted
 // during a fault goes on with the fault's incident (same ID, updated, not
 // opened again), and one restarted after the fault ended publishes the
 // incident's resolved record.
 func TestOpenIncidentsOutliveARestart(t *testing.T) {
-	dir := t.TempDir()
-	id := storagetest.NewStorageID("state")
-	host := func() component.Host {
-		return storagetest.NewStorageHost().WithFileBackedStorageExtension("state", dir)
-	}
-	cfg := testConfig()
-	cfg.Storage = &id
+	cfg, host := storageFixture(t)
 
 	first := newHarnessOn(t, cfg, host())
 	for i := range 3 {
@@ -100,4 +106,51 @@ func TestStorageThatIsNotThereIsAClearError(t *testing.T) {
 			assert.Contains(t, err.Error(), id.String())
 		})
 	}
+}
+
+// shopTraceOf builds a successful request frontend → catalog whose catalog
+// server span lasts ms.
+func shopTraceOf(n uint64, start time.Time, ms float64) *traceBuilder {
+	b := newTrace(n, start)
+	root := b.span(nil, "frontend", "GET /shop", server, 0, ms+4)
+	c := b.span(&root, "frontend", "GET /items", client, 1, ms+3, attr("server.address", "catalog"))
+	b.span(&c, "catalog", "GET /items", server, 2, ms+2, attr("http.route", "/items"))
+	return b
+}
+
+// TestBaselinesOutliveARestart: a collector restarted with `storage` judges
+// a slow request against what it learned before, with no warm-up; without
+// it, the same request passes unjudged.
+func TestBaselinesOutliveARestart(t *testing.T) {
+	cfg, host := storageFixture(t)
+
+	first := newHarnessOn(t, cfg, host())
+	for i := range 3 * cfg.Baseline.Warmup {
+		b := shopTraceOf(uint64(i+1), first.clock.Now().Add(-30*time.Millisecond), 20+float64(i%5))
+		first.consume(b.td, b.ld)
+		first.advance(100 * time.Millisecond)
+	}
+	first.advance(cfg.DecisionWait + time.Second)
+	require.Empty(t, recordsOf(t, first))
+	shutdownHarness(t, first)
+
+	slow := func(h *harness) {
+		for i := range 3 {
+			b := shopTraceOf(uint64(1000+i), h.clock.Now().Add(-500*time.Millisecond), 400)
+			h.consume(b.td, b.ld)
+			h.advance(100 * time.Millisecond)
+		}
+		h.advance(cfg.DecisionWait + time.Second)
+	}
+	restarted := newHarnessOn(t, cfg, host())
+	slow(restarted)
+	recs := restarted.incidentRecords()
+	require.Len(t, recs, 1, "the restarted collector judges catalog's slow requests at once")
+	assert.Equal(t, "catalog", mustStr(t, recs[0].Attributes(), incidentrecord.AttrCulpritService))
+	shutdownHarness(t, restarted)
+
+	fresh := testConfig()
+	blank := newHarnessOn(t, fresh, host())
+	slow(blank)
+	assert.Empty(t, blank.incidentRecords(), "without the saved baselines the slow requests are not judged yet")
 }

@@ -143,3 +143,46 @@ func (b *Baselines) Typical(k Key) (time.Duration, bool) {
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// Saved is one learned operation as it outlives the process: its sketches
+// in DDSketch's binary encoding (this package's mapping, not repeated).
+type Saved struct {
+	Service, Operation  string
+	N                   int
+	Duration, Exclusive []byte
+}
+
+// Save returns every learned operation, for Restore in the next run.
+func (b *Baselines) Save() []Saved {
+	out := make([]Saved, 0, len(b.entries))
+	for k, e := range b.entries {
+		s := Saved{Service: k.Service, Operation: k.Operation, N: e.n}
+		e.duration.Encode(&s.Duration, true)
+		e.exclusive.Encode(&s.Exclusive, true)
+		out = append(out, s)
+	}
+	return out
+}
+
+// Restore learns what an earlier run saved, so that a restarted collector
+// judges spans at once instead of warming up again, and a restart during a
+// fault does not learn the fault as normal. Operations known already, beyond
+// MaxKeys, or whose sketches do not decode are skipped; it returns how many
+// were restored.
+func (b *Baselines) Restore(saved []Saved) int {
+	n := 0
+	for _, s := range saved {
+		k := Key{Service: s.Service, Operation: s.Operation}
+		if _, ok := b.entries[k]; ok || s.N <= 0 || b.opts.MaxKeys > 0 && len(b.entries) >= b.opts.MaxKeys {
+			continue
+		}
+		e := &entry{duration: newSketch(), exclusive: newSketch(), n: s.N}
+		if e.duration.DecodeAndMergeWith(s.Duration) != nil || e.exclusive.DecodeAndMergeWith(s.Exclusive) != nil ||
+			e.duration.IsEmpty() || e.exclusive.IsEmpty() {
+			continue
+		}
+		b.entries[k] = e
+		n++
+	}
+	return n
+}

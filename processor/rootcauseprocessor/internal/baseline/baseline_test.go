@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -29,4 +30,30 @@ func TestWarmupAndThreshold(t *testing.T) {
 	b.Observe(Key{"other", "x"}, time.Second, time.Second)
 	assert.Equal(t, int64(1), b.TakeRejected(), "max keys")
 	assert.Zero(t, b.TakeRejected(), "taken once")
+}
+
+// TestBaselinesOutliveARestart: restored baselines give the thresholds of
+// the saved ones at once, with no warm-up; unreadable ones are skipped.
+func TestBaselinesOutliveARestart(t *testing.T) {
+	opts := Options{Quantile: 0.99, Multiplier: 2, Warmup: 50}
+	before := New(opts)
+	k := Key{Service: "payment", Operation: "POST /pay"}
+	for i := range 200 {
+		before.Observe(k, time.Duration(10+i%20)*time.Millisecond, 5*time.Millisecond)
+	}
+	want, ok := before.Threshold(k)
+	require.True(t, ok)
+
+	saved := before.Save()
+	saved = append(saved, Saved{Service: "broken", Operation: "GET /", N: 100, Duration: []byte{0xff, 0xff}, Exclusive: nil})
+	after := New(opts)
+	assert.Equal(t, 1, after.Restore(saved))
+	got, ok := after.Threshold(k)
+	require.True(t, ok, "no warm-up after a restart")
+	assert.Equal(t, want, got)
+	typical, ok := after.Typical(k)
+	require.True(t, ok)
+	assert.InDelta(t, 5*time.Millisecond, typical, float64(100*time.Microsecond))
+	_, ok = after.Threshold(Key{Service: "broken", Operation: "GET /"})
+	assert.False(t, ok)
 }
