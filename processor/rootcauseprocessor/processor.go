@@ -310,19 +310,22 @@ func (t *tracesProcessor) Start(ctx context.Context, host component.Host) error 
 
 func (t *tracesProcessor) Shutdown(ctx context.Context) error {
 	p := t.shared
-	var registered bool
-	err := p.shutdown(ctx, func() bool {
+	p.mu.Lock()
+	registered := slices.Contains(p.traces, t)
+	p.mu.Unlock()
+	if registered {
+		// Decided before the last pipeline saves the state, so that the
+		// incidents they open are saved too.
+		p.flush(ctx, t)
+	}
+	return p.shutdown(ctx, func() bool {
 		i := slices.Index(p.traces, t)
-		if registered = i >= 0; registered {
+		if i >= 0 {
 			p.traces = slices.Delete(p.traces, i, i+1)
 			p.tracePipelines.Add(-1)
 		}
-		return registered
+		return i >= 0
 	})
-	if registered {
-		p.flush(ctx, t)
-	}
-	return err
 }
 
 // ConsumeTraces buffers the spans by trace; they are forwarded, tagged, once

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/incidentrecord"
@@ -44,6 +45,18 @@ func storageFixture(t *testing.T) (*Config, func() component.Host) {
 	}
 }
 
+// sendPayTraces sends n failed payment traces of 1.5 s, advancing the
+// clock by step after each.
+func sendPayTraces(h *harness, n int, step time.Duration) {
+	for i := range n {
+		b := payTrace(uint64(i+1), h.clock.Now().Add(-1500*time.Millisecond), 1500)
+		h.consume(b.td, b.ld)
+		if step > 0 {
+			h.advance(step)
+		}
+	}
+}
+
 // TestOpenIncidentsOutliveARestart: with `storage`, a collector restarted
 // during a fault goes on with the fault's incident (same ID, updated, not
 // opened again), and one restarted after the fault ended publishes the
@@ -52,11 +65,7 @@ func TestOpenIncidentsOutliveARestart(t *testing.T) {
 	cfg, host := storageFixture(t)
 
 	first := newHarnessOn(t, cfg, host())
-	for i := range 3 {
-		b := payTrace(uint64(i+1), first.clock.Now().Add(-1500*time.Millisecond), 1500)
-		first.consume(b.td, b.ld)
-		first.advance(100 * time.Millisecond)
-	}
+	sendPayTraces(first, 3, 100*time.Millisecond)
 	first.advance(cfg.DecisionWait + time.Second)
 	recs := recordsOf(t, first)
 	require.Len(t, recs, 1)
@@ -116,6 +125,38 @@ func shopTraceOf(n uint64, start time.Time, ms float64) *traceBuilder {
 	c := b.span(&root, "frontend", "GET /items", client, 1, ms+3, attr("server.address", "catalog"))
 	b.span(&c, "catalog", "GET /items", server, 2, ms+2, attr("http.route", "/items"))
 	return b
+}
+
+// TestIncidentsOfTheTracesFlushedAtShutdownAreSaved: the traces still
+// buffered at shutdown are decided before the state is saved.
+func TestIncidentsOfTheTracesFlushedAtShutdownAreSaved(t *testing.T) {
+	cfg, host := storageFixture(t)
+	first := newHarnessOn(t, cfg, host())
+	sendPayTraces(first, 3, 0)
+	require.Empty(t, recordsOf(t, first), "still waiting for decision_wait")
+	// The traces pipeline stops last: its flush comes before the save.
+	for _, c := range []component.Component{first.logs, first.metrics, first.traces} {
+		require.NoError(t, c.Shutdown(context.Background()))
+	}
+	recs := recordsOf(t, first)
+	require.Empty(t, recs, "the logs pipeline had stopped: no record")
+	ids := map[string]bool{}
+	for _, td := range first.tsink.AllTraces() {
+		forEachSpan(td, func(_ string, s ptrace.Span) {
+			if v, ok := s.Attributes().Get(attrCulpritService); ok && v.Str() == "payment" {
+				ids[s.TraceID().String()] = true
+			}
+		})
+	}
+	require.Len(t, ids, 3, "decided at shutdown")
+
+	h := newHarnessOn(t, cfg, host())
+	h.clock.Advance(cfg.ResolveAfter + time.Minute)
+	h.advance(time.Second)
+	got := recordsOf(t, h)
+	require.Len(t, got, 1, "the incident opened at shutdown was saved")
+	assert.Equal(t, "resolved", got[0][1])
+	shutdownHarness(t, h)
 }
 
 // TestBaselinesOutliveARestart: a collector restarted with `storage` judges
