@@ -53,8 +53,9 @@ type sharedProcessor struct {
 	logs     []*logsProcessor
 	stop     chan struct{}
 	loopDone chan struct{}
-	// state saves the open incidents across restarts; nil without storage.
-	// Set at the first start, used by the loop and the last shutdown.
+	// state saves the open incidents and the baselines across restarts; nil
+	// without storage. Set at the first start, used by the loop and the last
+	// shutdown.
 	state *stateStore
 
 	store    *incident.Store
@@ -192,10 +193,10 @@ func (p *sharedProcessor) start(ctx context.Context, host component.Host, regist
 			return err
 		}
 		p.state = st
+		// Nothing decides before the first start: the decision loop's
+		// baselines are restored without its lock.
 		incidents := p.store.Restore(saved.Incidents)
-		p.decideMu.Lock()
 		operations := p.baselines.Restore(saved.Baselines)
-		p.decideMu.Unlock()
 		if incidents > 0 || operations > 0 {
 			p.set.Logger.Info("Restored the state of the previous run.", zap.Int("open_incidents", incidents), zap.Int("baselines", operations))
 		}

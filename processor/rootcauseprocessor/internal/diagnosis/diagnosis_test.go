@@ -127,13 +127,20 @@ const novelPattern = 7
 
 // A request that failed in food and was slowed by travel's own work is two
 // anomalies: the failure, and beside it the delay.
-func TestAFailedTraceSlowedElsewhereNamesBoth(t *testing.T) {
-	spans := []Span{
-		sp(1, 0, "gateway", "/*", ptrace.SpanKindUnspecified, 0, 400),
-		sp(2, 1, "travel", "GET /trips", ptrace.SpanKindUnspecified, 1, 350), // 300ms of its own
-		sp(3, 2, "travel", "HTTP GET", ptrace.SpanKindUnspecified, 300, 340),
-		sp(4, 3, "food", "GET /foods", ptrace.SpanKindUnspecified, 301, 339),
+// tripTrace is gateway → travel's GET /trips (ending at travelEnd) → its
+// call to food's GET /foods from callStart to callEnd, the gateway ending
+// at end; food's span is the last one.
+func tripTrace(end, travelEnd, callStart, callEnd int64) []Span {
+	return []Span{
+		sp(1, 0, "gateway", "/*", ptrace.SpanKindUnspecified, 0, end),
+		sp(2, 1, "travel", "GET /trips", ptrace.SpanKindUnspecified, 1, travelEnd),
+		sp(3, 2, "travel", "HTTP GET", ptrace.SpanKindUnspecified, callStart, callEnd),
+		sp(4, 3, "food", "GET /foods", ptrace.SpanKindUnspecified, callStart+1, callEnd-1),
 	}
+}
+
+func TestAFailedTraceSlowedElsewhereNamesBoth(t *testing.T) {
+	spans := tripTrace(400, 350, 300, 340) // travel: 300ms of its own
 	logs := []Log{{Service: "food", SpanID: spans[3].ID, Severity: 17, Body: "foodStoresListResult is null"}}
 	v := NewDiagnoser().Diagnose(spans, logs, usualRef{fixed{}})
 	assert.Equal(t, KindError, v.Kind)
@@ -147,24 +154,14 @@ func TestAFailedTraceSlowedElsewhereNamesBoth(t *testing.T) {
 
 	// Travel's time lost after food failed early is travel waiting and
 	// retrying around the failure: food's doing too.
-	retry := []Span{
-		sp(1, 0, "gateway", "/*", ptrace.SpanKindUnspecified, 0, 400),
-		sp(2, 1, "travel", "GET /trips", ptrace.SpanKindUnspecified, 1, 350),
-		sp(3, 2, "travel", "HTTP GET", ptrace.SpanKindUnspecified, 5, 15),
-		sp(4, 3, "food", "GET /foods", ptrace.SpanKindUnspecified, 6, 14),
-	}
+	retry := tripTrace(400, 350, 5, 15)
 	logs[0].SpanID = retry[3].ID
 	v = NewDiagnoser().Diagnose(retry, logs, usualRef{fixed{}})
 	assert.Equal(t, "travel", v.Slow.Service)
 	assert.Contains(t, v.Slow.Delayed, "food")
 
 	// Without the delay, the failure alone.
-	spans = []Span{
-		sp(1, 0, "gateway", "/*", ptrace.SpanKindUnspecified, 0, 60),
-		sp(2, 1, "travel", "GET /trips", ptrace.SpanKindUnspecified, 1, 58),
-		sp(3, 2, "travel", "HTTP GET", ptrace.SpanKindUnspecified, 10, 50),
-		sp(4, 3, "food", "GET /foods", ptrace.SpanKindUnspecified, 11, 49),
-	}
+	spans = tripTrace(60, 58, 10, 50)
 	logs[0].SpanID = spans[3].ID
 	v = NewDiagnoser().Diagnose(spans, logs, usualRef{fixed{}})
 	assert.Equal(t, "food", v.CulpritService)
