@@ -152,8 +152,13 @@ type BaselineConfig struct {
 	// Warmup is the number of normal observations an operation needs before its
 	// learned baseline is used. Default: 50.
 	Warmup int `mapstructure:"warmup"`
-	// MaxOperations bounds the service/operation pairs learned. Default: 10000.
+	// MaxOperations bounds the service/operation pairs learned: beyond it the
+	// pair observed least recently is forgotten. Default: 10000.
 	MaxOperations int `mapstructure:"max_operations"`
+	// MaxOperationsPerService bounds the span names of one service that are
+	// learned as operations of their own; its other names are learned and
+	// judged together as the operation "(other)". Default: 1000.
+	MaxOperationsPerService int `mapstructure:"max_operations_per_service"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -214,6 +219,7 @@ func (cfg *Config) Validate() error {
 	}
 	size("baseline.warmup", b.Warmup, 1, maxEntries)
 	size("baseline.max_operations", b.MaxOperations, 1, 1_000_000)
+	size("baseline.max_operations_per_service", b.MaxOperationsPerService, 1, 1_000_000)
 	duration("incident_window", cfg.IncidentWindow, time.Second, 24*time.Hour)
 	duration("resolve_after", cfg.ResolveAfter, time.Millisecond, 7*24*time.Hour)
 	duration("update_interval", cfg.UpdateInterval, time.Millisecond, 24*time.Hour)

@@ -35,7 +35,7 @@ func TestLoadConfig(t *testing.T) {
 					{Service: "payment", Operation: "POST /pay", Latency: 300 * time.Millisecond},
 					{Service: "catalog", Latency: time.Second},
 				}
-				c.Baseline = BaselineConfig{Quantile: 0.95, Multiplier: 1.5, MinExcess: 20 * time.Millisecond, Warmup: 10, MaxOperations: 100}
+				c.Baseline = BaselineConfig{Quantile: 0.95, Multiplier: 1.5, MinExcess: 20 * time.Millisecond, Warmup: 10, MaxOperations: 100, MaxOperationsPerService: 20}
 				c.IncidentWindow = 30 * time.Second
 				c.ResolveAfter = time.Minute
 				c.UpdateInterval = 10 * time.Second

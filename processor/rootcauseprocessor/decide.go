@@ -77,6 +77,13 @@ func (d *decision) tagRoot(s ptrace.Span) {
 func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembly.Trace) *decision {
 	sc := &p.scratch
 	sc.spans, sc.handles = extract(tr.Data, sc.spans[:0], sc.handles[:0])
+	for i := range sc.spans {
+		s := &sc.spans[i]
+		s.Name = p.operations.Name(s.Service, s.Name)
+	}
+	if n := p.operations.TakeFolded(); n > 0 {
+		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["operation_names"])
+	}
 	logs, patterns := p.evidence.take(tr.ID)
 	for i := range sc.spans {
 		if ids := patterns[sc.spans[i].ID]; len(ids) > 0 {
@@ -112,7 +119,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 				p.baselines.Observe(baseline.Key{Service: s.Service, Operation: s.Name}, time.Duration(max(0, s.End-s.Start)), v.Exclusive[i])
 			}
 		}
-		if n := p.baselines.TakeRejected(); n > 0 {
+		if n := p.baselines.TakeForgotten(); n > 0 {
 			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
 		}
 		return nil

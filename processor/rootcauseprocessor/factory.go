@@ -59,6 +59,10 @@ func createDefaultConfig() component.Config {
 			MinExcess:     10 * time.Millisecond,
 			Warmup:        50,
 			MaxOperations: 10_000,
+			// Far more than a service's routes and queries (the names the
+			// conventions ask for), far fewer than the IDs an instrumentation
+			// that puts them into span names makes up.
+			MaxOperationsPerService: 1000,
 		},
 		IncidentWindow: defaultIncidentWindow,
 		ResolveAfter:   defaultResolveAfter,

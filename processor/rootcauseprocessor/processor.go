@@ -25,6 +25,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/opname"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
 )
 
@@ -73,8 +74,10 @@ type sharedProcessor struct {
 	// decideMu serializes decisions: the fields below belong to the decision loop.
 	decideMu  sync.Mutex
 	baselines *baseline.Baselines
-	profile   *profile.Profile
-	templates *logtemplate.Miner
+	// operations bounds the span names learned as operations of their own.
+	operations *opname.Guard
+	profile    *profile.Profile
+	templates  *logtemplate.Miner
 	// saturation is written by the metrics pipelines, read by the profile.
 	saturation  *profile.Saturation
 	objectives  map[baseline.Key]time.Duration
@@ -116,7 +119,7 @@ func newTelemetryAttrs() telemetryAttrs {
 	for i, p := range []string{"zero_span_id", "duplicate_span_id", "orphan", "cycle", "outside_parent", "extra_root"} {
 		a.problems[i] = set("problem", p)
 	}
-	for _, c := range []string{"decided", "log_evidence", "incidents", "baselines", "exemplar_traces", "streams", "log_decisions"} {
+	for _, c := range []string{"decided", "log_evidence", "incidents", "baselines", "operation_names", "exemplar_traces", "streams", "log_decisions"} {
 		a.cache[c] = set("cache", c)
 	}
 	return a
@@ -139,6 +142,7 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 	})
 	templates := logtemplate.New(cfg.Baseline.MaxOperations)
 	p := &sharedProcessor{
+		operations: opname.New(cfg.Baseline.MaxOperationsPerService, cfg.Baseline.MaxOperations),
 		profile:    prof,
 		templates:  templates,
 		saturation: saturation,

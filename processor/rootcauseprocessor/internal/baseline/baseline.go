@@ -3,9 +3,11 @@
 package baseline // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/baseline"
 
 import (
+	"math"
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
 )
@@ -31,8 +33,9 @@ type Options struct {
 	MinExcess time.Duration
 	// Warmup is the number of observations a key needs before it is used. Zero means one.
 	Warmup int
-	// MaxKeys bounds the number of service/operation pairs learned; new pairs beyond it
-	// are not learned. Zero means no bound.
+	// MaxKeys bounds the number of service/operation pairs learned: a new
+	// pair beyond it takes the place of the pair observed least recently.
+	// Zero means no bound.
 	MaxKeys int
 	// HalfLife is the number of observations after which a key's history is halved, so the
 	// baseline follows slow drifts. Zero means never.
@@ -53,10 +56,13 @@ type entry struct {
 
 // Baselines holds the sketches. It is not safe for concurrent use.
 type Baselines struct {
-	opts    Options
-	entries map[Key]*entry
-	// rejected counts the observations of keys refused because MaxKeys was reached.
-	rejected bounded.Tally
+	opts Options
+	// entries are kept least recently observed first: a table that is full
+	// forgets an operation that no longer has traffic (renamed, retired, or
+	// a made-up name) rather than refuse every new one.
+	entries *simplelru.LRU[Key, *entry]
+	// forgotten counts the keys forgotten to make room for new ones.
+	forgotten bounded.Tally
 }
 
 // New returns empty baselines.
@@ -64,25 +70,31 @@ func New(opts Options) *Baselines {
 	if opts.Warmup < 1 {
 		opts.Warmup = 1
 	}
-	return &Baselines{opts: opts, entries: map[Key]*entry{}}
+	size := opts.MaxKeys
+	if size <= 0 {
+		size = math.MaxInt
+	}
+	b := &Baselines{opts: opts}
+	entries, err := simplelru.NewLRU(size, func(Key, *entry) { b.forgotten.Add(1) })
+	if err != nil {
+		panic(err) // size is positive
+	}
+	b.entries = entries
+	return b
 }
 
-// TakeRejected returns, and resets, the observations of keys refused
-// because MaxKeys was reached.
-func (b *Baselines) TakeRejected() int64 { return b.rejected.Take() }
+// TakeForgotten returns, and resets, the keys forgotten because MaxKeys was
+// reached.
+func (b *Baselines) TakeForgotten() int64 { return b.forgotten.Take() }
 
 // Observe records one span of a trace judged normal. Anomalous traces must not
 // be observed: a baseline dragged along by the fault it should detect would
 // stop detecting it.
 func (b *Baselines) Observe(k Key, duration, exclusive time.Duration) {
-	e, ok := b.entries[k]
+	e, ok := b.entries.Get(k)
 	if !ok {
-		if b.opts.MaxKeys > 0 && len(b.entries) >= b.opts.MaxKeys {
-			b.rejected.Add(1)
-			return
-		}
 		e = &entry{duration: newSketch(), exclusive: newSketch()}
-		b.entries[k] = e
+		b.entries.Add(k, e)
 	}
 	// Errors only come from negative or NaN values, which durations are not.
 	_ = e.duration.Add(max(0, duration.Seconds()))
@@ -103,7 +115,8 @@ func newSketch() *ddsketch.DDSketch {
 }
 
 func (b *Baselines) warm(k Key) *entry {
-	e, ok := b.entries[k]
+	// A lookup does not make a key recent: only normal traffic keeps it.
+	e, ok := b.entries.Peek(k)
 	if !ok || e.n < b.opts.Warmup {
 		return nil
 	}
@@ -131,7 +144,7 @@ func (b *Baselines) Threshold(k Key) (time.Duration, bool) {
 
 // Typical returns the median exclusive time of k; false while k is unknown or warming up.
 func (b *Baselines) Typical(k Key) (time.Duration, bool) {
-	e, ok := b.entries[k]
+	e, ok := b.entries.Peek(k)
 	if !ok || e.n < min(typicalWarmup, b.opts.Warmup) {
 		return 0, false
 	}
@@ -152,10 +165,12 @@ type Saved struct {
 	Duration, Exclusive []byte
 }
 
-// Save returns every learned operation, for Restore in the next run.
+// Save returns every learned operation, least recently observed first, for
+// Restore in the next run.
 func (b *Baselines) Save() []Saved {
-	out := make([]Saved, 0, len(b.entries))
-	for k, e := range b.entries {
+	out := make([]Saved, 0, b.entries.Len())
+	for _, k := range b.entries.Keys() {
+		e, _ := b.entries.Peek(k)
 		s := Saved{Service: k.Service, Operation: k.Operation, N: e.n}
 		e.duration.Encode(&s.Duration, true)
 		e.exclusive.Encode(&s.Exclusive, true)
@@ -166,14 +181,15 @@ func (b *Baselines) Save() []Saved {
 
 // Restore learns what an earlier run saved, so that a restarted collector
 // judges spans at once instead of warming up again, and a restart during a
-// fault does not learn the fault as normal. Operations known already, beyond
-// MaxKeys, or whose sketches do not decode are skipped; it returns how many
-// were restored.
+// fault does not learn the fault as normal. Saved in Save's order, the
+// operations keep their recency; beyond MaxKeys the least recent are
+// forgotten. Operations known already or whose sketches do not decode are
+// skipped; it returns how many were restored.
 func (b *Baselines) Restore(saved []Saved) int {
 	n := 0
 	for _, s := range saved {
 		k := Key{Service: s.Service, Operation: s.Operation}
-		if _, ok := b.entries[k]; ok || s.N <= 0 || b.opts.MaxKeys > 0 && len(b.entries) >= b.opts.MaxKeys {
+		if b.entries.Contains(k) || s.N <= 0 {
 			continue
 		}
 		e := &entry{duration: newSketch(), exclusive: newSketch(), n: s.N}
@@ -181,7 +197,7 @@ func (b *Baselines) Restore(saved []Saved) int {
 			e.duration.IsEmpty() || e.exclusive.IsEmpty() {
 			continue
 		}
-		b.entries[k] = e
+		b.entries.Add(k, e)
 		n++
 	}
 	return n

@@ -26,10 +26,30 @@ func TestWarmupAndThreshold(t *testing.T) {
 	typ, ok := b.Typical(k)
 	assert.True(t, ok)
 	assert.InDelta(t, float64(4*time.Millisecond), float64(typ), float64(time.Millisecond))
+}
 
-	b.Observe(Key{"other", "x"}, time.Second, time.Second)
-	assert.Equal(t, int64(1), b.TakeRejected(), "max keys")
-	assert.Zero(t, b.TakeRejected(), "taken once")
+// TestAFullTableForgetsTheLeastRecentlyObservedOperation: once MaxKeys
+// operations are learned, a new one takes the place of the one whose normal
+// traffic stopped longest ago, so a burst of made-up names cannot keep a
+// real new operation from being learned, and lookups alone keep nothing.
+func TestAFullTableForgetsTheLeastRecentlyObservedOperation(t *testing.T) {
+	b := New(Options{Quantile: 0.99, Multiplier: 2, Warmup: 1, MaxKeys: 2})
+	old, busy, fresh := Key{"shop", "old"}, Key{"shop", "busy"}, Key{"shop", "new"}
+	b.Observe(old, time.Millisecond, time.Millisecond)
+	b.Observe(busy, time.Millisecond, time.Millisecond)
+	_, ok := b.Threshold(old) // a lookup is not traffic
+	require.True(t, ok)
+	b.Observe(busy, time.Millisecond, time.Millisecond)
+	b.Observe(fresh, time.Second, time.Second)
+
+	_, ok = b.Threshold(fresh)
+	assert.True(t, ok, "the new operation is learned")
+	_, ok = b.Threshold(busy)
+	assert.True(t, ok, "the operation with recent traffic stays")
+	_, ok = b.Threshold(old)
+	assert.False(t, ok, "the operation observed least recently was forgotten")
+	assert.Equal(t, int64(1), b.TakeForgotten())
+	assert.Zero(t, b.TakeForgotten(), "taken once")
 }
 
 // TestBaselinesOutliveARestart: restored baselines give the thresholds of

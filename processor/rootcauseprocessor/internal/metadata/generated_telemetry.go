@@ -75,7 +75,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ProcessorRootcauseCacheEvictions, err = builder.meter.Int64Counter(
 		"otelcol_processor_rootcause_cache_evictions",
-		metric.WithDescription("Entries forgotten by a bounded cache, by cache. decided - late spans of the trace are then buffered as a new trace; log_evidence - the logs are not used as evidence; incidents - the incident can no longer be looked up; baselines - observations of new operations not learned; exemplar_traces - an incident trace was forgotten before it could be an exemplar; streams - the stream's next cumulative data point looks back exemplar_lookback only; log_decisions - later logs of the trace wait log_wait and pass untagged. [Development]"),
+		metric.WithDescription("Entries forgotten by a bounded cache, by cache. decided - late spans of the trace are then buffered as a new trace; log_evidence - the logs are not used as evidence; incidents - the incident can no longer be looked up; baselines - the operation observed least recently was forgotten (learned again from its next normal spans), or a profile or log template of a new operation was not learned; operation_names - spans of a service beyond baseline.max_operations_per_service names, learned and judged as its operation (other); exemplar_traces - an incident trace was forgotten before it could be an exemplar; streams - the stream's next cumulative data point looks back exemplar_lookback only; log_decisions - later logs of the trace wait log_wait and pass untagged. [Development]"),
 		metric.WithUnit("{entries}"),
 	)
 	errs = errors.Join(errs, err)
