@@ -42,5 +42,7 @@ COPY otelcol-config.yaml /etc/otelcol-rca/config.yaml
 # OTLP gRPC/HTTP, prometheus exporter, internal telemetry, health_check extension.
 EXPOSE 4317 4318 8889 8888 13133
 USER nonroot:nonroot
-ENTRYPOINT ["/otelcol-rca"]
+# The health check of the shipped config reports the components' status (a
+# failing exporter), which needs this gate; compose's commands keep it.
+ENTRYPOINT ["/otelcol-rca", "--feature-gates=+extension.healthcheck.useComponentStatus"]
 CMD ["--config=/etc/otelcol-rca/config.yaml"]

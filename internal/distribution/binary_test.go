@@ -1,8 +1,10 @@
 package distribution
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -41,8 +43,42 @@ service: {pipelines: {traces: {receivers: [otlp], exporters: [otlp_grpc, otlp_ht
 }
 
 func TestValidateShippedConfig(t *testing.T) {
-	out, err := runCollector(t, "validate", "--config", "otelcol-config.yaml")
+	out, err := runCollector(t, "validate", "--feature-gates=+extension.healthcheck.useComponentStatus", "--config", "otelcol-config.yaml")
 	require.NoError(t, err, out)
+}
+
+// TestTheImageRunsTheShippedConfig: the image's entrypoint and command, as
+// the Dockerfile writes them, accept the shipped config, whose health check
+// needs a feature gate: an image without it would not start.
+func TestTheImageRunsTheShippedConfig(t *testing.T) {
+	out, err := runCollector(t, imageArgs(t, dockerfileExec(t, "CMD"))...)
+	require.NoError(t, err, out)
+}
+
+// dockerfileExec is the Dockerfile's ENTRYPOINT or CMD, in its JSON form.
+func dockerfileExec(t *testing.T, instruction string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "Dockerfile"))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^` + instruction + ` (\[.*\])$`).FindSubmatch(raw)
+	require.NotNil(t, m, "the Dockerfile's %s is a JSON array", instruction)
+	var args []string
+	require.NoError(t, json.Unmarshal(m[1], &args))
+	return args
+}
+
+// imageArgs are the arguments of `validate` for the image run with command:
+// the entrypoint's flags, then command, with the shipped configuration the
+// image mounts read from the repository.
+func imageArgs(t *testing.T, command []string) []string {
+	t.Helper()
+	entrypoint := dockerfileExec(t, "ENTRYPOINT")
+	require.Equal(t, "/otelcol-rca", entrypoint[0])
+	args := append([]string{"validate"}, entrypoint[1:]...)
+	for _, a := range command {
+		args = append(args, strings.ReplaceAll(a, "/etc/otelcol-rca/config.yaml", "otelcol-config.yaml"))
+	}
+	return args
 }
 
 // TestValidateNamesMistypedKeys: a typo in our components' configuration must
@@ -178,12 +214,7 @@ func TestValidateComposeCommands(t *testing.T) {
 			require.NoError(t, yaml.Unmarshal(raw, &compose))
 			command := compose.Services["otelcol-rca"].Command
 			require.NotEmpty(t, command, "%s: no command for otelcol-rca", file)
-			args := []string{"validate"}
-			for _, arg := range command {
-				// The shipped configuration, mounted in the container.
-				args = append(args, strings.Replace(arg, "/etc/otelcol-rca/config.yaml", "otelcol-config.yaml", 1))
-			}
-			out, err := runCollector(t, args...)
+			out, err := runCollector(t, imageArgs(t, command)...)
 			require.NoError(t, err, out)
 		})
 	}

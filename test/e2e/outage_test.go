@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -48,8 +49,13 @@ func newShippedCollector(t *testing.T, dir, esURL, storageDir string) *shippedCo
 		"RCA_STORAGE_DIR=" + storageDir,
 	}
 	// Only what the shipped file cannot know: VictoriaLogs' field headers,
-	// internal metrics on a port of the test, and OTLP as the only input.
+	// internal metrics on a port of the test, and OTLP as the only input;
+	// and a failing exporter reported after 2s instead of a minute.
 	override := fmt.Sprintf(`
+extensions:
+  health_check:
+    component_health:
+      recovery_duration: 2s
 exporters:
   elasticsearch:
     headers:
@@ -72,15 +78,35 @@ service:
 `, c.telemetry)
 	path := filepath.Join(dir, "override.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(override), 0o600))
-	c.args = []string{"--config", filepath.Join(repoRoot(t), "otelcol-config.yaml"), "--config", path}
+	c.args = []string{"--feature-gates=" + healthGate, "--config", filepath.Join(repoRoot(t), "otelcol-config.yaml"), "--config", path}
 	return c
 }
 
+// healthGate is the feature gate the shipped config's health check needs.
+const healthGate = "+extension.healthcheck.useComponentStatus"
+
+// start runs the collector and waits until it has started its pipelines:
+// its health answers, and no longer says it is starting (503).
 func (c *shippedCollector) start(t *testing.T) *process {
 	t.Helper()
 	p := startProcessEnv(t, "otelcol-rca", c.log, c.env, collectorBinary(t), c.args...)
-	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/", c.health), 30*time.Second)
+	require.Eventually(t, func() bool {
+		code, _ := c.healthStatus()
+		return code != 0 && code != http.StatusServiceUnavailable
+	}, 30*time.Second, 100*time.Millisecond, "the collector starts; its log: %s", c.log)
 	return p
+}
+
+// healthStatus is the health check's answer, with its verbose body; 0 when
+// it does not answer.
+func (c *shippedCollector) healthStatus() (int, string) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/?verbose", c.health))
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
 
 // sendLogs posts n log records of run over OTLP/HTTP.
@@ -139,6 +165,8 @@ func (v *victoriaLogs) stored(ctx context.Context, run string) (int, error) {
 // restarts (kills) the collector during the outage: the logs sent before,
 // during and after the restart all arrive once the store is back, once
 // each, none is dropped, and the pipeline never refuses data meanwhile.
+// The collector's health says the exporter is failing while the store is
+// down, naming it, and is well again once it is back.
 func TestLogStoreOutageLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run of about a minute")
@@ -156,6 +184,8 @@ func TestLogStoreOutageLosesNothing(t *testing.T) {
 		got, err := vl.stored(ctx, "before")
 		return err == nil && got == n
 	}, 30*time.Second, 500*time.Millisecond, "the log store receives the logs while it is up")
+	code, _ := c.healthStatus()
+	assert.Equal(t, http.StatusOK, code, "healthy while the store is up")
 
 	require.True(t, vl.proc.stop(10*time.Second), "VictoriaLogs stops")
 	c.sendLogs(t, "outage", n)
@@ -168,7 +198,12 @@ func TestLogStoreOutageLosesNothing(t *testing.T) {
 	collector.stop(5 * time.Second)
 	collector = c.start(t)
 	c.sendLogs(t, "restarted", n)
-	time.Sleep(2 * time.Second)
+	var body string
+	assert.Eventually(t, func() bool {
+		code, body = c.healthStatus()
+		return code == http.StatusInternalServerError
+	}, 30*time.Second, 200*time.Millisecond, "the health check reports the failing exporter while the store is down")
+	assert.Contains(t, body, "exporter:elasticsearch", "and names it")
 
 	vl = startVictoriaLogsAt(t, dir, vlPort)
 	for _, run := range []string{"before", "outage", "restarted"} {
@@ -185,5 +220,9 @@ func TestLogStoreOutageLosesNothing(t *testing.T) {
 	for _, counter := range []string{"otelcol_exporter_send_failed_log_records", "otelcol_exporter_enqueue_failed_log_records"} {
 		assert.Zero(t, c.exporterCounter(t, counter, "elasticsearch"), "%s of the elasticsearch exporter after the restart", counter)
 	}
+	assert.Eventually(t, func() bool {
+		code, body = c.healthStatus()
+		return code == http.StatusOK
+	}, 30*time.Second, 200*time.Millisecond, "healthy again once the store is back")
 	_ = collector
 }
