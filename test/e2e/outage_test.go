@@ -64,7 +64,6 @@ exporters:
 service:
   telemetry:
     metrics:
-      level: detailed
       readers:
         - pull:
             exporter:
