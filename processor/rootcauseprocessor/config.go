@@ -76,6 +76,13 @@ type Config struct {
 	// Default: 0.05.
 	MinShare float64 `mapstructure:"min_share"`
 
+	// MaxNewServiceIncidents bounds the incidents published within an
+	// incident_window whose culprit has never been seen in a normal trace
+	// (a deployment brings a few; made-up service names, thousands). The
+	// others wait until the budget allows or their service is seen working.
+	// Default: 10.
+	MaxNewServiceIncidents int `mapstructure:"max_new_service_incidents"`
+
 	// UpdateInterval is the minimum time between two update records of an
 	// incident, and the interval of the incident metrics. Default: 30s.
 	UpdateInterval time.Duration `mapstructure:"update_interval"`
@@ -226,6 +233,7 @@ func (cfg *Config) Validate() error {
 	if cfg.MinTraces < 1 {
 		errs = append(errs, fmt.Errorf("min_traces: must be at least 1, got %d", cfg.MinTraces))
 	}
+	size("max_new_service_incidents", cfg.MaxNewServiceIncidents, 1, maxEntries)
 	if cfg.MinShare < 0 || cfg.MinShare > 1 {
 		errs = append(errs, fmt.Errorf("min_share: must be within [0, 1], got %v", cfg.MinShare))
 	}

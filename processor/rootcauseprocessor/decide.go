@@ -95,7 +95,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	p.telemetry.ProcessorRootcauseTracesDiagnosed.Add(ctx, 1, p.attrs.verdict[v.Kind])
 	defer clear(sc.handles) // do not keep the forwarded spans alive
 	services := traceServices(sc.spans, &sc.services)
-	p.store.Seen(now, services)
+	p.store.Seen(now, services, !v.Anomalous)
 	if v.Root < 0 {
 		return nil // no span left to judge
 	}

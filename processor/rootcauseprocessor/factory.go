@@ -70,6 +70,8 @@ func createDefaultConfig() component.Config {
 		MinTraces:      defaultMinTraces,
 		MinShare:       defaultMinShare,
 
+		MaxNewServiceIncidents: 10,
+
 		MaxExemplarsPerDataPoint: defaultMaxExemplars,
 		ExemplarLookback:         defaultExemplarLookback,
 		MaxHeldLogs:              defaultMaxHeldLogs,

@@ -157,6 +157,8 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 			UpdateInterval: cfg.UpdateInterval,
 			MinTraces:      cfg.MinTraces,
 			MinShare:       cfg.MinShare,
+
+			MaxNewServiceIncidents: cfg.MaxNewServiceIncidents,
 			// Called with the store's lock held, from the decision loop,
 			// which owns the profile.
 			Changed: prof.Changed,
@@ -605,6 +607,9 @@ const maxForwardSpans = 8192
 // or every update_interval, the incident metrics to the metrics pipelines.
 func (p *sharedProcessor) emit(ctx context.Context, now time.Time, metrics []*metricsProcessor, logs []*logsProcessor) {
 	events := p.store.Flush(now)
+	if n := p.store.TakeHeld(); n > 0 {
+		p.telemetry.ProcessorRootcauseIncidentsHeld.Add(ctx, n)
+	}
 	if n := p.store.TakeDiscarded(); n > 0 {
 		p.telemetry.ProcessorRootcauseIncidentsDiscarded.Add(ctx, n)
 	}

@@ -70,6 +70,14 @@ type Options struct {
 	MinShare float64
 	// MaxServices bounds the services whose traffic is counted. Zero means 10000.
 	MaxServices int
+	// MaxNewServiceIncidents bounds the incidents published within a Window
+	// whose culprit has never been seen in a normal trace: a deployment
+	// brings a few new services at a time, and they mostly work, while a
+	// client that makes up service names can make up thousands, each
+	// failing from its first request, and would crowd the incident list,
+	// the alerts and the metrics series. The others wait, unpublished,
+	// until the budget allows or their service is seen working. Zero means 10.
+	MaxNewServiceIncidents int
 	// Changed, when set, must also hold before an incident is published:
 	// its culprit has changed at event time now, against its own history
 	// (errors beyond its usual rate, latency shifted for a sustained time),
@@ -156,6 +164,8 @@ type record struct {
 	dirty   bool
 	// logReason is true when the reason quotes a log record.
 	logReason bool
+	// held is true once MaxNewServiceIncidents kept the incident back.
+	held bool
 	// symptoms counts, for each service that misbehaved in the incident's
 	// traces without being a caller of its culprit, the traces it did so in.
 	symptoms map[string]int
@@ -185,6 +195,12 @@ type Store struct {
 	discarded bounded.Tally
 	// traffic counts the traces through each service within the last Window.
 	traffic map[string]*windowCounter
+	// working are the services of traffic seen in a normal trace.
+	working map[string]bool
+	// newcomers counts the incidents of new services published within the
+	// last Window, and held those kept back by MaxNewServiceIncidents.
+	newcomers windowCounter
+	held      bounded.Tally
 }
 
 // New returns an empty Store.
@@ -204,6 +220,9 @@ func New(opts Options) *Store {
 	if opts.MaxServices <= 0 {
 		opts.MaxServices = 10_000
 	}
+	if opts.MaxNewServiceIncidents <= 0 {
+		opts.MaxNewServiceIncidents = 10
+	}
 	return &Store{
 		opts:    opts,
 		byID:    map[string]*record{},
@@ -211,12 +230,13 @@ func New(opts Options) *Store {
 		traces:  bounded.NewFIFO[pcommon.TraceID, *record](opts.MaxTraceIndex),
 		totals:  map[[2]string]int64{},
 		traffic: map[string]*windowCounter{},
+		working: map[string]bool{},
 	}
 }
 
 // Seen counts a decided trace, normal or anomalous, in the traffic of each of
 // its services at processing time now.
-func (s *Store) Seen(now time.Time, services []string) {
+func (s *Store) Seen(now time.Time, services []string, normal bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, svc := range services {
@@ -227,6 +247,9 @@ func (s *Store) Seen(now time.Time, services []string) {
 			}
 			c = &windowCounter{}
 			s.traffic[svc] = c
+		}
+		if normal {
+			s.working[svc] = true
 		}
 		c.add(now, s.opts.Window)
 	}
@@ -371,6 +394,17 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 	}
 	if s.symptomOf(r) != nil {
 		return
+	}
+	newcomer := !s.working[r.snap.CulpritService]
+	if newcomer && s.newcomers.sum(now, s.opts.Window) >= int64(s.opts.MaxNewServiceIncidents) {
+		if !r.held {
+			r.held = true
+			s.held.Add(1)
+		}
+		return
+	}
+	if newcomer {
+		s.newcomers.add(now, s.opts.Window)
 	}
 	r.published = true
 	r.changed = now
@@ -784,6 +818,10 @@ func (s *Store) Totals() []Total {
 
 // TakeEvicted returns the incidents forgotten because of MaxIncidents since the previous call.
 func (s *Store) TakeEvicted() int64 { return s.evicted.Take() }
+
+// TakeHeld returns, and resets, the incidents of new services kept back by
+// MaxNewServiceIncidents since the previous call (each counted once).
+func (s *Store) TakeHeld() int64 { return s.held.Take() }
 
 // TakeDiscarded returns, and resets, the number of incidents forgotten
 // without being published (background noise).

@@ -129,7 +129,7 @@ func TestPublicationGate(t *testing.T) {
 	now := t0
 	traffic := func(n int) {
 		for range n {
-			s.Seen(now, []string{"order", "payment"})
+			s.Seen(now, []string{"order", "payment"}, true)
 		}
 	}
 	// Background: 1 anomalous trace in 200 through payment, three times a minute.
@@ -368,7 +368,7 @@ func TestShareIsTheWorstPartOfTheCulpritsTraffic(t *testing.T) {
 	var now time.Time
 	for i := range 240 {
 		now = t0.Add(time.Duration(i) * time.Second)
-		s.Seen(now, []string{"order", "payment"})
+		s.Seen(now, []string{"order", "payment"}, true)
 		if i >= 30 && i < 120 && i%4 == 0 {
 			rec(s, now, obs(byte(i), now)) // for 90 s, one request in four fails
 		}
@@ -411,18 +411,7 @@ func TestAFloodOfSmallIncidentsKeepsTheLargeOne(t *testing.T) {
 		real = rec(s, now, obs(byte(i), now))
 	}
 	n := 1000
-	for svc := range 500 {
-		for range 4 {
-			now = now.Add(time.Millisecond)
-			o := obs(0, now)
-			o.TraceID = pcommon.TraceID{byte(n >> 8), byte(n), 1}
-			n++
-			o.CulpritService = fmt.Sprintf("fake-%d", svc)
-			o.Reason = fmt.Sprintf("%d %s", svc, strings.Repeat("x", 100))
-			o.Affected = []string{o.CulpritService}
-			rec(s, now, o)
-		}
-	}
+	now = madeUpServices(s, now, &n)
 	ev := s.Flush(now)
 	open := map[string]int{}
 	for _, in := range ev {
@@ -431,6 +420,67 @@ func TestAFloodOfSmallIncidentsKeepsTheLargeOne(t *testing.T) {
 	assert.Equal(t, 20, open[real], "the large incident was evicted by the flood")
 	assert.LessOrEqual(t, len(s.Totals()), 51, "the series are bounded")
 	assert.Positive(t, s.TakeEvicted())
+}
+
+// TestMadeUpServicesCannotFloodTheIncidentList: services never seen working
+// that fail from their first request (500 made-up names) publish at most
+// MaxNewServiceIncidents incidents per window, the others are held and
+// counted, and a known service's incident is published meanwhile.
+func TestMadeUpServicesCannotFloodTheIncidentList(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: 2 * time.Minute, UpdateInterval: 10 * time.Second, MinTraces: 3, MaxNewServiceIncidents: 5})
+	now := t0
+	s.Seen(now, []string{"order", "payment"}, true)
+	n := 1000
+	flood := func() { now = madeUpServices(s, now, &n) }
+	published := func(events []Incident) (fakes int, real bool) {
+		for _, in := range events {
+			if in.Status != StatusOpen {
+				continue
+			}
+			if in.CulpritService == "payment" {
+				real = true
+			} else {
+				fakes++
+			}
+		}
+		return fakes, real
+	}
+
+	flood()
+	for i := range 3 {
+		now = now.Add(time.Millisecond)
+		rec(s, now, obs(byte(i+1), now))
+	}
+	fakes, real := published(s.Flush(now))
+	assert.Equal(t, 5, fakes, "new services published within the budget")
+	assert.True(t, real, "the known service's incident is published during the flood")
+	assert.Equal(t, int64(495), s.TakeHeld(), "each held incident counted once")
+
+	now = now.Add(time.Minute)
+	flood()
+	fakes, _ = published(s.Flush(now))
+	assert.Equal(t, 5, fakes, "a window later, the flood goes on: the same budget")
+}
+
+// madeUpServices records, from now on, 4 failed traces of each of 500
+// made-up services (numbered from *n on) with long made-up reasons, as the
+// processor would see them: never in a normal trace. It returns the time of
+// the last.
+func madeUpServices(s *Store, now time.Time, n *int) time.Time {
+	for svc := range 500 {
+		for range 4 {
+			now = now.Add(time.Millisecond)
+			o := obs(0, now)
+			o.TraceID = pcommon.TraceID{byte(*n >> 8), byte(*n), 1}
+			*n++
+			o.CulpritService = fmt.Sprintf("fake-%d", svc)
+			o.Reason = fmt.Sprintf("%d %s", svc, strings.Repeat("x", 100))
+			o.Affected = []string{o.CulpritService}
+			s.Seen(now, []string{o.CulpritService}, false)
+			rec(s, now, o)
+		}
+	}
+	return now
 }
 
 // byTrace is the published incident a trace was recorded in.
@@ -451,13 +501,13 @@ func byTrace(s *Store, id pcommon.TraceID) (Incident, bool) {
 func TestCandidatesAreWeighedAgainstNormalTraffic(t *testing.T) {
 	s := New(Options{Window: time.Minute, ResolveAfter: time.Minute, UpdateInterval: time.Second})
 	for range 100 {
-		s.Seen(t0, []string{"gateway"})
+		s.Seen(t0, []string{"gateway"}, true)
 	}
 	for i := range byte(4) {
 		o := obs(i+1, t0)
 		o.CulpritService, o.Dependency = "seat", ""
 		o.Candidates = []diagnosis.Candidate{{Name: "gateway", Score: 0.9}, {Name: "seat", Score: 0.8}}
-		s.Seen(t0, []string{"gateway", "seat"})
+		s.Seen(t0, []string{"gateway", "seat"}, true)
 		s.Record(t0, o)
 	}
 	ev := s.Flush(t0)

@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	ProcessorRootcauseCacheEvictions        metric.Int64Counter
 	ProcessorRootcauseExemplarsAdded        metric.Int64Counter
 	ProcessorRootcauseIncidentsDiscarded    metric.Int64Counter
+	ProcessorRootcauseIncidentsHeld         metric.Int64Counter
 	ProcessorRootcauseLogsForwardFailed     metric.Int64Counter
 	ProcessorRootcauseLogsHeld              metric.Int64UpDownCounter
 	ProcessorRootcauseLogsHeldOverflow      metric.Int64Counter
@@ -88,6 +89,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorRootcauseIncidentsDiscarded, err = builder.meter.Int64Counter(
 		"otelcol_processor_rootcause_incidents_discarded",
 		metric.WithDescription("Incident candidates forgotten without being published, because they never reached min_traces or min_share of their culprit's traffic (background errors and slow requests). [Development]"),
+		metric.WithUnit("{incidents}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseIncidentsHeld, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_incidents_held",
+		metric.WithDescription("Incident candidates held back, unpublished, because max_new_service_incidents incidents of services never seen in a normal trace were published within incident_window (made-up service names). Each is counted once; it is published later if the budget allows or its service is seen working. [Development]"),
 		metric.WithUnit("{incidents}"),
 	)
 	errs = errors.Join(errs, err)

@@ -22,6 +22,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorRootcauseCacheEvictions.Add(context.Background(), 1)
 	tb.ProcessorRootcauseExemplarsAdded.Add(context.Background(), 1)
 	tb.ProcessorRootcauseIncidentsDiscarded.Add(context.Background(), 1)
+	tb.ProcessorRootcauseIncidentsHeld.Add(context.Background(), 1)
 	tb.ProcessorRootcauseLogsForwardFailed.Add(context.Background(), 1)
 	tb.ProcessorRootcauseLogsHeld.Add(context.Background(), 1)
 	tb.ProcessorRootcauseLogsHeldOverflow.Add(context.Background(), 1)
@@ -42,6 +43,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorRootcauseIncidentsDiscarded(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseIncidentsHeld(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorRootcauseLogsForwardFailed(t, testTel,
