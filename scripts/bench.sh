@@ -41,6 +41,9 @@ else
 	(cd testbed && RCA_TESTBED_REPORT="$tmp/testbed.md" go test -count=1 -timeout 30m ./... >/dev/null)
 fi
 
+echo "== overload" >&2
+(cd test/e2e && RCA_OVERLOAD=1 RCA_OVERLOAD_REPORT="$tmp/overload.md" go test -run '^TestOverload$' -count=1 -timeout 10m . >/dev/null)
+
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || echo unknown)
 {
 	cat <<HEAD
@@ -132,6 +135,18 @@ target, the machine, not the collector, was the limit, and that row's ratios do 
 
 MID
 	cat "$tmp/testbed.md"
+	cat <<MID
+
+## Overload: the shipped config beyond what it can hold
+
+\`make bench-overload\`: the built collector on \`otelcol-config.yaml\` (backends replaced by the debug exporter),
+with the memory of a 512 MiB container (the compose stack's \`mem_limit\`: memory_limiter at the shipped 80%, spike
+20%, GOMEMLIMIT 400MiB), flooded over OTLP/HTTP with 1 KB spans (10 spans a trace) by clients that send as fast
+as they can, on the same two cores. What must hold: no crash, RSS under the budget, every refusal a retryable 503
+and counted in \`otelcol_receiver_refused_spans\`.
+
+MID
+	cat "$tmp/overload.md"
 	cat <<'TAIL'
 
 ## Where a target is missed

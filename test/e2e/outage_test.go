@@ -132,9 +132,9 @@ func (c *shippedCollector) sendLogs(t *testing.T, run string, n int) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "OTLP/HTTP export of run %s", run)
 }
 
-// exporterCounter sums the collector's internal counter name over the
-// series of exporter; 0 when it has none.
-func (c *shippedCollector) exporterCounter(t *testing.T, name, exporter string) float64 {
+// counter sums the collector's internal counter name over its series with
+// the label label (`exporter="elasticsearch"`); 0 when it has none.
+func (c *shippedCollector) counter(t *testing.T, name, label string) float64 {
 	t.Helper()
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.telemetry))
 	require.NoError(t, err)
@@ -143,7 +143,7 @@ func (c *shippedCollector) exporterCounter(t *testing.T, name, exporter string) 
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, name) || !strings.Contains(line, `exporter="`+exporter+`"`) {
+		if !strings.HasPrefix(line, name) || !strings.Contains(line, label) {
 			continue
 		}
 		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
@@ -214,10 +214,10 @@ func TestLogStoreOutageLosesNothing(t *testing.T) {
 		}, 90*time.Second, time.Second, "logs of run %q in the log store once it is back", run)
 		assert.Equal(t, n, got, "logs of run %q stored exactly once", run)
 	}
-	assert.GreaterOrEqual(t, c.exporterCounter(t, "otelcol_exporter_sent_log_records", "elasticsearch"), float64(2*n),
+	assert.GreaterOrEqual(t, c.counter(t, "otelcol_exporter_sent_log_records", `exporter="elasticsearch"`), float64(2*n),
 		"the restarted collector sent what waited on disk and what came after")
 	for _, counter := range []string{"otelcol_exporter_send_failed_log_records", "otelcol_exporter_enqueue_failed_log_records"} {
-		assert.Zero(t, c.exporterCounter(t, counter, "elasticsearch"), "%s of the elasticsearch exporter after the restart", counter)
+		assert.Zero(t, c.counter(t, counter, `exporter="elasticsearch"`), "%s of the elasticsearch exporter after the restart", counter)
 	}
 	assert.Eventually(t, func() bool {
 		code, body = c.healthStatus()
