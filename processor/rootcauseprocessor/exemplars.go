@@ -140,7 +140,8 @@ func (x *exemplarIndex) record(now time.Time, traceID pcommon.TraceID, incidentI
 			e.a1 = strAttr(attrs, "http.route")
 			e.a2 = strAttr(attrs, "http.request.method", "http.method")
 			if e.a1 == "" && e.a2 != "" {
-				e.a1, _ = strings.CutPrefix(s.Name, e.a2+" ")
+				// The span's own name: s.Name may be folded into "(other)".
+				e.a1, _ = strings.CutPrefix(handles[i].Name(), e.a2+" ")
 			}
 			e.status, e.role = s.HTTPStatus, roleServer
 			if j, ok := earliest[s.Service]; !ok || s.Start < spans[j].Start {
