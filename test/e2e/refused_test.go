@@ -35,8 +35,8 @@ func TestRefusedOTLPIsCounted(t *testing.T) {
 	require.Equal(t, http.StatusUnsupportedMediaType, post("text/plain", "spans"))
 
 	refused := c.httpRequests(t)
-	assert.Equal(t, 2.0, refused["400"], "bodies that do not decode")
-	assert.Equal(t, 1.0, refused["415"], "wrong content type")
+	assert.Equal(t, 2, int(refused["400"]), "bodies that do not decode")
+	assert.Equal(t, 1, int(refused["415"]), "wrong content type")
 }
 
 // httpRequests counts the OTLP/HTTP requests the collector answered, by
