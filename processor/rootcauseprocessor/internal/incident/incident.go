@@ -235,7 +235,8 @@ func New(opts Options) *Store {
 }
 
 // Seen counts a decided trace, normal or anomalous, in the traffic of each of
-// its services at processing time now.
+// its services at processing time now. A normal trace also shows its
+// services working: they are no longer new to MaxNewServiceIncidents.
 func (s *Store) Seen(now time.Time, services []string, normal bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
