@@ -110,6 +110,23 @@ func (c *shippedCollector) healthStatus() (int, string) {
 
 // sendLogs posts n log records of run over OTLP/HTTP.
 func (c *shippedCollector) sendLogs(t *testing.T, run string, n int) {
+	c.sendLogsFrom(t, run, 0, n)
+}
+
+// sendLoad sends batch log records of run every second for d, numbered on;
+// it returns how many it sent.
+func (c *shippedCollector) sendLoad(t *testing.T, run string, batch int, d time.Duration) int {
+	t.Helper()
+	sent := 0
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(time.Second) {
+		c.sendLogsFrom(t, run, sent, batch)
+		sent += batch
+	}
+	return sent
+}
+
+// sendLogsFrom posts n log records of run, numbered from first on.
+func (c *shippedCollector) sendLogsFrom(t *testing.T, run string, first, n int) {
 	t.Helper()
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
@@ -122,7 +139,7 @@ func (c *shippedCollector) sendLogs(t *testing.T, run string, n int) {
 		r.SetSeverityText("INFO")
 		r.Body().SetStr(fmt.Sprintf("outage probe %s %d", run, i))
 		r.Attributes().PutStr("probe.run", run)
-		r.Attributes().PutInt("probe.seq", int64(i))
+		r.Attributes().PutInt("probe.seq", int64(first+i))
 	}
 	body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
 	require.NoError(t, err)
@@ -153,17 +170,24 @@ func (c *shippedCollector) counter(t *testing.T, name, label string) float64 {
 	return sum
 }
 
-// stored counts the probe records of run in the log store.
-func (v *victoriaLogs) stored(ctx context.Context, run string) (int, error) {
+// stored counts the probe records of run in the log store, and the
+// distinct numbers among them.
+func (v *victoriaLogs) stored(ctx context.Context, run string) (records, distinct int, err error) {
 	docs, err := v.query(ctx, fmt.Sprintf(`"resource.attributes.service.name":"outage-probe" AND "attributes.probe.run":%q`, run))
-	return len(docs), err
+	seqs := map[any]bool{}
+	for _, d := range docs {
+		seqs[d["attributes.probe.seq"]] = true
+	}
+	delete(seqs, nil)
+	return len(docs), len(seqs), err
 }
 
 // TestLogStoreOutageLosesNothing runs the shipped configuration against a
-// real log store (VictoriaLogs' Elasticsearch bulk API) that goes down, and
-// restarts (kills) the collector during the outage: the logs sent before,
-// during and after the restart all arrive once the store is back, once
-// each, none is dropped, and the pipeline never refuses data meanwhile.
+// real log store (VictoriaLogs' Elasticsearch bulk API) that goes down for
+// over a minute while logs keep coming, and restarts (kills) the collector
+// during the outage: the logs sent before, during and after the restart all
+// arrive once the store is back, once each, none is dropped, and the
+// pipeline never refuses data meanwhile.
 // The collector's health says the exporter is failing while the store is
 // down, naming it, and is well again once it is back.
 func TestLogStoreOutageLosesNothing(t *testing.T) {
@@ -180,15 +204,15 @@ func TestLogStoreOutageLosesNothing(t *testing.T) {
 
 	c.sendLogs(t, "before", n)
 	require.Eventually(t, func() bool {
-		got, err := vl.stored(ctx, "before")
+		got, _, err := vl.stored(ctx, "before")
 		return err == nil && got == n
 	}, 30*time.Second, 500*time.Millisecond, "the log store receives the logs while it is up")
 	code, _ := c.healthStatus()
 	assert.Equal(t, http.StatusOK, code, "healthy while the store is up")
 
 	require.True(t, vl.proc.stop(10*time.Second), "VictoriaLogs stops")
-	c.sendLogs(t, "outage", n)
-	time.Sleep(3 * time.Second) // the exporter is retrying
+	want := map[string]int{"before": n}
+	want["outage"] = c.sendLoad(t, "outage", 5, 30*time.Second)
 
 	// A restart during the outage, as an orchestrator does it: SIGTERM,
 	// then SIGKILL after a grace period. The Elasticsearch exporter's own
@@ -196,7 +220,7 @@ func TestLogStoreOutageLosesNothing(t *testing.T) {
 	// in the queue, and the request in flight, are on disk.
 	collector.stop(5 * time.Second)
 	collector = c.start(t)
-	c.sendLogs(t, "restarted", n)
+	want["restarted"] = c.sendLoad(t, "restarted", 5, 30*time.Second)
 	var body string
 	assert.Eventually(t, func() bool {
 		code, body = c.healthStatus()
@@ -206,15 +230,16 @@ func TestLogStoreOutageLosesNothing(t *testing.T) {
 
 	vl = startVictoriaLogsAt(t, dir, vlPort)
 	for _, run := range []string{"before", "outage", "restarted"} {
-		var got int
+		var got, distinct int
 		assert.Eventually(t, func() bool {
 			var err error
-			got, err = vl.stored(ctx, run)
-			return err == nil && got >= n
+			got, distinct, err = vl.stored(ctx, run)
+			return err == nil && got >= want[run]
 		}, 90*time.Second, time.Second, "logs of run %q in the log store once it is back", run)
-		assert.Equal(t, n, got, "logs of run %q stored exactly once", run)
+		assert.Equal(t, want[run], got, "logs of run %q stored exactly once", run)
+		assert.Equal(t, want[run], distinct, "every record of run %q, by its number", run)
 	}
-	assert.GreaterOrEqual(t, c.counter(t, "otelcol_exporter_sent_log_records", `exporter="elasticsearch"`), float64(2*n),
+	assert.GreaterOrEqual(t, c.counter(t, "otelcol_exporter_sent_log_records", `exporter="elasticsearch"`), float64(want["outage"]+want["restarted"]),
 		"the restarted collector sent what waited on disk and what came after")
 	for _, counter := range []string{"otelcol_exporter_send_failed_log_records", "otelcol_exporter_enqueue_failed_log_records"} {
 		assert.Zero(t, c.counter(t, counter, `exporter="elasticsearch"`), "%s of the elasticsearch exporter after the restart", counter)
