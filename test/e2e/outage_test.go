@@ -153,21 +153,30 @@ func (c *shippedCollector) sendLogsFrom(t *testing.T, run string, first, n int) 
 // the label label (`exporter="elasticsearch"`); 0 when it has none.
 func (c *shippedCollector) counter(t *testing.T, name, label string) float64 {
 	t.Helper()
+	var sum float64
+	c.series(t, name, label, func(_ string, v float64) { sum += v })
+	return sum
+}
+
+// series scrapes the collector's internal metrics and calls each with every
+// sample line of name that has the label label, and its value.
+func (c *shippedCollector) series(t *testing.T, name, label string, each func(line string, v float64)) {
+	t.Helper()
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.telemetry))
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	var sum float64
 	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		if !strings.HasPrefix(line, name) || !strings.Contains(line, label) {
 			continue
 		}
 		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
-			sum += v
+			each(line, v)
 		}
 	}
-	return sum
+	require.NoError(t, sc.Err())
 }
 
 // stored counts the probe records of run in the log store, and the

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -43,26 +41,12 @@ func TestRefusedOTLPIsCounted(t *testing.T) {
 // status code, from its own metrics.
 func (c *shippedCollector) httpRequests(t *testing.T) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.telemetry))
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	port := fmt.Sprintf(`server_port="%d"`, c.otlpHTTP)
 	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "http_server_request_duration_seconds_count{") || !strings.Contains(line, port) {
-			continue
-		}
-		_, rest, ok := strings.Cut(line, `http_response_status_code="`)
-		if !ok {
-			continue
-		}
-		code, _, _ := strings.Cut(rest, `"`)
-		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+	c.series(t, "http_server_request_duration_seconds_count{", fmt.Sprintf(`server_port="%d"`, c.otlpHTTP), func(line string, v float64) {
+		if _, rest, ok := strings.Cut(line, `http_response_status_code="`); ok {
+			code, _, _ := strings.Cut(rest, `"`)
 			out[code] += v
 		}
-	}
+	})
 	return out
 }
