@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/goleak"
 )
@@ -205,4 +206,24 @@ func TestTheTracesOwnCallsTellWhichEndIsSlow(t *testing.T) {
 	v = NewDiagnoser().Diagnose(basicCalls("price"), nil, usualRef{fixed{}})
 	require.Equal(t, KindLatency, v.Kind)
 	assert.Equal(t, "price", v.CulpritService, "only the call into price lost time: the callee is slow")
+}
+
+func TestASlowRequestIsExplainedByItsSlowdownNotByRoutineWarnings(t *testing.T) {
+	spans := []Span{
+		sp(1, 0, "front", "GET /", ptrace.SpanKindServer, 0, 500),
+		sp(2, 1, "front", "call a", ptrace.SpanKindClient, 10, 400),
+		sp(3, 2, "a", "verify", ptrace.SpanKindServer, 11, 399),
+	}
+	b := fixed{"th:frontGET /": 100 * time.Millisecond, "typ:averify": 10 * time.Millisecond}
+	routine := Log{Service: "a", Severity: plog.SeverityNumberWarn, Body: "[verify][Verify code start]"}
+	v := NewDiagnoser().Diagnose(spans, []Log{routine}, b)
+	assert.Equal(t, KindLatency, v.Kind)
+	assert.False(t, v.ReasonFromLogs, "a warning every request logs does not explain a slow one")
+	assert.Equal(t, "slow verify", v.Reason)
+	assert.Contains(t, v.Evidence, "a: [verify][Verify code start]", "the warning is still evidence")
+
+	slow := Log{Service: "a", Severity: plog.SeverityNumberWarn, Body: "verify took 380ms, over its 50ms budget"}
+	v = NewDiagnoser().Diagnose(spans, []Log{routine, slow}, b)
+	assert.True(t, v.ReasonFromLogs)
+	assert.Equal(t, "verify took 380ms, over its 50ms budget", v.Reason)
 }

@@ -41,7 +41,9 @@ func reason(spans []Span, c int, kind Kind, logs []Log) (text string, evidence [
 		words["database"], words["query"] = true, true
 	}
 	if kind == KindLatency {
-		words["slow"], words["latency"], words["delay"] = true, true, true
+		for w := range latencyWords {
+			words[w] = true
+		}
 	}
 
 	primary, bestScore := -1, 0
@@ -51,7 +53,7 @@ func reason(spans []Span, c int, kind Kind, logs []Log) (text string, evidence [
 		if l.Service != s.Service {
 			continue
 		}
-		if l.Severity >= plog.SeverityNumberWarn {
+		if l.Severity >= plog.SeverityNumberWarn && explains(kind, l) {
 			if sc := overlap(words, l.Body); sc > bestScore {
 				primary, bestScore = i, sc
 			}
@@ -170,6 +172,21 @@ func sentence(m string) string {
 		return m
 	}
 	return string(unicode.ToLower(r)) + m[size:]
+}
+
+// latencyWords mark a log message that speaks of slowness.
+var latencyWords = map[string]bool{"slow": true, "latency": true, "delay": true, "delayed": true, "timeout": true, "timed": true, "took": true, "elapsed": true}
+
+// explains reports whether a warning or error log record can be the reason
+// of a verdict of that kind. Any of them can explain a failure; a slow
+// request is explained by its measured slowdown unless the record fails or
+// speaks of slowness: services log warnings on every request ("verify code
+// start"), and quoting one would hide how much slower the request was.
+func explains(kind Kind, l *Log) bool {
+	if kind != KindLatency || l.Severity >= plog.SeverityNumberError {
+		return true
+	}
+	return overlap(latencyWords, l.Body) > 0
 }
 
 func hasHint(m string) bool {
