@@ -11,9 +11,11 @@
 package profile // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
 
 import (
+	"math"
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/mapping"
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
@@ -159,8 +161,34 @@ func (bs *serviceBlame) roll(end int64, total time.Duration, shifted bool) {
 type bucket struct {
 	idx     int64 // bucket number (event time / width)
 	n, over int
-	// learn holds the normal samples (seconds) waiting to leave the window.
-	learn []float64
+	// learn holds the normal samples waiting to leave the window, each as
+	// its bin in the references (see sampleBins).
+	learn []int16
+}
+
+// sampleBins encodes the samples a bucket holds until it leaves the window
+// as the bin a reference would put them in: 2 bytes a sample instead of 8,
+// for every part of every normal request over the window, the largest state
+// the diagnosis keeps. A reference, whose bins are the same, learns exactly
+// what it would from the sample; a tail shape learns the sample's ratio to
+// its key's median within the references' relative accuracy.
+var sampleBins, _ = mapping.NewLogarithmicMapping(relativeAccuracy)
+
+// zeroBin stands for a sample too small for a bin: zero.
+const zeroBin = math.MinInt16
+
+func encodeSample(seconds float64) int16 {
+	if seconds < sampleBins.MinIndexableValue() {
+		return zeroBin
+	}
+	return int16(min(max(sampleBins.Index(seconds), zeroBin+1), math.MaxInt16))
+}
+
+func decodeSample(bin int16) float64 {
+	if bin == zeroBin {
+		return 0
+	}
+	return sampleBins.Value(int(bin))
 }
 
 // New returns an empty profile.
@@ -273,7 +301,7 @@ func (p *Profile) Observe(at time.Time, parts []diagnosis.Part, blames []diagnos
 				b.over++
 			}
 			if !anomalous {
-				b.learn = append(b.learn, part.Value.Seconds())
+				b.learn = append(b.learn, encodeSample(part.Value.Seconds()))
 			}
 		}
 	}
@@ -313,8 +341,8 @@ func (s *state) retire(b *bucket, p *Profile) {
 			s.ref, _ = ddsketch.LogCollapsingLowestDenseDDSketch(relativeAccuracy, maxBins)
 		}
 		leaf := s.key.Operation != ""
-		for _, v := range b.learn {
-			v = max(0, v)
+		for _, bin := range b.learn {
+			v := decodeSample(bin)
 			if leaf && s.median > 0 {
 				for lv := s.parent; lv != nil; lv = lv.parent {
 					lv.learnShape(v/s.median.Seconds(), p)
