@@ -163,8 +163,9 @@ type BaselineConfig struct {
 	// pair observed least recently is forgotten. Default: 10000.
 	MaxOperations int `mapstructure:"max_operations"`
 	// MaxOperationsPerService bounds the span names of one service that are
-	// learned as operations of their own; its other names are learned and
-	// judged together as the operation "(other)". Default: 1000.
+	// learned as operations of their own (beyond its first 32, a name from
+	// its second sighting); its other names are learned and judged together
+	// as the operation "(other)". Default: 1000.
 	MaxOperationsPerService int `mapstructure:"max_operations_per_service"`
 
 	// prevent unkeyed literal initialization
