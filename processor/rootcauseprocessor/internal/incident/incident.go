@@ -58,7 +58,8 @@ type Options struct {
 	// The first half of the samples are the incident's first traces, the rest
 	// its latest ones, so that every record shows recent traces. Zero means 10.
 	MaxSamples int
-	// MaxTraceIndex bounds the trace IDs remembered for ByTraceID. Zero means 100000.
+	// MaxTraceIndex bounds the trace IDs remembered so that a trace recorded
+	// twice counts once. Zero means 100000.
 	MaxTraceIndex int
 	// MinTraces is the number of anomalous traces within the last Window an
 	// incident needs before it is published. Zero means 1.
