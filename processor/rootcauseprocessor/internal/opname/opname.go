@@ -22,7 +22,8 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
 )
 
-// Other is the operation that a service's names beyond its limit fold into.
+// Other is the operation that a service's names beyond its limit, and the
+// first sightings of names beyond its first heldOnSight, fold into.
 const Other = "(other)"
 
 type key struct{ service, name string }
@@ -71,7 +72,7 @@ func sightedSlots(total int) int {
 	return n
 }
 
-// heldOnSight is the names a service has held at once, on their first
+// heldOnSight is how many of a service's names are held on their first
 // sighting: a service that follows the semantic conventions (a span named
 // by its route, not its URL) has a few dozen operations at most, and one
 // that has more is putting IDs in its names; from then on a name must
