@@ -7,11 +7,11 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/incidentrecord"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/assembly"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/attrvalue"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/baseline"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
@@ -174,7 +174,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	if published {
 		d.incidentID = id
 	}
-	p.exemplars.record(now, tr.ID, id, sc.spans, sc.handles, v.Root, v.Culprit)
+	p.exemplars.Record(now, tr.ID, id, sc.spans, sc.handles, v.Root, v.Culprit)
 	d.tagRoot(sc.handles[v.Root])
 	if v.Culprit >= 0 {
 		sc.handles[v.Culprit].Attributes().PutBool(attrCulprit, true)
@@ -269,7 +269,7 @@ func toSpan(s ptrace.Span, service string) diagnosis.Span {
 	for k, v := range s.Attributes().All() {
 		switch k {
 		case "http.response.status_code", "http.status_code":
-			d.HTTPStatus = intValue(v)
+			d.HTTPStatus = attrvalue.Int(v)
 		case "error.type":
 			d.ErrorType = v.AsString()
 		case "peer.service":
@@ -295,26 +295,6 @@ func toSpan(s ptrace.Span, service string) diagnosis.Span {
 		}
 	}
 	return d
-}
-
-func intValue(v pcommon.Value) int64 {
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int()
-	case pcommon.ValueTypeDouble:
-		return int64(v.Double())
-	case pcommon.ValueTypeStr:
-		var n int64
-		for _, c := range v.Str() {
-			if c < '0' || c > '9' {
-				return 0
-			}
-			n = n*10 + int64(c-'0')
-		}
-		return n
-	default:
-		return 0
-	}
 }
 
 // patternOf identifies a span's set of log templates, whatever their order:

@@ -124,7 +124,7 @@ func openBenchIncident(b *testing.B, h *harness) []pcommon.TraceID {
 		h.advance(100 * time.Millisecond)
 	}
 	h.advance(h.shared.cfg.DecisionWait + time.Second)
-	if h.shared.exemplars.snap.Load() == nil {
+	if h.shared.exemplars.Snapshot() == nil {
 		b.Fatal("no incident")
 	}
 	return ids

@@ -9,7 +9,6 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -22,6 +21,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/baseline"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/eventtime"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/exemplar"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
@@ -69,7 +69,7 @@ type sharedProcessor struct {
 	decided   *decidedTraces
 	held      heldLogs
 	windows   atomic.Pointer[openWindows]
-	exemplars *exemplarIndex
+	exemplars *exemplar.Index
 
 	// decideMu serializes decisions: the fields below belong to the decision loop.
 	decideMu  sync.Mutex
@@ -165,7 +165,7 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 		}),
 		evidence:  newLogEvidence(cfg.MaxTraces, templates),
 		decided:   newDecidedTraces(cfg.DecidedCacheSize),
-		exemplars: newExemplarIndex(),
+		exemplars: exemplar.NewIndex(),
 		baselines: baseline.New(baseline.Options{
 			Quantile:   cfg.Baseline.Quantile,
 			Multiplier: cfg.Baseline.Multiplier,
@@ -360,11 +360,11 @@ func (t *tracesProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) e
 type metricsProcessor struct {
 	signalProcessor
 	next    consumer.Metrics
-	streams streamTimes
+	streams *exemplar.Streams
 }
 
 func (p *sharedProcessor) metricsProcessor(next consumer.Metrics) *metricsProcessor {
-	return &metricsProcessor{signalProcessor: signalProcessor{p}, next: next, streams: streamTimes{last: map[uint64]pcommon.Timestamp{}}}
+	return &metricsProcessor{signalProcessor: signalProcessor{p}, next: next, streams: exemplar.NewStreams()}
 }
 
 func (m *metricsProcessor) Start(ctx context.Context, host component.Host) error {
@@ -391,14 +391,11 @@ func (m *metricsProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metric
 	if n := p.saturation.TakeRejected(); n > 0 {
 		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
 	}
-	if snap := p.exemplars.snap.Load(); snap != nil && p.cfg.MaxExemplarsPerDataPoint > 0 {
-		var chosen [8]exSpan
-		l := linker{snap: snap, max: p.cfg.MaxExemplarsPerDataPoint, lookback: int64(p.cfg.ExemplarLookback), streams: &m.streams, chosen: chosen[:0]}
-		l.hash.SetSeed(streamSeed)
-		if n := l.link(md); n > 0 {
+	if snap := p.exemplars.Snapshot(); snap != nil && p.cfg.MaxExemplarsPerDataPoint > 0 {
+		if n := exemplar.Link(snap, md, p.cfg.MaxExemplarsPerDataPoint, p.cfg.ExemplarLookback, m.streams); n > 0 {
 			p.telemetry.ProcessorRootcauseExemplarsAdded.Add(ctx, n)
 		}
-		if n := m.streams.evicted.Take(); n > 0 {
+		if n := m.streams.TakeEvicted(); n > 0 {
 			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["streams"])
 		}
 	}
@@ -617,9 +614,9 @@ func (p *sharedProcessor) emit(ctx context.Context, now time.Time, metrics []*me
 		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["incidents"])
 	}
 	x := p.exemplars
-	x.publish(now, events)
-	x.expire(now, p.cfg.ExemplarLookback+p.cfg.ResolveAfter, p.cfg.ResolveAfter, 2*p.cfg.UpdateInterval+p.tickInterval())
-	if n := x.evicted.Take(); n > 0 {
+	x.Publish(now, events)
+	x.Expire(now, p.cfg.ExemplarLookback+p.cfg.ResolveAfter, p.cfg.ResolveAfter, 2*p.cfg.UpdateInterval+p.tickInterval())
+	if n := x.TakeEvicted(); n > 0 {
 		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["exemplar_traces"])
 	}
 	if len(events) > 0 && len(logs) > 0 {

@@ -1,4 +1,9 @@
-package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor"
+// Package exemplar links the data points of latency and request metrics to
+// the anomalous traces of published incidents, as exemplars: the Index keeps
+// the incident traces an exemplar may point at, Link adds exemplars to a
+// batch of metrics. Every exemplar points at a trace an incident record
+// lists, of a service the metric describes, in the data point's time window.
+package exemplar // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/exemplar"
 
 import (
 	"cmp"
@@ -14,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/attrvalue"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
@@ -74,31 +80,40 @@ type exTrace struct {
 	spans     map[string][]exSpan
 }
 
-// exSnapshot is the immutable view the metrics path reads: per service and
+// Snapshot is the immutable view the metrics path reads: per service and
 // role, the spans of published incident traces, slowest first.
-type exSnapshot struct {
+type Snapshot struct {
 	byService map[string]*[numRoles][]exSpan
 }
 
-// exemplarIndex keeps the anomalous traces that exemplars may point at. It is
-// written by the decision loop only (decideMu) and read through snapshots.
-type exemplarIndex struct {
+// Index keeps the anomalous traces that exemplars may point at. It is
+// written by one goroutine at a time (the processor's decision loop) and read
+// through Snapshot by any number.
+type Index struct {
 	traces   *bounded.FIFO[pcommon.TraceID, *exTrace]
 	resolved map[string]time.Time // incident ID → processing time of its resolve record
 	changed  bool
 	evicted  bounded.Tally
-	snap     atomic.Pointer[exSnapshot]
+	snap     atomic.Pointer[Snapshot]
 }
 
-func newExemplarIndex() *exemplarIndex {
-	return &exemplarIndex{traces: bounded.NewFIFO[pcommon.TraceID, *exTrace](maxExemplarTraces), resolved: map[string]time.Time{}}
+// Snapshot returns the traces exemplars may point at now; nil when none.
+func (x *Index) Snapshot() *Snapshot { return x.snap.Load() }
+
+// TakeEvicted returns, and resets, the incident traces forgotten before they
+// could be an exemplar.
+func (x *Index) TakeEvicted() int64 { return x.evicted.Take() }
+
+// NewIndex returns an empty Index.
+func NewIndex() *Index {
+	return &Index{traces: bounded.NewFIFO[pcommon.TraceID, *exTrace](maxExemplarTraces), resolved: map[string]time.Time{}}
 }
 
-// record remembers an anomalous trace of an incident. spans and handles are
+// Record remembers an anomalous trace of an incident. spans and handles are
 // the trace's spans; culprit is the index of the culprit span, -1 when none.
 // Only the services on the path from the root to the culprit (the culprit's
 // service and its callers) are kept.
-func (x *exemplarIndex) record(now time.Time, traceID pcommon.TraceID, incidentID string, spans []diagnosis.Span, handles []ptrace.Span, root, culprit int) {
+func (x *Index) Record(now time.Time, traceID pcommon.TraceID, incidentID string, spans []diagnosis.Span, handles []ptrace.Span, root, culprit int) {
 	start := culprit
 	if start < 0 {
 		start = root
@@ -137,8 +152,8 @@ func (x *exemplarIndex) record(now time.Time, traceID pcommon.TraceID, incidentI
 		attrs := handles[i].Attributes()
 		switch {
 		case s.Kind == ptrace.SpanKindServer:
-			e.a1 = strAttr(attrs, "http.route")
-			e.a2 = strAttr(attrs, "http.request.method", "http.method")
+			e.a1 = attrvalue.Str(attrs, "http.route")
+			e.a2 = attrvalue.Str(attrs, "http.request.method", "http.method")
 			if e.a1 == "" && e.a2 != "" {
 				// The span's own name: s.Name may be folded into "(other)".
 				e.a1, _ = strings.CutPrefix(handles[i].Name(), e.a2+" ")
@@ -150,7 +165,7 @@ func (x *exemplarIndex) record(now time.Time, traceID pcommon.TraceID, incidentI
 			e.top = onPath[s.Service] == i
 		case s.Kind == ptrace.SpanKindClient && s.DBSystem != "":
 			e.a1, e.role = s.DBOperation, roleDB
-			e.a2 = strAttr(attrs, "db.client.connection.pool.name")
+			e.a2 = attrvalue.Str(attrs, "db.client.connection.pool.name")
 		case s.Kind == ptrace.SpanKindClient:
 			e.a1, e.a2, e.role = s.ServerAddress, s.PeerService, roleClient
 		default:
@@ -177,18 +192,9 @@ func (x *exemplarIndex) record(now time.Time, traceID pcommon.TraceID, incidentI
 	}
 }
 
-func strAttr(m pcommon.Map, keys ...string) string {
-	for _, k := range keys {
-		if v, ok := m.Get(k); ok {
-			return v.AsString()
-		}
-	}
-	return ""
-}
-
-// publish makes the sample traces of emitted incident records eligible, so
+// Publish makes the sample traces of emitted incident records eligible, so
 // that every exemplar points at a trace listed in rca.trace_ids.
-func (x *exemplarIndex) publish(now time.Time, events []incident.Incident) {
+func (x *Index) Publish(now time.Time, events []incident.Incident) {
 	for i := range events {
 		ev := &events[i]
 		if ev.Status == incident.StatusResolved {
@@ -205,11 +211,11 @@ func (x *exemplarIndex) publish(now time.Time, events []incident.Incident) {
 	}
 }
 
-// expire forgets the traces that can no longer be an exemplar: published
+// Expire forgets the traces that can no longer be an exemplar: published
 // longer than keep ago, of an incident resolved longer than resolveAfter ago,
 // or never published within unpublished (they left the sample), and rebuilds
 // the snapshot when something changed.
-func (x *exemplarIndex) expire(now time.Time, keep, resolveAfter, unpublished time.Duration) {
+func (x *Index) Expire(now time.Time, keep, resolveAfter, unpublished time.Duration) {
 	x.traces.DeleteFunc(func(_ pcommon.TraceID, t *exTrace) bool {
 		resolvedAt, resolved := x.resolved[t.incident]
 		if t.published.IsZero() && now.Sub(t.decided) > unpublished ||
@@ -229,7 +235,7 @@ func (x *exemplarIndex) expire(now time.Time, keep, resolveAfter, unpublished ti
 		return
 	}
 	x.changed = false
-	snap := &exSnapshot{byService: map[string]*[numRoles][]exSpan{}}
+	snap := &Snapshot{byService: map[string]*[numRoles][]exSpan{}}
 	for _, t := range x.traces.All() {
 		if t.published.IsZero() {
 			continue
@@ -258,9 +264,9 @@ func (x *exemplarIndex) expire(now time.Time, keep, resolveAfter, unpublished ti
 	x.snap.Store(snap)
 }
 
-// streamTimes remembers the timestamp of the previous data point of each
+// Streams remembers the timestamp of the previous data point of each
 // cumulative stream of one metrics pipeline, bounded by maxStreams.
-type streamTimes struct {
+type Streams struct {
 	mu      sync.Mutex
 	last    map[uint64]pcommon.Timestamp
 	evicted bounded.Tally
@@ -268,8 +274,25 @@ type streamTimes struct {
 
 var streamSeed = maphash.MakeSeed()
 
+// NewStreams returns the stream timestamps of one metrics pipeline.
+func NewStreams() *Streams { return &Streams{last: map[uint64]pcommon.Timestamp{}} }
+
+// TakeEvicted returns, and resets, the streams forgotten by maxStreams.
+func (s *Streams) TakeEvicted() int64 { return s.evicted.Take() }
+
+// Link adds to the data points of md, of the services in snap, at most perPoint
+// exemplars each pointing at the slowest matching incident spans of the data
+// point's window (a cumulative point's window reaches back lookback at
+// most), and returns how many it added.
+func Link(snap *Snapshot, md pmetric.Metrics, perPoint int, lookback time.Duration, streams *Streams) int64 {
+	var chosen [8]exSpan
+	l := linker{snap: snap, max: perPoint, lookback: int64(lookback), streams: streams, chosen: chosen[:0]}
+	l.hash.SetSeed(streamSeed)
+	return l.link(md)
+}
+
 // swap records ts as the stream's latest timestamp and returns the previous one.
-func (s *streamTimes) swap(key uint64, ts pcommon.Timestamp) (pcommon.Timestamp, bool) {
+func (s *Streams) swap(key uint64, ts pcommon.Timestamp) (pcommon.Timestamp, bool) {
 	prev, ok := s.last[key]
 	if !ok && len(s.last) >= maxStreams {
 		for k := range s.last {
@@ -292,10 +315,10 @@ type dataPoint interface {
 
 // linker adds exemplars pointing at incident traces to one batch of metrics.
 type linker struct {
-	snap     *exSnapshot
+	snap     *Snapshot
 	max      int
 	lookback int64
-	streams  *streamTimes
+	streams  *Streams
 	locked   bool
 	hash     maphash.Hash
 	chosen   []exSpan
@@ -443,18 +466,18 @@ func newFilter(ml *metricLink, attrs pcommon.Map) filter {
 		if !ml.httpServer {
 			return filter{topOnly: true}
 		}
-		f.a1 = strAttr(attrs, "http.route")
-		f.a2 = strAttr(attrs, "http.request.method", "http.method")
+		f.a1 = attrvalue.Str(attrs, "http.route")
+		f.a2 = attrvalue.Str(attrs, "http.request.method", "http.method")
 		if v, ok := attrs.Get("http.response.status_code"); ok {
-			f.status = intValue(v)
+			f.status = attrvalue.Int(v)
 		}
 		f.topOnly = f.a1 == "" && f.a2 == ""
 	case roleClient:
-		f.a1 = strAttr(attrs, "server.address")
-		f.a2 = strAttr(attrs, "peer.service")
+		f.a1 = attrvalue.Str(attrs, "server.address")
+		f.a2 = attrvalue.Str(attrs, "peer.service")
 	case roleDB:
-		f.a1 = strAttr(attrs, "db.operation.name")
-		f.a2 = strAttr(attrs, "db.client.connection.pool.name")
+		f.a1 = attrvalue.Str(attrs, "db.operation.name")
+		f.a2 = attrvalue.Str(attrs, "db.client.connection.pool.name")
 	default:
 	}
 	return f
