@@ -41,7 +41,23 @@ const (
 	AttrTrafficShare      = "rca.traffic_share"
 	// AttrCulprit marks the culprit span of an anomalous trace.
 	AttrCulprit = "rca.culprit"
+	// AttrDocumentID names the record for a store that keeps one document
+	// per ID: the Elasticsearch exporter's logs_dynamic_id reads this
+	// attribute (and leaves it out of the document in its otel mapping).
+	// See DocumentID.
+	AttrDocumentID = "elasticsearch.document_id"
 )
+
+// DocumentID is the ID of r's document in a store that refuses a second
+// document with the same ID (Elasticsearch data streams): the incident's
+// open and resolved records are one document each, whichever collector or
+// retry sends them again, and each update record is a document of its own.
+func DocumentID(r Record) string {
+	if r.Status == StatusUpdate {
+		return r.ID + "-" + r.Status + "-" + r.At.UTC().Format("20060102T150405.000000000Z")
+	}
+	return r.ID + "-" + r.Status
+}
 
 // The statuses of a record.
 const (
@@ -165,6 +181,7 @@ func (r Record) Write(lr plog.LogRecord) {
 	a := lr.Attributes()
 	a.PutStr(AttrID, r.ID)
 	a.PutStr(AttrStatus, r.Status)
+	a.PutStr(AttrDocumentID, DocumentID(r))
 	a.PutStr(AttrKind, r.Kind)
 	a.PutStr(AttrCulpritService, r.Service)
 	a.PutStr(AttrCulpritOperation, r.Operation)

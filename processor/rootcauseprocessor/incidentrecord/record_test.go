@@ -57,3 +57,26 @@ func TestAllYieldsTheIncidentRecordsOnly(t *testing.T) {
 	assert.Equal(t, []string{"a"}, ids)
 	assert.Equal(t, 1, errs)
 }
+
+func TestAnIncidentsOpenAndResolvedRecordsAreOneDocumentEach(t *testing.T) {
+	at := time.Date(2026, 12, 1, 14, 0, 8, 0, time.UTC)
+	r := Record{ID: "99bde86d8f1e4c2a9d3b5a7c6e0f1a2b", Status: StatusOpen, At: at}
+	docID := func(r Record) string {
+		lr := plog.NewLogRecord()
+		r.Write(lr)
+		v, _ := lr.Attributes().Get(AttrDocumentID)
+		return v.Str()
+	}
+	open := docID(r)
+	r.At = at.Add(time.Second) // sent again by a retry, or by another collector
+	assert.Equal(t, open, docID(r), "the same open record, whenever it is sent")
+
+	r.Status = StatusUpdate
+	first := docID(r)
+	r.At = at.Add(30 * time.Second)
+	assert.NotEqual(t, first, docID(r), "each update is a document of its own")
+	assert.NotEqual(t, open, first)
+
+	r.Status = StatusResolved
+	assert.Equal(t, "99bde86d8f1e4c2a9d3b5a7c6e0f1a2b-resolved", docID(r))
+}
