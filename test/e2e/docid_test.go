@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 )
 
 // bulkDoc is a document an Elasticsearch _bulk request carried: its action's
@@ -119,12 +117,7 @@ func TestAnIncidentRecordSentTwiceIsOneDocument(t *testing.T) {
 		lr.Attributes().PutStr("rca.incident.id", incidentID)
 		lr.Attributes().PutStr("rca.incident.status", status)
 		lr.Attributes().PutStr("elasticsearch.document_id", incidentID+"-"+status)
-		body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
-		require.NoError(t, err)
-		resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/logs", c.otlpHTTP), "application/x-protobuf", bytes.NewReader(body))
-		require.NoError(t, err)
-		resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode)
+		c.postLogs(t, ld)
 	}
 	now := time.Now()
 	send("open", now)

@@ -141,12 +141,18 @@ func (c *shippedCollector) sendLogsFrom(t *testing.T, run string, first, n int) 
 		r.Attributes().PutStr("probe.run", run)
 		r.Attributes().PutInt("probe.seq", int64(first+i))
 	}
+	c.postLogs(t, ld)
+}
+
+// postLogs exports ld over OTLP/HTTP and requires it accepted.
+func (c *shippedCollector) postLogs(t *testing.T, ld plog.Logs) {
+	t.Helper()
 	body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
 	require.NoError(t, err)
 	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/logs", c.otlpHTTP), "application/x-protobuf", bytes.NewReader(body))
 	require.NoError(t, err)
 	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode, "OTLP/HTTP export of run %s", run)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "OTLP/HTTP export of logs")
 }
 
 // counter sums the collector's internal counter name over its series with
