@@ -101,17 +101,19 @@ func TestGrafanaIsNotAnAnonymousAdmin(t *testing.T) {
 	}
 }
 
-// TestPrometheusConfig checks both scrape configurations with promtool when it
-// is installed (apt-get install -y prometheus).
+// TestPrometheusConfig checks the scrape configurations (compose, local,
+// Kubernetes) with promtool when it is installed (apt-get install -y
+// prometheus).
 func TestPrometheusConfig(t *testing.T) {
-	for _, f := range []string{"prometheus.yml", "prometheus.local.yml"} {
+	files := []string{filepath.Join("prometheus", "prometheus.yml"), filepath.Join("prometheus", "prometheus.local.yml"), filepath.Join("k8s", "config", "prometheus.yml")}
+	for _, f := range files {
 		var c struct {
 			ScrapeConfigs []struct {
 				JobName     string `yaml:"job_name"`
 				HonorLabels bool   `yaml:"honor_labels"`
 			} `yaml:"scrape_configs"`
 		}
-		readYAML(t, filepath.Join("prometheus", f), &c)
+		readYAML(t, f, &c)
 		if len(c.ScrapeConfigs) == 0 || c.ScrapeConfigs[0].JobName != "otelcol-rca" || !c.ScrapeConfigs[0].HonorLabels {
 			t.Errorf("%s: the first scrape config must be otelcol-rca with honor_labels: true (job = service.name)", f)
 		}
@@ -120,7 +122,7 @@ func TestPrometheusConfig(t *testing.T) {
 	if err != nil {
 		t.Skip("promtool is not installed; checked the YAML only")
 	}
-	out, err := exec.Command(bin, "check", "config", filepath.Join("prometheus", "prometheus.yml"), filepath.Join("prometheus", "prometheus.local.yml")).CombinedOutput()
+	out, err := exec.Command(bin, append([]string{"check", "config"}, files...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool check config: %v\n%s", err, out)
 	}

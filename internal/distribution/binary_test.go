@@ -19,7 +19,7 @@ func TestComponentsListed(t *testing.T) {
 	for _, name := range []string{
 		"otlp", "scenario",
 		"memory_limiter", "batch", "rootcause", "tail_sampling",
-		"debug", "file", "prometheus", "elasticsearch", "zipkin", "incidentalert", "incidentpage",
+		"debug", "file", "prometheus", "elasticsearch", "zipkin", "loadbalancing", "incidentalert", "incidentpage",
 		"health_check", "pprof", "zpages", "file_storage",
 	} {
 		assert.Contains(t, out, "- name: "+name+"\n", "component %s", name)
