@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +21,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
 // shippedCollector runs the built binary on the shipped otelcol-config.yaml,
@@ -155,6 +159,56 @@ func (c *shippedCollector) postLogs(t *testing.T, ld plog.Logs) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "OTLP/HTTP export of logs")
 }
 
+// sendFailingTraces posts n traces in which probe-frontend calls
+// probe-backend, which fails (status Error, HTTP 500): enough for rootcause
+// to open an incident that blames probe-backend.
+func (c *shippedCollector) sendFailingTraces(t *testing.T, n int) {
+	t.Helper()
+	td := ptrace.NewTraces()
+	front := td.ResourceSpans().AppendEmpty()
+	front.Resource().Attributes().PutStr("service.name", "probe-frontend")
+	frontSpans := front.ScopeSpans().AppendEmpty().Spans()
+	back := td.ResourceSpans().AppendEmpty()
+	back.Resource().Attributes().PutStr("service.name", "probe-backend")
+	backSpans := back.ScopeSpans().AppendEmpty().Spans()
+	start := time.Now().Add(-time.Second)
+	for i := range n {
+		var traceID pcommon.TraceID
+		binary.BigEndian.PutUint64(traceID[:8], uint64(start.UnixNano()))
+		binary.BigEndian.PutUint64(traceID[8:], uint64(i+1))
+		span := func(spans ptrace.SpanSlice, id, parent uint64, name string, kind ptrace.SpanKind, from, to time.Duration) ptrace.Span {
+			s := spans.AppendEmpty()
+			s.SetTraceID(traceID)
+			var sid, pid pcommon.SpanID
+			binary.BigEndian.PutUint64(sid[:], id)
+			s.SetSpanID(sid)
+			if parent != 0 {
+				binary.BigEndian.PutUint64(pid[:], parent)
+				s.SetParentSpanID(pid)
+			}
+			s.SetName(name)
+			s.SetKind(kind)
+			s.SetStartTimestamp(pcommon.NewTimestampFromTime(start.Add(from)))
+			s.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(to)))
+			return s
+		}
+		root := span(frontSpans, 1, 0, "GET /checkout", ptrace.SpanKindServer, 0, 30*time.Millisecond)
+		root.Attributes().PutInt("http.response.status_code", 500)
+		call := span(frontSpans, 2, 1, "POST /charge", ptrace.SpanKindClient, 2*time.Millisecond, 28*time.Millisecond)
+		call.Attributes().PutInt("http.response.status_code", 500)
+		served := span(backSpans, 3, 2, "POST /charge", ptrace.SpanKindServer, 3*time.Millisecond, 27*time.Millisecond)
+		served.Attributes().PutInt("http.response.status_code", 500)
+		served.Status().SetCode(ptrace.StatusCodeError)
+		served.Status().SetMessage("charge: card processor unreachable")
+	}
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	require.NoError(t, err)
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/traces", c.otlpHTTP), "application/x-protobuf", bytes.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "OTLP/HTTP export of traces")
+}
+
 // counter sums the collector's internal counter name over its series with
 // the label label (`exporter="elasticsearch"`); 0 when it has none.
 func (c *shippedCollector) counter(t *testing.T, name, label string) float64 {
@@ -202,7 +256,8 @@ func (v *victoriaLogs) stored(ctx context.Context, run string) (records, distinc
 // over a minute while logs keep coming, and restarts (kills) the collector
 // during the outage: the logs sent before, during and after the restart all
 // arrive once the store is back, once each, none is dropped, and the
-// pipeline never refuses data meanwhile.
+// pipeline never refuses data meanwhile; so do the records of the incident
+// that a fault during the outage opened.
 // The collector's health says the exporter is failing while the store is
 // down, naming it, and is well again once it is back.
 func TestLogStoreOutageLosesNothing(t *testing.T) {
@@ -226,6 +281,12 @@ func TestLogStoreOutageLosesNothing(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code, "healthy while the store is up")
 
 	require.True(t, vl.proc.stop(10*time.Second), "VictoriaLogs stops")
+	// A fault while the store is down: rootcause opens an incident, whose
+	// records wait in the queue with the logs.
+	for range 4 {
+		c.sendFailingTraces(t, 10)
+		time.Sleep(500 * time.Millisecond)
+	}
 	want := map[string]int{"before": n}
 	want["outage"] = c.sendLoad(t, "outage", 5, 30*time.Second)
 
@@ -253,6 +314,30 @@ func TestLogStoreOutageLosesNothing(t *testing.T) {
 		}, 90*time.Second, time.Second, "logs of run %q in the log store once it is back", run)
 		assert.Equal(t, want[run], got, "logs of run %q stored exactly once", run)
 		assert.Equal(t, want[run], distinct, "every record of run %q, by its number", run)
+	}
+	// The incident records written during the outage arrive too, each once:
+	// one open record for the incident, no record twice.
+	var records []map[string]any
+	assert.Eventually(t, func() bool {
+		var err error
+		records, err = vl.query(ctx, `event_name:"rca.incident" AND "attributes.rca.culprit.service":"probe-backend"`)
+		return err == nil && slices.ContainsFunc(records, func(d map[string]any) bool { return d["attributes.rca.incident.status"] == "open" })
+	}, 30*time.Second, time.Second, "the incident's open record in the log store once it is back")
+	seen := map[string]int{}
+	opened := map[any]int{}
+	for _, d := range records {
+		seen[fmt.Sprint(d["attributes.rca.incident.id"], " ", d["attributes.rca.incident.status"], " ", d["_time"])]++
+		if d["attributes.rca.incident.status"] == "open" {
+			opened[d["attributes.rca.incident.id"]]++
+		}
+	}
+	t.Logf("incident records stored: %v", seen)
+	for key, count := range seen {
+		assert.Equal(t, 1, count, "incident record %s stored once", key)
+	}
+	assert.Len(t, opened, 1, "one incident for the one fault")
+	for id, count := range opened {
+		assert.Equal(t, 1, count, "incident %v opened once", id)
 	}
 	assert.GreaterOrEqual(t, c.counter(t, "otelcol_exporter_sent_log_records", `exporter="elasticsearch"`), float64(want["outage"]+want["restarted"]),
 		"the restarted collector sent what waited on disk and what came after")
