@@ -99,7 +99,7 @@ bench-overload: build ## Overload: the shipped config under a flood of 1 KB span
 DATASET ?= $(firstword $(wildcard ../shared/datasets/trainticket-2023-01-30 /work/shared/datasets/trainticket-2023-01-30) ../shared/datasets/trainticket-2023-01-30)
 
 .PHONY: bench-realworld
-bench-realworld: ## Real recorded faults (Train Ticket): every case, cold and continuous; AC@1, AC@3, Avg@5 per fault type, delays, false incidents
+bench-realworld: ## Real recorded faults (Train Ticket): every case, cold (two reference minutes) and continuous; AC@1, AC@3, Avg@5 per fault type, delays, false incidents
 	set -o pipefail; cd replay && RCA_REALWORLD=1 DATASET=$(abspath $(DATASET)) go test -run '^TestRealWorld$$' -count=1 -timeout 60m -v ./realworld/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok '
 
 .PHONY: replay

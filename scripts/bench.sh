@@ -110,7 +110,7 @@ MID
 	cat scripts/realworld-intro.md
 	cat <<MID
 
-\`make bench-realworld\` (one line per case: truth, rank of the truth, rank when incidents are ordered by opening
+\`make bench-realworld\` (the three settings; one line per case: truth, rank of the truth, rank when incidents are ordered by opening
 time alone and by traffic share, delay to the first incident, top 5):
 
 \`\`\`

@@ -276,13 +276,30 @@ func (o Options) cases(d *Dataset) []Case {
 // reference minute before it (Nezha's setting): traces, logs and metrics of
 // the reference minute, then of the fault's minute and the two after it.
 func (d *Dataset) Cold(ctx context.Context, opts Options) (Report, error) {
-	rep := Report{Setting: "cold"}
+	return d.cold(ctx, opts, "cold", func(Case) trainticket.Part {
+		return trainticket.Part{Dir: d.NezhaConstruct, From: d.Reference, To: d.Reference.Add(time.Minute)}
+	})
+}
+
+// ColdRecent is Cold with another reference: the minute just before the
+// fault's minute (TraStrainer's traces and metrics; no logs exist for it),
+// a different minute for every case, instead of Nezha's one minute of
+// 11:39. It tells how much the cold figures owe to that one minute.
+func (d *Dataset) ColdRecent(ctx context.Context, opts Options) (Report, error) {
+	return d.cold(ctx, opts, "cold-recent", func(c Case) trainticket.Part {
+		from := c.Inject.Truncate(time.Minute)
+		return trainticket.Part{Dir: d.TraStrainer, From: from.Add(-time.Minute), To: from}
+	})
+}
+
+func (d *Dataset) cold(ctx context.Context, opts Options, setting string, reference func(Case) trainticket.Part) (Report, error) {
+	rep := Report{Setting: setting}
 	start := time.Now()
 	for _, c := range opts.cases(d) {
 		from := c.Inject.Truncate(time.Minute)
 		r, err := trainticket.Open(trainticket.Options{
 			Parts: []trainticket.Part{
-				{Dir: d.NezhaConstruct, From: d.Reference, To: d.Reference.Add(time.Minute)},
+				reference(c),
 				{Dir: d.NezhaRCA, From: from, To: from.Add(3 * time.Minute)},
 			},
 			Traces: true, Logs: true, Metrics: true,

@@ -28,8 +28,9 @@ func datasetDir(t *testing.T) string {
 	return ""
 }
 
-// TestRealWorld is make bench-realworld: every fault case in the cold and the
-// continuous setting.
+// TestRealWorld is make bench-realworld: every fault case in the cold
+// setting (with Nezha's reference minute, and with the minute before each
+// fault) and the continuous one.
 func TestRealWorld(t *testing.T) {
 	if os.Getenv("RCA_REALWORLD") == "" {
 		t.Skip("set RCA_REALWORLD=1 (make bench-realworld)")
@@ -39,11 +40,15 @@ func TestRealWorld(t *testing.T) {
 	ctx := context.Background()
 	cold, err := d.Cold(ctx, Options{})
 	require.NoError(t, err)
+	recent, err := d.ColdRecent(ctx, Options{})
+	require.NoError(t, err)
 	cont, err := d.Continuous(ctx, Options{})
 	require.NoError(t, err)
 	cold.Print(os.Stdout)
+	recent.Print(os.Stdout)
 	cont.Print(os.Stdout)
 	fmt.Println(cold.Summary("realworld-cold"))
+	fmt.Println(recent.Summary("realworld-cold-recent"))
 	fmt.Println(cont.Summary("realworld"))
 }
 
