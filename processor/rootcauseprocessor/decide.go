@@ -15,6 +15,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/baseline"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/loglink"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
 )
@@ -50,9 +51,21 @@ func traceServices(spans []diagnosis.Span, buf *[]string) []string {
 	return out
 }
 
-// decision is an anomalous trace's outcome, applied to its late spans too.
+// decision is an anomalous trace's outcome, applied to its late spans and
+// its logs too.
 type decision struct {
-	incidentID, service, operation string
+	// The incident ID (empty while unpublished) and the culprit service.
+	loglink.Decision
+	operation string
+}
+
+// forLogs is what the trace's log records are tagged with; nil for a
+// normal trace.
+func (d *decision) forLogs() *loglink.Decision {
+	if d == nil {
+		return nil
+	}
+	return &d.Decision
 }
 
 // TagLate tags a late root span like the trace's root.
@@ -65,10 +78,10 @@ func (d *decision) TagLate(s ptrace.Span) {
 func (d *decision) tagRoot(s ptrace.Span) {
 	a := s.Attributes()
 	// A trace of an incident not published yet names its culprit only.
-	if d.incidentID != "" {
-		a.PutStr(attrIncidentID, d.incidentID)
+	if d.IncidentID != "" {
+		a.PutStr(attrIncidentID, d.IncidentID)
 	}
-	a.PutStr(attrCulpritService, d.service)
+	a.PutStr(attrCulpritService, d.Culprit)
 	a.PutStr(attrCulpritOperation, d.operation)
 }
 
@@ -170,9 +183,9 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		also = append(also, slow)
 	}
 	id, published := p.store.Record(now, obs, also...)
-	d := &decision{service: v.CulpritService, operation: v.CulpritOperation}
+	d := &decision{Decision: loglink.Decision{Culprit: v.CulpritService}, operation: v.CulpritOperation}
 	if published {
-		d.incidentID = id
+		d.IncidentID = id
 	}
 	p.exemplars.Record(now, tr.ID, id, sc.spans, sc.handles, v.Root, v.Culprit)
 	d.tagRoot(sc.handles[v.Root])

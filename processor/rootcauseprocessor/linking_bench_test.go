@@ -241,7 +241,7 @@ func BenchmarkConsumeLogs(b *testing.B) {
 		decided := make([]pcommon.TraceID, 1000)
 		for i := range decided {
 			decided[i] = traceID(1<<32 + uint64(i))
-			h.shared.decided.put(decided[i], nil)
+			h.shared.links.Decided(decided[i], nil)
 		}
 		raws[a] = make([][]byte, 64)
 		for i := range raws[a] {

@@ -23,6 +23,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/eventtime"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/exemplar"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/loglink"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/opname"
@@ -65,10 +66,8 @@ type sharedProcessor struct {
 	// tracePipelines counts the started traces pipelines: logs wait for
 	// trace decisions only when some pipeline makes them.
 	tracePipelines atomic.Int32
-	// decided, held and windows link logs to incidents; exemplars links metrics.
-	decided   *decidedTraces
-	held      heldLogs
-	windows   atomic.Pointer[openWindows]
+	// links links logs to incidents; exemplars links metrics.
+	links     *loglink.Linker[*logsProcessor]
 	exemplars *exemplar.Index
 
 	// decideMu serializes decisions: the fields below belong to the decision loop.
@@ -164,7 +163,7 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 			Changed: prof.Changed,
 		}),
 		evidence:  newLogEvidence(cfg.MaxTraces, templates),
-		decided:   newDecidedTraces(cfg.DecidedCacheSize),
+		links:     loglink.New[*logsProcessor](cfg.DecidedCacheSize, cfg.MaxHeldLogs),
 		exemplars: exemplar.NewIndex(),
 		baselines: baseline.New(baseline.Options{
 			Quantile:   cfg.Baseline.Quantile,
@@ -532,8 +531,8 @@ func (p *sharedProcessor) tickAt(ctx context.Context, now time.Time) {
 // afterDecisions refreshes what the logs path reads and releases the held
 // logs whose traces are now decided or that waited log_wait.
 func (p *sharedProcessor) afterDecisions(ctx context.Context, now time.Time) {
-	p.windows.Store(newOpenWindows(p.store.OpenWindows()))
-	if n := p.decided.evicted.Take(); n > 0 {
+	p.links.SetWindows(p.store.OpenWindows())
+	if n := p.links.TakeEvicted(); n > 0 {
 		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["log_decisions"])
 	}
 	p.releaseLogs(ctx, now, nil)
@@ -573,7 +572,7 @@ func (p *sharedProcessor) decideAndForward(ctx context.Context, now time.Time, t
 		if d != nil {
 			decisions[i] = d
 		}
-		p.decided.put(tr.ID, d)
+		p.links.Decided(tr.ID, d.forLogs())
 		if len(chunks) == 0 || chunkSpans[len(chunks)-1]+tr.Spans > maxForwardSpans && chunkSpans[len(chunks)-1] > 0 {
 			chunks = append(chunks, ptrace.NewTraces())
 			chunkSpans = append(chunkSpans, 0)
