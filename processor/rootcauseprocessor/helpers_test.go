@@ -15,9 +15,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/processor/processortest"
 
-	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadatatest"
 )
 
 // fakeClock is the injectable clock of the tests.
@@ -64,8 +63,7 @@ func newHarness(t testing.TB, cfg *Config) *harness {
 func newHarnessOn(t testing.TB, cfg *Config, host component.Host) *harness {
 	t.Helper()
 	tel := componenttest.NewTelemetry()
-	set := processortest.NewNopSettings(metadata.Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
+	set := metadatatest.NewSettings(tel)
 	h := &harness{
 		t: t, clock: &fakeClock{now: epoch}, tel: tel,
 		tsink: new(consumertest.TracesSink), msink: new(consumertest.MetricsSink), lsink: new(consumertest.LogsSink),

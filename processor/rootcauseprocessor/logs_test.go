@@ -16,8 +16,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadatatest"
 )
 
 // logRec describes one application log record.
@@ -95,7 +98,7 @@ func TestLogsTraceMatch(t *testing.T) {
 	require.NoError(t, h.traces.ConsumeTraces(ctx, b.td))
 	require.NoError(t, h.traces.ConsumeTraces(ctx, batch(row{99, 1, 0, 0, 10})))
 	assert.Empty(t, h.appRecords(), "held until the decision")
-	assert.Equal(t, int64(3), sumOf(t, h, "otelcol_processor_rootcause_logs_held", attribute.KeyValue{}))
+	metadatatest.AssertEqualProcessorRootcauseLogsHeld(t, h.tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
 
 	h.advance(cfg.DecisionWait + time.Second)
 	id := h.incidentID()
@@ -105,7 +108,7 @@ func TestLogsTraceMatch(t *testing.T) {
 	assert.Equal(t, want, tags(recs["held 1"]))
 	assert.Equal(t, want, tags(recs["held 2"]), "every severity of an incident trace")
 	assert.Empty(t, tags(recs["normal trace"]))
-	assert.Equal(t, int64(0), sumOf(t, h, "otelcol_processor_rootcause_logs_held", attribute.KeyValue{}))
+	metadatatest.AssertEqualProcessorRootcauseLogsHeld(t, h.tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
 
 	// Decided traces: tagged at once.
 	require.NoError(t, h.logs.ConsumeLogs(ctx, appLogs(
@@ -115,7 +118,9 @@ func TestLogsTraceMatch(t *testing.T) {
 	recs = h.appRecords()
 	assert.Equal(t, want, tags(recs["late"]))
 	assert.Empty(t, tags(recs["late normal"]))
-	assert.Equal(t, int64(3), sumOf(t, h, "otelcol_processor_rootcause_logs_tagged", attribute.String("match", "trace")))
+	metadatatest.AssertEqualProcessorRootcauseLogsTagged(t, h.tel, []metricdata.DataPoint[int64]{
+		{Value: 3, Attributes: attribute.NewSet(attribute.String("match", "trace"))},
+	}, metricdatatest.IgnoreTimestamp())
 }
 
 func TestLogsTimeWindowMatch(t *testing.T) {
@@ -139,7 +144,10 @@ func TestLogsTimeWindowMatch(t *testing.T) {
 	assert.Empty(t, tags(recs["warn outside"]))
 	assert.Empty(t, tags(recs["other service"]))
 	assert.NotContains(t, recs, "unknown trace", "records with trace context wait for their trace instead")
-	assert.Equal(t, int64(2), sumOf(t, h, "otelcol_processor_rootcause_logs_tagged", attribute.String("match", "time_window")))
+	metadatatest.AssertEqualProcessorRootcauseLogsTagged(t, h.tel, []metricdata.DataPoint[int64]{
+		{Value: 3, Attributes: attribute.NewSet(attribute.String("match", "trace"))}, // the fixture's own logs
+		{Value: 2, Attributes: attribute.NewSet(attribute.String("match", "time_window"))},
+	}, metricdatatest.IgnoreTimestamp())
 
 	// Periodic work runs on a grid of event time: up to one step later.
 	h.advance(cfg.logWait() + h.shared.tickInterval())
@@ -160,7 +168,7 @@ func TestLogsHoldLimits(t *testing.T) {
 		recs := h.appRecords()
 		require.Len(t, recs, 1)
 		assert.Empty(t, tags(recs["c"]))
-		assert.Equal(t, int64(1), sumOf(t, h, "otelcol_processor_rootcause_logs_held_overflow", attribute.KeyValue{}))
+		metadatatest.AssertEqualProcessorRootcauseLogsHeldOverflow(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 		require.NoError(t, h.traces.ConsumeTraces(context.Background(), b.td))
 		h.advance(cfg.DecisionWait + time.Second)
 		recs = h.appRecords()
