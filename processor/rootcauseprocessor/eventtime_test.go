@@ -13,6 +13,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadatatest"
 )
 
 // recordedBatch is one export of a recording: a trace's spans and logs, sent
@@ -110,8 +114,10 @@ func TestEventTimeRefusesImplausibleTimestamps(t *testing.T) {
 	require.NoError(t, h.traces.ConsumeTraces(ctx, future))
 	require.NoError(t, h.traces.ConsumeTraces(ctx, zero))
 	assert.Equal(t, 0, h.tsink.SpanCount(), "no trace decided by a timestamp in 2262")
-	assert.Equal(t, int64(1), sumOf(t, h, "otelcol_processor_rootcause_spans_timestamp_refused", attribute.String("timestamp", "future")))
-	assert.Equal(t, int64(1), sumOf(t, h, "otelcol_processor_rootcause_spans_timestamp_refused", attribute.String("timestamp", "invalid")))
+	metadatatest.AssertEqualProcessorRootcauseSpansTimestampRefused(t, h.tel, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("timestamp", "future"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("timestamp", "invalid"))},
+	}, metricdatatest.IgnoreTimestamp())
 
 	h.advance(cfg.DecisionWait + h.shared.tickInterval())
 	assert.Equal(t, 3, h.tsink.SpanCount(), "decided once processing time passed decision_wait")

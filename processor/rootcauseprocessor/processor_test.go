@@ -18,8 +18,10 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadatatest"
 )
 
 func TestSharedInstance(t *testing.T) {
@@ -185,7 +187,7 @@ func TestLimits(t *testing.T) {
 		}
 		assert.Equal(t, 1, h.tsink.SpanCount(), "the evicted trace is forwarded at once")
 		assert.Equal(t, traceID(1), h.tsink.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceID())
-		assert.Equal(t, int64(1), sumOf(t, h, "otelcol_processor_rootcause_traces_evicted", attribute.KeyValue{}))
+		metadatatest.AssertEqualProcessorRootcauseTracesEvicted(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 		// Decisions run on a grid of event time: up to one step later.
 		h.advance(cfg.DecisionWait + h.shared.tickInterval())
 		assert.Equal(t, 3, h.tsink.SpanCount())
@@ -196,7 +198,7 @@ func TestLimits(t *testing.T) {
 		h := newHarness(t, cfg)
 		require.NoError(t, h.traces.ConsumeTraces(context.Background(), batch(row{1, 1, 0, 0, 10}, row{1, 2, 1, 1, 5}, row{1, 3, 1, 5, 9})))
 		assert.Equal(t, 1, h.tsink.SpanCount())
-		assert.Equal(t, int64(1), sumOf(t, h, "otelcol_processor_rootcause_spans_overflow", attribute.KeyValue{}))
+		metadatatest.AssertEqualProcessorRootcauseSpansOverflow(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 		h.advance(cfg.DecisionWait + h.shared.tickInterval())
 		assert.Equal(t, 3, h.tsink.SpanCount())
 	})
@@ -236,7 +238,7 @@ func TestLimits(t *testing.T) {
 		h.advance(cfg.DecisionWait + time.Second)
 		require.Len(t, h.incidentRecords(), 1)
 		require.NoError(t, h.traces.ConsumeTraces(context.Background(), late))
-		assert.Equal(t, int64(1), sumOf(t, h, "otelcol_processor_rootcause_spans_late", attribute.KeyValue{}))
+		metadatatest.AssertEqualProcessorRootcauseSpansLate(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 		all := h.tsink.AllTraces()
 		root := all[len(all)-1].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
 		assert.Equal(t, "database", mustStr(t, root.Attributes(), attrCulpritService))
