@@ -97,7 +97,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	if n := p.operations.TakeFolded(); n > 0 {
 		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["operation_names"])
 	}
-	logs, patterns := p.evidence.take(tr.ID)
+	logs, patterns := p.evidence.Take(tr.ID)
 	for i := range sc.spans {
 		if ids := patterns[sc.spans[i].ID]; len(ids) > 0 {
 			sc.spans[i].Pattern = patternOf(ids)

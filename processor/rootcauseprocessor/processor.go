@@ -23,6 +23,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/eventtime"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/exemplar"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logevidence"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/loglink"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
@@ -61,7 +62,7 @@ type sharedProcessor struct {
 	state *stateStore
 
 	store    *incident.Store
-	evidence *logEvidence
+	evidence *logevidence.Evidence
 
 	// tracePipelines counts the started traces pipelines: logs wait for
 	// trace decisions only when some pipeline makes them.
@@ -162,7 +163,7 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 			// which owns the profile.
 			Changed: prof.Changed,
 		}),
-		evidence:  newLogEvidence(cfg.MaxTraces, templates),
+		evidence:  logevidence.New(cfg.MaxTraces, templates),
 		links:     loglink.New[*logsProcessor](cfg.DecidedCacheSize, cfg.MaxHeldLogs),
 		exemplars: exemplar.NewIndex(),
 		baselines: baseline.New(baseline.Options{

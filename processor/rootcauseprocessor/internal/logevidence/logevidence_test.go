@@ -1,4 +1,4 @@
-package rootcauseprocessor
+package logevidence
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
@@ -16,8 +17,8 @@ import (
 // failed: a Train Ticket trace logs up to 184 lines, and one error in eight
 // came after the sixteenth.
 func TestEvidenceKeepsTheMostSevereRecords(t *testing.T) {
-	e := newLogEvidence(10, logtemplate.New(0))
-	id := traceID(1)
+	e := New(10, logtemplate.New(0))
+	id := pcommon.TraceID{15: 1}
 	info := func(i int) diagnosis.Log {
 		return diagnosis.Log{Service: "travel", Severity: plog.SeverityNumberInfo, Body: fmt.Sprintf("step %d", i)}
 	}
@@ -26,7 +27,7 @@ func TestEvidenceKeepsTheMostSevereRecords(t *testing.T) {
 	}
 	e.put(id, diagnosis.Log{Service: "travel", Severity: plog.SeverityNumberError, Body: "Request processing failed"}, 0)
 	e.put(id, info(99), 0)
-	logs, _ := e.take(id)
+	logs, _ := e.Take(id)
 	require.Len(t, logs, maxLogsPerTrace)
 	var bodies []string
 	for _, l := range logs {

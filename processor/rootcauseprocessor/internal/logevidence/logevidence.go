@@ -1,4 +1,8 @@
-package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor"
+// Package logevidence keeps, for each trace until it is diagnosed, what its
+// trace-linked log records tell the diagnosis: their messages, the most
+// severe first, and the log templates each span wrote (its pattern). It is
+// bounded by trace count and safe for concurrent use.
+package logevidence // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logevidence"
 
 import (
 	"slices"
@@ -19,11 +23,11 @@ const maxLogsPerTrace = 16
 // the span's log pattern.
 const maxTemplatesPerSpan = 16
 
-// logEvidence keeps, for each trace until it is diagnosed, the messages of
-// its trace-linked logs (severity INFO and above, the most severe first) and
-// the pattern of each of its spans: the templates of every record that names
-// it. It is bounded by trace count; the oldest trace's are forgotten first.
-type logEvidence struct {
+// Evidence keeps, for each trace until it is diagnosed, the messages of its
+// trace-linked logs (severity INFO and above, the most severe first) and the
+// pattern of each of its spans: the templates of every record that names it.
+// It is bounded by trace count; the oldest trace's are forgotten first.
+type Evidence struct {
 	mu        sync.Mutex
 	templates *logtemplate.Miner
 	byTrace   *bounded.FIFO[pcommon.TraceID, *traceEvidence]
@@ -45,13 +49,18 @@ type spanTemplate struct {
 // maxTemplatesPerTrace bounds the (span, template) pairs kept per trace.
 const maxTemplatesPerTrace = 256
 
-func newLogEvidence(maxTraces int, templates *logtemplate.Miner) *logEvidence {
-	return &logEvidence{templates: templates, byTrace: bounded.NewFIFO[pcommon.TraceID, *traceEvidence](maxTraces)}
+// New returns evidence for at most maxTraces traces, whose records' templates
+// templates mines.
+func New(maxTraces int, templates *logtemplate.Miner) *Evidence {
+	return &Evidence{templates: templates, byTrace: bounded.NewFIFO[pcommon.TraceID, *traceEvidence](maxTraces)}
 }
 
-// add records the evidence in ld; the traces whose evidence it forgot count
-// in evicted.
-func (e *logEvidence) add(ld plog.Logs) {
+// TakeEvicted returns, and resets, the traces whose evidence was forgotten
+// for room.
+func (e *Evidence) TakeEvicted() int64 { return e.evicted.Take() }
+
+// Add records the evidence in ld.
+func (e *Evidence) Add(ld plog.Logs) {
 	for _, rl := range ld.ResourceLogs().All() {
 		service := ""
 		if v, ok := rl.Resource().Attributes().Get("service.name"); ok {
@@ -77,7 +86,7 @@ func (e *logEvidence) add(ld plog.Logs) {
 	}
 }
 
-func (e *logEvidence) put(id pcommon.TraceID, l diagnosis.Log, template logtemplate.ID) {
+func (e *Evidence) put(id pcommon.TraceID, l diagnosis.Log, template logtemplate.ID) {
 	te, ok := e.byTrace.Get(id)
 	if !ok {
 		te = &traceEvidence{}
@@ -110,9 +119,9 @@ func (te *traceEvidence) addLog(l diagnosis.Log) {
 	}
 }
 
-// take returns and forgets the evidence of a trace: its logs, and the
+// Take returns and forgets the evidence of a trace: its logs, and the
 // templates each of its spans logged.
-func (e *logEvidence) take(id pcommon.TraceID) ([]diagnosis.Log, map[pcommon.SpanID][]logtemplate.ID) {
+func (e *Evidence) Take(id pcommon.TraceID) ([]diagnosis.Log, map[pcommon.SpanID][]logtemplate.ID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	te, ok := e.byTrace.Get(id)
