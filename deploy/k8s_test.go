@@ -142,7 +142,7 @@ func loadK8s(t *testing.T) *k8sObjects {
 		if err != nil {
 			t.Fatalf("resource %s: %v", res, err)
 		}
-		docs := k8syaml.NewYAMLReader(bufioReader(f))
+		docs := k8syaml.NewYAMLReader(bufio.NewReader(f))
 		for i := 0; ; i++ {
 			doc, err := docs.Read()
 			if errors.Is(err, io.EOF) {
@@ -519,8 +519,6 @@ func TestKubernetesAlertmanagerConfigIsTheComposeOne(t *testing.T) {
 		t.Error("deploy/k8s/config/alertmanager.yml differs from deploy/alertmanager/alertmanager.yml; copy it")
 	}
 }
-
-func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
 
 // stripComments drops the comment lines of a YAML document: a document of
 // comments only (a file's header before its first ---) holds no object.

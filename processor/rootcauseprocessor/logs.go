@@ -62,7 +62,7 @@ func (p *sharedProcessor) recordLogStats(ctx context.Context, st *loglink.Stats)
 // shutdown).
 func (p *sharedProcessor) releaseLogs(ctx context.Context, now time.Time, only *logsProcessor) {
 	var acquired []*logsProcessor
-	batches, st, released := p.links.Release(now, p.cfg.logWait(), only, p.buffered, func(to *logsProcessor) {
+	batches, st, released := p.links.Release(now, p.cfg.logWait(), only, p.bufferedTraces(), func(to *logsProcessor) {
 		// Held until forwarded: the pipeline's Shutdown waits for it.
 		to.forwarding.RLock()
 		acquired = append(acquired, to)
@@ -86,17 +86,24 @@ func (p *sharedProcessor) releaseLogs(ctx context.Context, now time.Time, only *
 	}
 }
 
-// buffered reports whether a trace still waits for its decision in some
-// traces pipeline.
-func (p *sharedProcessor) buffered(id pcommon.TraceID) bool {
-	traces, _, _ := p.snapshot()
-	for _, t := range traces {
-		t.mu.Lock()
-		b := t.buf.Buffered(id)
-		t.mu.Unlock()
-		if b {
-			return true
+// bufferedTraces reports whether a trace still waits for its decision in
+// some traces pipeline; it lists the pipelines once, at its first question.
+func (p *sharedProcessor) bufferedTraces() func(pcommon.TraceID) bool {
+	var traces []*tracesProcessor
+	listed := false
+	return func(id pcommon.TraceID) bool {
+		if !listed {
+			traces, _, _ = p.snapshot()
+			listed = true
 		}
+		for _, t := range traces {
+			t.mu.Lock()
+			b := t.buf.Buffered(id)
+			t.mu.Unlock()
+			if b {
+				return true
+			}
+		}
+		return false
 	}
-	return false
 }

@@ -153,10 +153,17 @@ func (c *shippedCollector) postLogs(t *testing.T, ld plog.Logs) {
 	t.Helper()
 	body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
 	require.NoError(t, err)
-	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/logs", c.otlpHTTP), "application/x-protobuf", bytes.NewReader(body))
+	c.postOTLP(t, "logs", body)
+}
+
+// postOTLP posts an encoded export request of signal (logs, traces) over
+// OTLP/HTTP and requires it accepted.
+func (c *shippedCollector) postOTLP(t *testing.T, signal string, body []byte) {
+	t.Helper()
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/%s", c.otlpHTTP, signal), "application/x-protobuf", bytes.NewReader(body))
 	require.NoError(t, err)
 	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode, "OTLP/HTTP export of logs")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "OTLP/HTTP export of %s", signal)
 }
 
 // sendFailingTraces posts n traces in which probe-frontend calls
@@ -203,10 +210,7 @@ func (c *shippedCollector) sendFailingTraces(t *testing.T, n int) {
 	}
 	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
 	require.NoError(t, err)
-	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/traces", c.otlpHTTP), "application/x-protobuf", bytes.NewReader(body))
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode, "OTLP/HTTP export of traces")
+	c.postOTLP(t, "traces", body)
 }
 
 // counter sums the collector's internal counter name over its series with
