@@ -170,6 +170,9 @@ type record struct {
 	// symptoms counts, for each service that misbehaved in the incident's
 	// traces without being a caller of its culprit, the traces it did so in.
 	symptoms map[string]int
+	// ready is the processing time at which the unpublished incident first
+	// passed every publication test but the symptom one.
+	ready time.Time
 }
 
 type earlyTrace struct{ at, start, end time.Time }
@@ -256,6 +259,8 @@ func (s *Store) Seen(now time.Time, services []string, normal bool) {
 		c.add(now, s.opts.Window)
 	}
 }
+
+
 
 // ID returns the deterministic ID of an incident: a hash of its culprit
 // service and the start of the window its first trace falls in.
@@ -394,7 +399,10 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 	if s.opts.Changed != nil && !s.opts.Changed(r.snap.CulpritService, now) {
 		return
 	}
-	if s.symptomOf(r) != nil {
+	if r.ready.IsZero() {
+		r.ready = now
+	}
+	if s.symptomOf(r, now) != nil {
 		return
 	}
 	newcomer := !s.working[r.snap.CulpritService]
@@ -462,25 +470,35 @@ func (s *Store) burst(early []earlyTrace, now time.Time) (first, last time.Time)
 const burstPauseFactor = 8
 
 // symptomOf is the other open incident, published or not yet, whose culprit
-// misbehaved in most of r's traces without being a caller of r's culprit,
-// and that has at least as many traces (a cause explains at least what its
-// symptom does); nil when none. Such an incident is held back: its traces
-// fold into the other once that is published (one incident per fault,
-// whichever of the two stood out first). Two incidents that are each
-// other's symptom hold neither back.
-func (s *Store) symptomOf(r *record) *record {
+// misbehaved in most of r's traces without being a caller of r's culprit;
+// nil when none. Such an incident is held back: its traces fold into the
+// other once that is published (one incident per fault, whichever of the two
+// stood out first). Two incidents that are each other's symptom hold neither
+// back. An unpublished cause with fewer traces than r holds it back for
+// symptomGrace only: a cause explains at least what its symptom does, so one
+// that stays smaller is likely not r's cause, while the first seconds of a
+// fault are a race between the two (a fault's symptoms may pass the gate
+// while its cause's change is not yet sustained).
+func (s *Store) symptomOf(r *record, now time.Time) *record {
 	for svc, n := range r.symptoms {
 		if 2*n <= r.snap.TraceCount {
 			continue
 		}
 		t := s.open[key{svc}]
-		if t == nil || t == r || 2*t.symptoms[r.key.service] > t.snap.TraceCount || t.snap.TraceCount < r.snap.TraceCount {
+		if t == nil || t == r || 2*t.symptoms[r.key.service] > t.snap.TraceCount {
 			continue
 		}
-		return t
+		if t.published || t.snap.TraceCount >= r.snap.TraceCount || now.Sub(r.ready) < s.symptomGrace() {
+			return t
+		}
 	}
 	return nil
 }
+
+// symptomGrace is how long a symptom waits for a smaller cause to stand
+// out: a quarter of the Window, the time a change takes to show as
+// sustained (see burst).
+func (s *Store) symptomGrace() time.Duration { return s.opts.Window / 4 }
 
 func (s *Store) add(r *record, now time.Time, o Observation) {
 	in := &r.snap

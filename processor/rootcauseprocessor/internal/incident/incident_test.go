@@ -347,17 +347,40 @@ func TestASymptomWaitsForItsCause(t *testing.T) {
 	assert.Equal(t, ev[0].ID, id)
 	assert.Contains(t, ev[0].Affected, "token")
 
-	// A small incident does not hold back a larger one whose traces it
-	// misbehaved in: the cause explains at least what its symptom does.
+	// A smaller unpublished incident holds back one whose traces it
+	// misbehaved in for a while only (a quarter of the window): its cause
+	// explains at least what its symptom does, so if it stays smaller it is
+	// not the cause.
 	dbChanged = false
 	s2 := New(opts)
 	s2.Record(now, db())
 	for range 3 {
 		s2.Record(now, tok())
 	}
-	ev = s2.Flush(now)
+	assert.Empty(t, s2.Flush(now), "the first seconds of a fault are a race between cause and symptom")
+	assert.Empty(t, s2.Flush(now.Add(opts.Window/4-time.Second)))
+	ev = s2.Flush(now.Add(opts.Window / 4))
 	require.Len(t, ev, 1)
 	assert.Equal(t, "token", ev[0].CulpritService)
+
+	// A cause that wins the race within that time takes the symptom's
+	// traces, though it had fewer when the symptom was ready.
+	s3 := New(opts)
+	s3.Record(now, db())
+	for range 3 {
+		s3.Record(now, tok())
+	}
+	dbChanged = true
+	later := now.Add(opts.Window / 8)
+	for range 2 {
+		s3.Record(later, db())
+	}
+	_, published = s3.Record(later, tok())
+	assert.True(t, published, "folded into the database's incident")
+	ev = s3.Flush(now.Add(opts.Window))
+	require.Len(t, ev, 1)
+	assert.Equal(t, "database", ev[0].CulpritService)
+	assert.Contains(t, ev[0].Affected, "token")
 }
 
 // TestShareIsTheWorstPartOfTheCulpritsTraffic: an incident says how much of
