@@ -9,8 +9,30 @@ import (
 	"go.opentelemetry.io/collector/confmap/xconfmap"
 )
 
+// Mode is the role of a rootcause processor in a deployment.
+type Mode string
+
+const (
+	// ModeStandalone does everything in one collector: the default.
+	ModeStandalone Mode = "standalone"
+	// ModeShard assembles and diagnoses the traces a gateway routes to it by
+	// trace ID, tags and forwards them, and writes a verdict per anomalous
+	// trace and the traffic of each service to its logs pipelines, for the
+	// incident stage, instead of keeping incidents of its own.
+	ModeShard Mode = "shard"
+	// ModeIncidents is the incident stage: it reads the shards' verdicts and
+	// traffic from its logs pipelines and keeps the incidents of every shard:
+	// their records, metrics, exemplars and time-window log tags. It takes
+	// no traces pipeline.
+	ModeIncidents Mode = "incidents"
+)
+
 // Config defines the configuration of the rootcause processor.
 type Config struct {
+	// Mode is the processor's role: standalone, shard or incidents (see the
+	// README: scaling out past one collector). Default: standalone.
+	Mode Mode `mapstructure:"mode"`
+
 	// DecisionWait is how long after the last span of a trace the processor waits
 	// before it diagnoses the trace. Default: 5s.
 	DecisionWait time.Duration `mapstructure:"decision_wait"`
@@ -203,6 +225,11 @@ func (cfg *Config) Validate() error {
 		case v > ceiling:
 			errs = append(errs, fmt.Errorf("%s: must be at most %d, got %d", key, ceiling, v))
 		}
+	}
+	switch cfg.Mode {
+	case ModeStandalone, ModeShard, ModeIncidents:
+	default:
+		errs = append(errs, fmt.Errorf("mode: must be %s, %s or %s, got %q", ModeStandalone, ModeShard, ModeIncidents, cfg.Mode))
 	}
 	duration("decision_wait", cfg.DecisionWait, time.Millisecond, 10*time.Minute)
 	duration("max_clock_skew", cfg.MaxClockSkew, time.Millisecond, 24*time.Hour)

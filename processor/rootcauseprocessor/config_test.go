@@ -46,6 +46,8 @@ func TestLoadConfig(t *testing.T) {
 				c.IncidentRecords.ResourceAttributes = map[string]string{"data_stream.dataset": "", "data_stream.namespace": "prod"}
 			},
 		},
+		{id: component.NewIDWithName(metadata.Type, "shard"), expected: func(c *Config) { c.Mode = ModeShard }},
+		{id: component.NewIDWithName(metadata.Type, "bad_mode"), errSubstr: `mode: must be standalone, shard or incidents, got "gateway"`},
 		{id: component.NewIDWithName(metadata.Type, "bad_wait"), errSubstr: "decision_wait: must be positive, got -1s"},
 		{id: component.NewIDWithName(metadata.Type, "typo"), errSubstr: "decision_wiat"},
 		{id: component.NewIDWithName(metadata.Type, "bad_quantile"), errSubstr: "baseline.quantile: must be in (0, 1), got 1.5"},

@@ -14,6 +14,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/attrvalue"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/baseline"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/exemplar"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/loglink"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
@@ -108,7 +109,11 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	p.telemetry.ProcessorRootcauseTracesDiagnosed.Add(ctx, 1, p.attrs.verdict[v.Kind])
 	defer clear(sc.handles) // do not keep the forwarded spans alive
 	services := traceServices(sc.spans, &sc.services)
-	p.store.Seen(now, services, !v.Anomalous)
+	if p.cfg.Mode == ModeShard {
+		p.stream.seen(services, !v.Anomalous)
+	} else {
+		p.store.Seen(now, services, !v.Anomalous)
+	}
 	if v.Root < 0 {
 		return nil // no span left to judge
 	}
@@ -182,12 +187,20 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		slow.Candidates = []diagnosis.Candidate{{Name: sl.Service, Score: 1}}
 		also = append(also, slow)
 	}
-	id, published := p.store.Record(now, obs, also...)
 	d := &decision{Decision: loglink.Decision{Culprit: v.CulpritService}, operation: v.CulpritOperation}
-	if published {
-		d.IncidentID = id
+	path := exemplar.PathOf(tr.ID, sc.spans, sc.handles, v.Root, v.Culprit)
+	if p.cfg.Mode == ModeShard {
+		// The stage keeps the incidents; the trace names its culprit only.
+		p.recordVerdict(now, path, obs, also...)
+	} else {
+		id, published := p.store.Record(now, obs, also...)
+		if published {
+			d.IncidentID = id
+		}
+		if path != nil {
+			p.exemplars.Add(now, tr.ID, id, path)
+		}
 	}
-	p.exemplars.Record(now, tr.ID, id, sc.spans, sc.handles, v.Root, v.Culprit)
 	d.tagRoot(sc.handles[v.Root])
 	if v.Culprit >= 0 {
 		sc.handles[v.Culprit].Attributes().PutBool(attrCulprit, true)

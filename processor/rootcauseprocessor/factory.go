@@ -6,6 +6,7 @@ package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/process
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -64,6 +65,7 @@ func createDefaultConfig() component.Config {
 			// that puts them into span names makes up.
 			MaxOperationsPerService: 1000,
 		},
+		Mode:           ModeStandalone,
 		IncidentWindow: defaultIncidentWindow,
 		ResolveAfter:   defaultResolveAfter,
 		UpdateInterval: defaultUpdateInterval,
@@ -107,6 +109,9 @@ func (f *factory) instance(set processor.Settings, cfg component.Config) (*share
 }
 
 func (f *factory) createTraces(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+	if m := cfg.(*Config).Mode; m == ModeIncidents {
+		return nil, fmt.Errorf("mode %s takes no traces pipeline: the gateways route traces to the rootcause shards (mode %s)", m, ModeShard)
+	}
 	p, err := f.instance(set, cfg)
 	if err != nil {
 		return nil, err

@@ -23,6 +23,7 @@ const (
 // linked to an incident and moves those whose trace is not decided yet into
 // the held records; the rest of ld is to be forwarded now.
 func (p *sharedProcessor) consumeLogs(ctx context.Context, l *logsProcessor, ld plog.Logs) {
+	p.readStream(ctx, ld)
 	p.evidence.Add(ld)
 	if n := p.evidence.TakeEvicted(); n > 0 {
 		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["log_evidence"])

@@ -29,6 +29,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/opname"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/verdict"
 )
 
 // maxTick bounds the interval of the decision loop; decisions are late by at most one tick.
@@ -63,6 +64,9 @@ type sharedProcessor struct {
 
 	store    *incident.Store
 	evidence *logevidence.Evidence
+	// changes are the shards' reports of their services' changes, the
+	// store's Changed test at the incident stage (mode incidents).
+	changes changeReports
 
 	// tracePipelines counts the started traces pipelines: logs wait for
 	// trace decisions only when some pipeline makes them.
@@ -79,10 +83,12 @@ type sharedProcessor struct {
 	profile    *profile.Profile
 	templates  *logtemplate.Miner
 	// saturation is written by the metrics pipelines, read by the profile.
-	saturation  *profile.Saturation
-	objectives  map[baseline.Key]time.Duration
-	diagnoser   *diagnosis.Diagnoser
-	scratch     traceScratch
+	saturation *profile.Saturation
+	objectives map[baseline.Key]time.Duration
+	diagnoser  *diagnosis.Diagnoser
+	scratch    traceScratch
+	// stream holds a shard's records for the incident stage (mode shard).
+	stream      shardStream
 	expired     []*assembly.Trace
 	due         []time.Time
 	startTime   time.Time
@@ -97,6 +103,7 @@ type telemetryAttrs struct {
 	cache    map[string]metric.MeasurementOption
 	match    map[string]metric.MeasurementOption
 	refused  [2]metric.MeasurementOption // future, invalid
+	record   map[string]metric.MeasurementOption
 }
 
 func newTelemetryAttrs() telemetryAttrs {
@@ -116,6 +123,10 @@ func newTelemetryAttrs() telemetryAttrs {
 		},
 	}
 	a.refused = [2]metric.MeasurementOption{set("timestamp", "future"), set("timestamp", "invalid")}
+	a.record = map[string]metric.MeasurementOption{
+		verdict.EventVerdict: set("record", "verdict"),
+		verdict.EventTraffic: set("record", "traffic"),
+	}
 	for i, p := range []string{"zero_span_id", "duplicate_span_id", "orphan", "cycle", "outside_parent", "extra_root"} {
 		a.problems[i] = set("problem", p)
 	}
@@ -151,21 +162,9 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 		telemetry:  tb,
 		onLast:     onLast,
 		now:        time.Now,
-		store: incident.New(incident.Options{
-			Window:         cfg.IncidentWindow,
-			ResolveAfter:   cfg.ResolveAfter,
-			UpdateInterval: cfg.UpdateInterval,
-			MinTraces:      cfg.MinTraces,
-			MinShare:       cfg.MinShare,
-
-			MaxNewServiceIncidents: cfg.MaxNewServiceIncidents,
-			// Called with the store's lock held, from the decision loop,
-			// which owns the profile.
-			Changed: prof.Changed,
-		}),
-		evidence:  logevidence.New(cfg.MaxTraces, templates),
-		links:     loglink.New[*logsProcessor](cfg.DecidedCacheSize, cfg.MaxHeldLogs),
-		exemplars: exemplar.NewIndex(),
+		evidence:   logevidence.New(cfg.MaxTraces, templates),
+		links:      loglink.New[*logsProcessor](cfg.DecidedCacheSize, cfg.MaxHeldLogs),
+		exemplars:  exemplar.NewIndex(),
 		baselines: baseline.New(baseline.Options{
 			Quantile:   cfg.Baseline.Quantile,
 			Multiplier: cfg.Baseline.Multiplier,
@@ -178,6 +177,22 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 		diagnoser:  diagnosis.NewDiagnoser(),
 		attrs:      newTelemetryAttrs(),
 	}
+	// Called with the store's lock held: standalone, from the decision
+	// loop, which owns the profile; at the stage, from the shards' reports.
+	changed := prof.Changed
+	if cfg.Mode == ModeIncidents {
+		changed = p.changes.Changed
+	}
+	p.store = incident.New(incident.Options{
+		Window:         cfg.IncidentWindow,
+		ResolveAfter:   cfg.ResolveAfter,
+		UpdateInterval: cfg.UpdateInterval,
+		MinTraces:      cfg.MinTraces,
+		MinShare:       cfg.MinShare,
+
+		MaxNewServiceIncidents: cfg.MaxNewServiceIncidents,
+		Changed:                changed,
+	})
 	p.clock = eventtime.New(eventtime.Options{
 		Wall:      func() time.Time { return p.now() },
 		Step:      p.tickInterval(),
@@ -532,6 +547,9 @@ func (p *sharedProcessor) tickAt(ctx context.Context, now time.Time) {
 // afterDecisions refreshes what the logs path reads and releases the held
 // logs whose traces are now decided or that waited log_wait.
 func (p *sharedProcessor) afterDecisions(ctx context.Context, now time.Time) {
+	if p.cfg.Mode == ModeShard {
+		p.sendStream(ctx, now)
+	}
 	p.links.SetWindows(p.store.OpenWindows())
 	if n := p.links.TakeEvicted(); n > 0 {
 		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["log_decisions"])
@@ -632,7 +650,8 @@ func (p *sharedProcessor) emit(ctx context.Context, now time.Time, metrics []*me
 			}
 		}
 	}
-	if len(metrics) == 0 || (len(events) == 0 && now.Sub(p.lastMetrics) < p.cfg.UpdateInterval) {
+	// A shard keeps no incidents: the stage counts them.
+	if p.cfg.Mode == ModeShard || len(metrics) == 0 || (len(events) == 0 && now.Sub(p.lastMetrics) < p.cfg.UpdateInterval) {
 		return
 	}
 	p.lastMetrics = now

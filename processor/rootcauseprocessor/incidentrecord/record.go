@@ -12,6 +12,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/attrvalue"
 )
 
 // EventName is the event name of an incident record.
@@ -117,17 +119,7 @@ func Read(lr plog.LogRecord) (Record, error) {
 		}
 		return ""
 	}
-	strs := func(k string) []string {
-		v, ok := a.Get(k)
-		if !ok || v.Type() != pcommon.ValueTypeSlice {
-			return nil
-		}
-		out := make([]string, 0, v.Slice().Len())
-		for _, e := range v.Slice().All() {
-			out = append(out, e.AsString())
-		}
-		return out
-	}
+	strs := func(k string) []string { return attrvalue.Strs(a, k) }
 	num := func(k string) float64 {
 		if v, ok := a.Get(k); ok {
 			switch v.Type() {
@@ -195,18 +187,12 @@ func (r Record) Write(lr plog.LogRecord) {
 		cands.AppendEmpty().SetStr(c.Name)
 		scores.AppendEmpty().SetDouble(c.Score)
 	}
-	putStrs(a.PutEmptySlice(AttrTraceIDs), r.TraceIDs)
-	putStrs(a.PutEmptySlice(AttrSpanIDs), r.SpanIDs)
-	putStrs(a.PutEmptySlice(AttrAffected), r.Affected)
-	putStrs(a.PutEmptySlice(AttrEvidence), r.Evidence)
+	attrvalue.AppendStrs(a.PutEmptySlice(AttrTraceIDs), r.TraceIDs)
+	attrvalue.AppendStrs(a.PutEmptySlice(AttrSpanIDs), r.SpanIDs)
+	attrvalue.AppendStrs(a.PutEmptySlice(AttrAffected), r.Affected)
+	attrvalue.AppendStrs(a.PutEmptySlice(AttrEvidence), r.Evidence)
 	a.PutStr(AttrWindowStart, r.WindowStart.UTC().Format(time.RFC3339Nano))
 	a.PutStr(AttrWindowEnd, r.WindowEnd.UTC().Format(time.RFC3339Nano))
 	a.PutInt(AttrTraceCount, r.TraceCount)
 	a.PutDouble(AttrTrafficShare, r.Share)
-}
-
-func putStrs(s pcommon.Slice, values []string) {
-	for _, v := range values {
-		s.AppendEmpty().SetStr(v)
-	}
 }

@@ -38,3 +38,33 @@ func Str(m pcommon.Map, keys ...string) string {
 	}
 	return ""
 }
+
+// IntOf is Int of the value m holds at key; 0 when it holds none.
+func IntOf(m pcommon.Map, key string) int64 {
+	if v, ok := m.Get(key); ok {
+		return Int(v)
+	}
+	return 0
+}
+
+// Strs is the slice m holds at key, each element as a string; nil when it
+// holds none or holds no slice.
+func Strs(m pcommon.Map, key string) []string {
+	v, ok := m.Get(key)
+	if !ok || v.Type() != pcommon.ValueTypeSlice {
+		return nil
+	}
+	out := make([]string, 0, v.Slice().Len())
+	for _, e := range v.Slice().All() {
+		out = append(out, e.AsString())
+	}
+	return out
+}
+
+// AppendStrs appends values to s.
+func AppendStrs(s pcommon.Slice, values []string) {
+	s.EnsureCapacity(s.Len() + len(values))
+	for _, v := range values {
+		s.AppendEmpty().SetStr(v)
+	}
+}

@@ -77,7 +77,7 @@ type exTrace struct {
 	incident  string
 	decided   time.Time // processing time
 	published time.Time // processing time of the first incident record listing it; zero before
-	spans     map[string][]exSpan
+	spans     Path
 }
 
 // Snapshot is the immutable view the metrics path reads: per service and
@@ -109,17 +109,22 @@ func NewIndex() *Index {
 	return &Index{traces: bounded.NewFIFO[pcommon.TraceID, *exTrace](maxExemplarTraces), resolved: map[string]time.Time{}}
 }
 
-// Record remembers an anomalous trace of an incident. spans and handles are
-// the trace's spans; culprit is the index of the culprit span, -1 when none.
-// Only the services on the path from the root to the culprit (the culprit's
-// service and its callers) are kept.
-func (x *Index) Record(now time.Time, traceID pcommon.TraceID, incidentID string, spans []diagnosis.Span, handles []ptrace.Span, root, culprit int) {
+// Path is what exemplars need of an anomalous trace: the spans of the
+// services on the path from its root to its culprit, by service. A rootcause
+// shard sends it to the incident stage in its verdicts (see Encode).
+type Path map[string][]exSpan
+
+// PathOf extracts a trace's Path. spans and handles are the trace's spans;
+// culprit is the index of the culprit span, -1 when none. Only the services
+// on the path from the root to the culprit (the culprit's service and its
+// callers) are kept. It is nil when the trace has no span to start from.
+func PathOf(traceID pcommon.TraceID, spans []diagnosis.Span, handles []ptrace.Span, root, culprit int) Path {
 	start := culprit
 	if start < 0 {
 		start = root
 	}
 	if start < 0 {
-		return
+		return nil
 	}
 	byID := make(map[pcommon.SpanID]int, len(spans))
 	for i := range spans {
@@ -141,7 +146,7 @@ func (x *Index) Record(now time.Time, traceID pcommon.TraceID, incidentID string
 		}
 		i = p
 	}
-	t := &exTrace{incident: incidentID, decided: now, spans: map[string][]exSpan{}}
+	path := Path{}
 	earliest := map[string]int{}
 	for i := range spans {
 		s := &spans[i]
@@ -171,9 +176,9 @@ func (x *Index) Record(now time.Time, traceID pcommon.TraceID, incidentID string
 		default:
 			continue
 		}
-		t.spans[s.Service] = append(t.spans[s.Service], e)
+		path[s.Service] = append(path[s.Service], e)
 	}
-	for svc, list := range t.spans {
+	for svc, list := range path {
 		if onPath[svc] >= 0 {
 			continue
 		}
@@ -184,6 +189,12 @@ func (x *Index) Record(now time.Time, traceID pcommon.TraceID, incidentID string
 			}
 		}
 	}
+	return path
+}
+
+// Add remembers an anomalous trace of an incident, by its Path.
+func (x *Index) Add(now time.Time, traceID pcommon.TraceID, incidentID string, path Path) {
+	t := &exTrace{incident: incidentID, decided: now, spans: path}
 	if old, forgot := x.traces.Put(traceID, t); forgot {
 		if old.published.IsZero() {
 			x.evicted.Add(1)

@@ -60,7 +60,7 @@ func exemplars(md pmetric.Metrics) pmetric.ExemplarSlice {
 func TestAnExemplarPointsAtAPublishedIncidentTrace(t *testing.T) {
 	x := NewIndex()
 	trace, spans, handles := slowCheckout(7)
-	x.Record(now, trace, "incident-1", spans, handles, 0, 1)
+	x.Add(now, trace, "incident-1", PathOf(trace, spans, handles, 0, 1))
 	x.Expire(now, time.Hour, time.Hour, time.Minute)
 	assert.Nil(t, x.Snapshot(), "a trace no incident record lists yet is no exemplar")
 
@@ -83,4 +83,23 @@ func TestAnExemplarPointsAtAPublishedIncidentTrace(t *testing.T) {
 	x.Publish(now.Add(time.Minute), []incident.Incident{{ID: "incident-1", Status: incident.StatusResolved}})
 	x.Expire(now.Add(3*time.Minute), time.Hour, time.Minute, time.Minute)
 	assert.Nil(t, x.Snapshot(), "forgotten once its incident resolved a while ago")
+}
+
+// A shard sends the path to the incident stage: the stage's exemplar is the
+// one a single collector would add.
+func TestAPathSurvivesTheWire(t *testing.T) {
+	trace, spans, handles := slowCheckout(7)
+	path := PathOf(trace, spans, handles, 0, 1)
+	wire := pcommon.NewSlice()
+	path.Encode(wire)
+	got, err := DecodePath(trace, wire)
+	require.NoError(t, err)
+	for svc := range path {
+		assert.ElementsMatch(t, path[svc], got[svc], svc)
+	}
+	assert.Len(t, got, len(path))
+
+	wire.At(0).Map().PutStr("span_id", "not hex")
+	_, err = DecodePath(trace, wire)
+	assert.ErrorContains(t, err, "span_id")
 }

@@ -245,22 +245,32 @@ func (s *Store) Seen(now time.Time, services []string, normal bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, svc := range services {
-		c := s.traffic[svc]
-		if c == nil {
-			if len(s.traffic) >= s.opts.MaxServices {
-				continue
-			}
-			c = &windowCounter{}
-			s.traffic[svc] = c
-		}
-		if normal {
-			s.working[svc] = true
-		}
-		c.add(now, s.opts.Window)
+		s.seen(now, svc, 1, normal)
 	}
 }
 
+// SeenCount counts traces decided elsewhere (by a rootcause shard) in a
+// service's traffic: traces in all, of which normal were normal.
+func (s *Store) SeenCount(now time.Time, service string, traces, normal int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen(now, service, traces, normal > 0)
+}
 
+func (s *Store) seen(now time.Time, svc string, n int64, normal bool) {
+	c := s.traffic[svc]
+	if c == nil {
+		if len(s.traffic) >= s.opts.MaxServices {
+			return
+		}
+		c = &windowCounter{}
+		s.traffic[svc] = c
+	}
+	if normal {
+		s.working[svc] = true
+	}
+	c.addN(now, s.opts.Window, n)
+}
 
 // ID returns the deterministic ID of an incident: a hash of its culprit
 // service and the start of the window its first trace falls in.

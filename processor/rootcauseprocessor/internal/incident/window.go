@@ -36,13 +36,15 @@ func (c *windowCounter) roll(b int64) {
 	c.last = b
 }
 
-func (c *windowCounter) add(now time.Time, window time.Duration) {
+func (c *windowCounter) add(now time.Time, window time.Duration) { c.addN(now, window, 1) }
+
+func (c *windowCounter) addN(now time.Time, window time.Duration, n int64) {
 	b := bucketOf(now, window)
 	c.roll(b)
 	if b < c.last-windowBuckets+1 {
 		return // older than the window
 	}
-	c.counts[b%windowBuckets]++
+	c.counts[b%windowBuckets] += n
 }
 
 func (c *windowCounter) sum(now time.Time, window time.Duration) int64 {

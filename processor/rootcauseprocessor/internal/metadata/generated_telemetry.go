@@ -40,6 +40,10 @@ type TelemetryBuilder struct {
 	ProcessorRootcauseSpansOverflow         metric.Int64Counter
 	ProcessorRootcauseSpansTimestampRefused metric.Int64Counter
 	ProcessorRootcauseSpansZeroTraceID      metric.Int64Counter
+	ProcessorRootcauseStreamReceived        metric.Int64Counter
+	ProcessorRootcauseStreamRefused         metric.Int64Counter
+	ProcessorRootcauseStreamSendFailed      metric.Int64Counter
+	ProcessorRootcauseStreamSent            metric.Int64Counter
 	ProcessorRootcauseTracesBuffered        metric.Int64UpDownCounter
 	ProcessorRootcauseTracesDiagnosed       metric.Int64Counter
 	ProcessorRootcauseTracesEvicted         metric.Int64Counter
@@ -156,6 +160,30 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_rootcause_spans_zero_trace_id",
 		metric.WithDescription("Spans with an all-zero trace ID. They are forwarded at once, undiagnosed. [Development]"),
 		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseStreamReceived, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_stream_received",
+		metric.WithDescription("Records of the shards' stream the incident stage (mode incidents) read. [Development]"),
+		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseStreamRefused, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_stream_refused",
+		metric.WithDescription("Records of the shards' stream the incident stage could not read (malformed, or sent to a processor not in mode incidents). They are dropped and the first error of each batch is logged. [Development]"),
+		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseStreamSendFailed, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_stream_send_failed",
+		metric.WithDescription("Records a rootcause shard could not hand to a logs pipeline (none configured, or the next consumer refused them). They are lost; the incident stage undercounts the traces they describe. [Development]"),
+		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseStreamSent, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_stream_sent",
+		metric.WithDescription("Records a rootcause shard (mode shard) wrote for the incident stage, one per anomalous trace (verdict) and one per service and tick with traffic (traffic). [Development]"),
+		metric.WithUnit("{records}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorRootcauseTracesBuffered, err = builder.meter.Int64UpDownCounter(

@@ -33,6 +33,10 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorRootcauseSpansOverflow.Add(context.Background(), 1)
 	tb.ProcessorRootcauseSpansTimestampRefused.Add(context.Background(), 1)
 	tb.ProcessorRootcauseSpansZeroTraceID.Add(context.Background(), 1)
+	tb.ProcessorRootcauseStreamReceived.Add(context.Background(), 1)
+	tb.ProcessorRootcauseStreamRefused.Add(context.Background(), 1)
+	tb.ProcessorRootcauseStreamSendFailed.Add(context.Background(), 1)
+	tb.ProcessorRootcauseStreamSent.Add(context.Background(), 1)
 	tb.ProcessorRootcauseTracesBuffered.Add(context.Background(), 1)
 	tb.ProcessorRootcauseTracesDiagnosed.Add(context.Background(), 1)
 	tb.ProcessorRootcauseTracesEvicted.Add(context.Background(), 1)
@@ -76,6 +80,18 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorRootcauseSpansZeroTraceID(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseStreamReceived(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseStreamRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseStreamSendFailed(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseStreamSent(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorRootcauseTracesBuffered(t, testTel,
