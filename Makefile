@@ -29,6 +29,7 @@ COMPONENT_SOURCES := $(shell find receiver processor exporter -name '*.go' -o -n
 # make run parameters
 DURATION  ?= 3m
 INCIDENTS ?= checkout,login,catalog
+SHARDS    ?= 3
 
 .PHONY: help
 help: ## Show this help
@@ -69,6 +70,10 @@ build: $(COLLECTOR) ## Build the collector with ocb into bin/otelcol-rca
 .PHONY: run
 run: build ## Run the local demo: collector, services, load and the three seed incidents (DURATION=4m INCIDENTS=checkout,login,catalog)
 	./bin/rca-demo --collector $(COLLECTOR) --services bin/rca-services --duration $(DURATION) --incidents $(INCIDENTS)
+
+.PHONY: run-cluster
+run-cluster: build ## The same demo through a cluster on loopback: one gateway (loadbalancing by trace ID), SHARDS=3 rootcause shards, the incident stage
+	./bin/rca-demo --collector $(COLLECTOR) --services bin/rca-services --duration $(DURATION) --incidents $(INCIDENTS) --shards $(SHARDS) --out out-cluster
 
 .PHONY: test
 test: build $(VICTORIALOGS) $(JAEGER) ## Run the whole test suite (components with -race, services, deploy, distribution end-to-end)

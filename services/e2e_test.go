@@ -29,7 +29,15 @@ import (
 //
 // RCA_COLLECTOR overrides the collector path (default ../bin/otelcol-rca) and
 // RCA_E2E_BASE_PORT the first loopback port (default 15300).
-func TestEndToEnd(t *testing.T) {
+func TestEndToEnd(t *testing.T) { runEndToEnd(t, 0) }
+
+// TestEndToEndCluster runs the same demo through the cluster `make
+// run-cluster` runs: a gateway with the loadbalancing exporter routing by
+// trace ID to three rootcause shards, and the incident stage. It asserts what
+// TestEndToEnd does, on the incidents the stage publishes.
+func TestEndToEndCluster(t *testing.T) { runEndToEnd(t, 3) }
+
+func runEndToEnd(t *testing.T, shards int) {
 	if os.Getenv("RCA_E2E") != "1" {
 		t.Skip("end-to-end test skipped: set RCA_E2E=1 (needs ../bin/otelcol-rca, takes ~2 minutes)")
 	}
@@ -46,6 +54,9 @@ func TestEndToEnd(t *testing.T) {
 		if base, err = strconv.Atoi(v); err != nil {
 			t.Fatalf("RCA_E2E_BASE_PORT: %v", err)
 		}
+	}
+	if shards > 0 {
+		base += 100 // its own ports, should the two runs ever overlap
 	}
 
 	dir := t.TempDir()
@@ -67,7 +78,7 @@ func TestEndToEnd(t *testing.T) {
 		Incidents: demo.DefaultIncidents,
 		Duration:  100 * time.Second, Warmup: 25 * time.Second, FaultDuration: 15 * time.Second, Gap: 10 * time.Second,
 		Drain: 10 * time.Second, BasePort: base, Rate: 12, Rootcause: "{decision_wait: 2s}",
-		Alertmanager: alertmanager, Stdout: out, StartTimeout: 2 * time.Minute,
+		Alertmanager: alertmanager, Stdout: out, StartTimeout: 2 * time.Minute, Shards: shards,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -81,3 +81,207 @@ service:
       exporters: [file/incidents, incidentpage, debug%[7]s]
 `, p.OTLPGRPC(), p.OTLPHTTP(), p.Health(), incidentsPath, rootcause, alerts, alertsExporter, p.Page())
 }
+
+// The loopback ports of the cluster of a run (--shards): the gateway takes
+// the single collector's OTLP and health ports, so that the services send to
+// it unchanged; the incident stage keeps the incident page.
+func (p Ports) StageOTLP() int        { return p.Base + 20 }
+func (p Ports) StageHealth() int      { return p.Base + 21 }
+func (p Ports) ShardOTLP(i int) int   { return p.Base + 22 + 2*i }
+func (p Ports) ShardHealth(i int) int { return p.Base + 23 + 2*i }
+
+// withMode puts mode first into a rootcause configuration given as a YAML
+// flow mapping.
+func withMode(rootcause, mode string) string {
+	body := strings.TrimSpace(rootcause)
+	body = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(body, "{"), "}"))
+	if body == "" {
+		return "{mode: " + mode + "}"
+	}
+	return "{mode: " + mode + ", " + body + "}"
+}
+
+// gatewayConfig is the first tier of the cluster: traces and logs routed by
+// trace ID to the shards (the contrib loadbalancing exporter, static
+// resolver), metrics to the incident stage (exemplars) and to every shard
+// (the CPU saturation their diagnosis reads).
+func gatewayConfig(p Ports, shards int) string {
+	var hosts, metricsExporters, shardExporters []string
+	for i := range shards {
+		hosts = append(hosts, fmt.Sprintf("127.0.0.1:%d", p.ShardOTLP(i)))
+		shardExporters = append(shardExporters, fmt.Sprintf("  otlp_grpc/shard%d:\n    endpoint: 127.0.0.1:%d\n    tls:\n      insecure: true\n", i, p.ShardOTLP(i)))
+		metricsExporters = append(metricsExporters, fmt.Sprintf("otlp_grpc/shard%d", i))
+	}
+	return fmt.Sprintf(`# Written by rca-demo for one run (--shards); regenerated every time.
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:%[3]d
+
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%[1]d
+      http:
+        endpoint: 127.0.0.1:%[2]d
+
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_mib: 256
+    spike_limit_mib: 64
+
+exporters:
+  loadbalancing:
+    routing_key: traceID
+    protocol:
+      otlp:
+        tls:
+          insecure: true
+    resolver:
+      static:
+        hostnames: [%[4]s]
+  otlp_grpc/stage:
+    endpoint: 127.0.0.1:%[5]d
+    tls:
+      insecure: true
+%[6]s
+service:
+  extensions: [health_check]
+  telemetry:
+    logs:
+      level: info
+    metrics:
+      level: none
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter]
+      exporters: [loadbalancing]
+    logs:
+      receivers: [otlp]
+      processors: [memory_limiter]
+      exporters: [loadbalancing]
+    metrics:
+      receivers: [otlp]
+      processors: [memory_limiter]
+      exporters: [otlp_grpc/stage, %[7]s]
+`, p.OTLPGRPC(), p.OTLPHTTP(), p.Health(), strings.Join(hosts, ", "), p.StageOTLP(),
+		strings.Join(shardExporters, ""), strings.Join(metricsExporters, ", "))
+}
+
+// shardConfig is one rootcause shard: it diagnoses the traces routed to it,
+// and sends them, their logs and its verdicts to the incident stage.
+func shardConfig(p Ports, i int, rootcause string) string {
+	return fmt.Sprintf(`# Written by rca-demo for one run (--shards); regenerated every time.
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:%[2]d
+
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%[1]d
+
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_mib: 512
+    spike_limit_mib: 128
+  rootcause: %[3]s
+  batch:
+    timeout: 1s
+
+exporters:
+  otlp_grpc/stage:
+    endpoint: 127.0.0.1:%[4]d
+    tls:
+      insecure: true
+  debug:
+    verbosity: basic
+
+service:
+  extensions: [health_check]
+  telemetry:
+    logs:
+      level: info
+    metrics:
+      level: none
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, rootcause, batch]
+      exporters: [otlp_grpc/stage]
+    metrics:
+      receivers: [otlp]
+      processors: [memory_limiter, rootcause]
+      exporters: [debug]
+    logs:
+      receivers: [otlp]
+      processors: [memory_limiter, rootcause, batch]
+      exporters: [otlp_grpc/stage]
+`, p.ShardOTLP(i), p.ShardHealth(i), withMode(rootcause, "shard"), p.StageOTLP())
+}
+
+// stageConfig is the incident stage: the shards' verdicts in, the incidents
+// out, as the single collector's logs pipeline writes them; the traces the
+// shards forward go to the incident page only.
+func stageConfig(p Ports, incidentsPath, rootcause, alertmanager string) string {
+	alerts, alertsExporter := "", ""
+	if alertmanager != "" {
+		alerts = fmt.Sprintf("  incidentalert:\n    endpoint: %q\n", alertmanager)
+		alertsExporter = ", incidentalert"
+	}
+	return fmt.Sprintf(`# Written by rca-demo for one run (--shards); regenerated every time.
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:%[2]d
+
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%[1]d
+
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_mib: 512
+    spike_limit_mib: 128
+  rootcause: %[4]s
+  batch:
+    timeout: 1s
+
+exporters:
+  file/incidents:
+    path: %[3]q
+    format: json
+    flush_interval: 1s
+  debug:
+    verbosity: basic
+  incidentpage:
+    endpoint: 127.0.0.1:%[7]d
+%[5]s
+service:
+  extensions: [health_check]
+  telemetry:
+    logs:
+      level: info
+    metrics:
+      level: none
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [incidentpage, debug]
+    metrics:
+      receivers: [otlp]
+      processors: [memory_limiter, rootcause, batch]
+      exporters: [debug]
+    logs:
+      receivers: [otlp]
+      processors: [memory_limiter, rootcause, batch]
+      exporters: [file/incidents, incidentpage, debug%[6]s]
+`, p.StageOTLP(), p.StageHealth(), incidentsPath, withMode(rootcause, "incidents"), alerts, alertsExporter, p.Page())
+}

@@ -44,6 +44,10 @@ type Options struct {
 	// Alertmanager is the base URL of an Alertmanager the collector sends
 	// the incidents to as alerts; "" sends none.
 	Alertmanager string
+	// Shards, when positive, runs the collector as a cluster instead of one
+	// process: a gateway routing by trace ID to this many rootcause shards
+	// and an incident stage (README of the processor: scaling out).
+	Shards int
 	// Stdout receives the live report.
 	Stdout io.Writer
 	// StartTimeout bounds the wait for the collector and each service to be healthy.
@@ -263,21 +267,10 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	if err := os.Remove(incPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return res, fmt.Errorf("remove old incidents: %w", err)
 	}
-	cfgPath := filepath.Join(o.OutDir, "otelcol-demo.yaml")
-	if err := os.WriteFile(cfgPath, []byte(collectorConfig(Ports{o.BasePort}, incPath, o.Rootcause, o.Alertmanager)), 0o644); err != nil {
-		return res, fmt.Errorf("write collector config: %w", err)
+	if err := r.startCollectors(ctx, incPath, logDir); err != nil {
+		return res, err
 	}
-	r.printPlan(cfgPath, incPath)
-
 	ports := Ports{o.BasePort}
-	r.printf("starting the collector (%s), OTLP on 127.0.0.1:%d (gRPC) and :%d (HTTP)", o.Collector, ports.OTLPGRPC(), ports.OTLPHTTP())
-	col, err := r.start("otelcol-rca", o.Collector, []string{"--config", cfgPath}, nil, logDir)
-	if err != nil {
-		return res, err
-	}
-	if err := r.waitHealthy(ctx, col, fmt.Sprintf("http://127.0.0.1:%d/", ports.Health()), filepath.Join(logDir, "otelcol-rca.log")); err != nil {
-		return res, err
-	}
 	env := []string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + fmt.Sprintf("http://127.0.0.1:%d", ports.OTLPHTTP()),
 		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
@@ -381,6 +374,52 @@ loop:
 	return res, nil
 }
 
+// collectorProc is one collector process of a run and its configuration.
+type collectorProc struct {
+	name, config string
+	health       int
+}
+
+// startCollectors writes the collector configurations of the run and starts
+// the collectors, from the last tier to the first, each once the previous is
+// healthy.
+func (r *run) startCollectors(ctx context.Context, incPath, logDir string) error {
+	o := r.o
+	ports := Ports{o.BasePort}
+	procs := []collectorProc{{"otelcol-rca", collectorConfig(ports, incPath, o.Rootcause, o.Alertmanager), ports.Health()}}
+	if o.Shards > 0 {
+		procs = []collectorProc{{"otelcol-stage", stageConfig(ports, incPath, o.Rootcause, o.Alertmanager), ports.StageHealth()}}
+		for i := range o.Shards {
+			procs = append(procs, collectorProc{fmt.Sprintf("otelcol-shard%d", i), shardConfig(ports, i, o.Rootcause), ports.ShardHealth(i)})
+		}
+		procs = append(procs, collectorProc{"otelcol-gateway", gatewayConfig(ports, o.Shards), ports.Health()})
+	}
+	var cfgPath string
+	for _, c := range procs {
+		cfgPath = filepath.Join(o.OutDir, c.name+".yaml")
+		if err := os.WriteFile(cfgPath, []byte(c.config), 0o644); err != nil {
+			return fmt.Errorf("write collector config: %w", err)
+		}
+	}
+	r.printPlan(cfgPath, incPath)
+	if o.Shards > 0 {
+		r.printf("starting the cluster (%s): the incident stage, %d rootcause shards, and the gateway on OTLP 127.0.0.1:%d (gRPC) and :%d (HTTP)",
+			o.Collector, o.Shards, ports.OTLPGRPC(), ports.OTLPHTTP())
+	} else {
+		r.printf("starting the collector (%s), OTLP on 127.0.0.1:%d (gRPC) and :%d (HTTP)", o.Collector, ports.OTLPGRPC(), ports.OTLPHTTP())
+	}
+	for _, c := range procs {
+		col, err := r.start(c.name, o.Collector, []string{"--config", filepath.Join(o.OutDir, c.name+".yaml")}, nil, logDir)
+		if err != nil {
+			return err
+		}
+		if err := r.waitHealthy(ctx, col, fmt.Sprintf("http://127.0.0.1:%d/", c.health), filepath.Join(logDir, c.name+".log")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (r *run) printPlan(cfgPath, incPath string) {
 	r.printf("otelcol-rca demo: %v of load, warm-up %v, then %d incident(s); output in %s", r.plan.End, r.plan.Warmup, len(r.plan.Windows), r.o.OutDir)
 	for _, w := range r.plan.Windows {
@@ -468,8 +507,9 @@ func (r *run) deadProc() *procs.Proc {
 	return nil
 }
 
-// stopAll stops the services, then the collector (so that it exports what the
-// services flushed), each with SIGTERM first. It is safe to call twice.
+// stopAll stops the services, then the collectors from the first tier to the
+// last (so that each exports what the one before flushed), each with SIGTERM
+// first. It is safe to call twice.
 func (r *run) stopAll() error {
 	r.mu.Lock()
 	ps := r.procs
@@ -483,7 +523,7 @@ func (r *run) stopAll() error {
 	var emu sync.Mutex
 	for i := len(ps) - 1; i >= 0; i-- {
 		p := ps[i]
-		if p.Name == "otelcol-rca" {
+		if isCollector(p.Name) {
 			continue
 		}
 		wg.Go(func() {
@@ -495,8 +535,9 @@ func (r *run) stopAll() error {
 		})
 	}
 	wg.Wait()
-	for _, p := range ps {
-		if p.Name == "otelcol-rca" {
+	// Started from the last tier (the stage) to the first (the gateway).
+	for i := len(ps) - 1; i >= 0; i-- {
+		if p := ps[i]; isCollector(p.Name) {
 			if err := p.Stop(20 * time.Second); err != nil {
 				errs = append(errs, err)
 			}
@@ -504,6 +545,9 @@ func (r *run) stopAll() error {
 	}
 	return errors.Join(errs...)
 }
+
+// isCollector tells the collector processes of a run from the services.
+func isCollector(name string) bool { return strings.HasPrefix(name, "otelcol-") }
 
 type event struct {
 	at  time.Duration
