@@ -387,9 +387,9 @@ func hasPort(pod *corev1.PodTemplateSpec, port string) bool {
 }
 
 // TestKubernetesCollectorsValidate: the built collector accepts the
-// gateway's config and the rootcause StatefulSet's command line with its
-// environment, as the pods would start them; the gateway routes to a
-// headless Service that selects the rootcause pods.
+// gateway's config and the command lines of the shards and the incident
+// stage with their environment, as the pods would start them; the gateway
+// routes to a headless Service that selects the shards.
 func TestKubernetesCollectorsValidate(t *testing.T) {
 	o := loadK8s(t)
 	bin := os.Getenv("RCA_COLLECTOR")
@@ -426,8 +426,8 @@ func TestKubernetesCollectorsValidate(t *testing.T) {
 			checked++
 		}
 	}
-	if checked < 2 {
-		t.Errorf("validated %d collector containers; want the gateway and the rootcause tier", checked)
+	if checked < 3 {
+		t.Errorf("validated %d collector containers; want the gateway, the shards and the incident stage", checked)
 	}
 
 	var gateway struct {
