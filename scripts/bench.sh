@@ -19,7 +19,8 @@ echo "== rootcause processor" >&2
 (cd processor/rootcauseprocessor &&
 	go test -run '^$' -bench 'BenchmarkConsumeTraces$|BenchmarkConsumeAndDecide$' -benchtime 2s -cpu 1 . &&
 	go test -run '^$' -bench 'BenchmarkBufferedSpanMemory' -benchtime 1x -cpu 1 . &&
-	go test -run '^$' -bench 'BenchmarkConsumeMetrics|BenchmarkConsumeLogs' -benchtime 2s -cpu 1 .) | grep '^Benchmark' >"$tmp/processor.txt"
+	go test -run '^$' -bench 'BenchmarkConsumeMetrics|BenchmarkConsumeLogs' -benchtime 2s -cpu 1 . &&
+	go test -run '^$' -bench 'BenchmarkClusterCPU' -benchtime 100x -cpu 1 .) | grep '^Benchmark' >"$tmp/processor.txt"
 echo "== accuracy ($cases generated cases)" >&2
 (cd processor/rootcauseprocessor && RCA_ACCURACY_CASES=$cases RCA_ACCURACY_REPORT="$tmp/accuracy.md" go test -run '^TestAccuracy$' -count=1 -timeout 60m . >/dev/null)
 echo "== real world (Train Ticket)" >&2
@@ -79,7 +80,11 @@ Realistic traces of 21 spans, batched per service as SDKs export them. Benchmark
 BenchmarkConsumeAndDecide adds diagnosis, baselines and forwarding. BenchmarkBufferedSpanMemory reports the
 buffer's overhead per span and the total heap per buffered span (span data included).
 BenchmarkConsumeMetrics/Logs run the OTLP decode → processor → encode path with and without an open incident,
-interleaved; \`ratio\` is with/without.
+interleaved; \`ratio\` is with/without. BenchmarkClusterCPU runs the same traffic through one standalone collector
+and through three shards and the incident stage, alternating, and reports the CPU per span of the cluster
+against the standalone one (\`cpu_ratio\`: each shard's share of the work plus the verdict stream, the gateway's
+routing not counted); with the shards on cores of their own, the cluster's rate is about
+shards ÷ cpu_ratio times the single collector's.
 
 \`\`\`
 MID

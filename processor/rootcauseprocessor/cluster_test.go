@@ -87,7 +87,7 @@ type node struct {
 	crashed bool
 }
 
-func startNode(t *testing.T, name string, cfg *Config, clock *fakeClock, tracesOut consumer.Traces, logsOut consumer.Logs) *node {
+func startNode(t testing.TB, name string, cfg *Config, clock *fakeClock, tracesOut consumer.Traces, logsOut consumer.Logs) *node {
 	t.Helper()
 	tel := componenttest.NewTelemetry()
 	set := metadatatest.NewSettings(tel)
@@ -112,7 +112,7 @@ func startNode(t *testing.T, name string, cfg *Config, clock *fakeClock, tracesO
 	return n
 }
 
-func (n *node) stop(t *testing.T) {
+func (n *node) stop(t testing.TB) {
 	if n.stopped {
 		return
 	}
@@ -172,22 +172,36 @@ func (c *cluster) route(id pcommon.TraceID) int {
 	return up[binary.BigEndian.Uint64(id[8:])%uint64(len(up))]
 }
 
-func (c *cluster) consumeTraces(t *testing.T, td ptrace.Traces) {
+// split divides td by shard, as the gateways' loadbalancing exporter does.
+func (c *cluster) split(td ptrace.Traces) []ptrace.Traces {
 	parts := make([]ptrace.Traces, len(c.shards))
 	for i := range parts {
 		parts[i] = ptrace.NewTraces()
 	}
+	// One resource and scope per shard for each of td's, as the exporter
+	// keeps them.
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
+			scopes := make([]ptrace.ScopeSpans, len(parts))
+			made := make([]bool, len(parts))
 			for _, s := range ss.Spans().All() {
-				out := parts[c.route(s.TraceID())].ResourceSpans().AppendEmpty()
-				rs.Resource().CopyTo(out.Resource())
-				oss := out.ScopeSpans().AppendEmpty()
-				ss.Scope().CopyTo(oss.Scope())
-				s.CopyTo(oss.Spans().AppendEmpty())
+				i := c.route(s.TraceID())
+				if !made[i] {
+					out := parts[i].ResourceSpans().AppendEmpty()
+					rs.Resource().CopyTo(out.Resource())
+					scopes[i] = out.ScopeSpans().AppendEmpty()
+					ss.Scope().CopyTo(scopes[i].Scope())
+					made[i] = true
+				}
+				s.CopyTo(scopes[i].Spans().AppendEmpty())
 			}
 		}
 	}
+	return parts
+}
+
+func (c *cluster) consumeTraces(t testing.TB, td ptrace.Traces) {
+	parts := c.split(td)
 	for i, part := range parts {
 		switch {
 		case part.SpanCount() == 0:
@@ -199,7 +213,7 @@ func (c *cluster) consumeTraces(t *testing.T, td ptrace.Traces) {
 	}
 }
 
-func (c *cluster) consumeLogs(t *testing.T, ld plog.Logs) {
+func (c *cluster) consumeLogs(t testing.TB, ld plog.Logs) {
 	parts := make([]plog.Logs, len(c.shards)+1) // the last one is the stage's
 	for i := range parts {
 		parts[i] = plog.NewLogs()
@@ -235,7 +249,7 @@ func (c *cluster) consumeLogs(t *testing.T, ld plog.Logs) {
 	}
 }
 
-func (c *cluster) consumeMetrics(t *testing.T, md pmetric.Metrics) {
+func (c *cluster) consumeMetrics(t testing.TB, md pmetric.Metrics) {
 	// The metrics of a service go to the stage (exemplars) and to every
 	// shard (the CPU saturation the diagnosis reads).
 	for _, n := range append(slices.Clone(c.shards), c.stage) {

@@ -185,3 +185,72 @@ func BenchmarkBufferedSpanMemory(b *testing.B) {
 		h.shared.tick(context.Background())
 	}
 }
+
+// BenchmarkClusterCPU compares the CPU a span costs through three shards and
+// the incident stage (mode shard, mode incidents) with one standalone
+// collector, on the same traffic, in alternating passes of one run: the
+// shards' work is the standalone's split three ways, plus the verdict
+// stream. The router's copies (the gateway's work) are not timed. With the
+// shards on cores of their own, the cluster's rate is about the shards
+// times the single collector's, divided by cpu_ratio.
+func BenchmarkClusterCPU(b *testing.B) {
+	cfg := testConfig()
+	cfg.MaxTraces = 1 << 20
+	clock := &fakeClock{now: epoch}
+	standalone := startNode(b, "standalone", cfg, clock, consumertest.NewNop(), consumertest.NewNop())
+	stageCfg := *cfg
+	stageCfg.Mode = ModeIncidents
+	c := &cluster{down: map[int]bool{}}
+	c.stage = startNode(b, "stage", &stageCfg, clock, nil, consumertest.NewNop())
+	for i := range 3 {
+		shardCfg := *cfg
+		shardCfg.Mode = ModeShard
+		c.shards = append(c.shards, startNode(b, fmt.Sprintf("shard%d", i), &shardCfg, clock, consumertest.NewNop(), c))
+	}
+	const rounds = 50
+	work, spansPerPass := workload(rounds, 20)
+	ctx := context.Background()
+	var alone, sharded time.Duration
+	spans := 0
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		shift := time.Duration(i) * (cfg.DecisionWait + time.Second)
+		var one []ptrace.Traces
+		perShard := make([][]ptrace.Traces, len(c.shards))
+		for k := range work {
+			for _, td := range clone(work[k]) {
+				shiftSpans(td, shift)
+				split := ptrace.NewTraces()
+				td.CopyTo(split)
+				one = append(one, td)
+				for s, part := range c.split(split) {
+					if part.SpanCount() > 0 {
+						perShard[s] = append(perShard[s], part)
+					}
+				}
+			}
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		for _, td := range one {
+			_ = standalone.traces.ConsumeTraces(ctx, td)
+		}
+		clock.Advance(cfg.DecisionWait + time.Second)
+		standalone.p.tick(ctx)
+		t1 := time.Now()
+		for s, batches := range perShard {
+			for _, td := range batches {
+				_ = c.shards[s].traces.ConsumeTraces(ctx, td)
+			}
+		}
+		c.tick()
+		t2 := time.Now()
+		alone += t1.Sub(t0)
+		sharded += t2.Sub(t1)
+		spans += spansPerPass
+	}
+	b.ReportMetric(float64(spans)/alone.Seconds(), "standalone_spans/s")
+	b.ReportMetric(float64(spans)/sharded.Seconds(), "cluster_spans/s")
+	b.ReportMetric(sharded.Seconds()/alone.Seconds(), "cpu_ratio")
+	b.ReportMetric(float64(c.verdicts)/float64(spans)*1e3, "stream_records/kspan")
+}
