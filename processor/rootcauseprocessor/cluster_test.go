@@ -43,6 +43,8 @@ type recordSink struct {
 	mu     sync.Mutex
 	last   map[string]incidentrecord.Record
 	opened []string // incident IDs, in order of their open record
+	// tagged counts the application's log records tagged with an incident by trace.
+	tagged int
 }
 
 func (s *recordSink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
@@ -52,6 +54,17 @@ func (s *recordSink) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	defer s.mu.Unlock()
 	if s.last == nil {
 		s.last = map[string]incidentrecord.Record{}
+	}
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				id, ok := lr.Attributes().Get(incidentrecord.AttrID)
+				match, _ := lr.Attributes().Get(attrMatch)
+				if !incidentrecord.Is(lr) && ok && id.Str() != "" && match.Str() == matchTrace {
+					s.tagged++
+				}
+			}
+		}
 	}
 	for r, err := range incidentrecord.All(ld) {
 		if err != nil {
@@ -135,7 +148,7 @@ type cluster struct {
 	// lost counts the spans and log records sent to a crashed shard before
 	// the router dropped it, as the gateway's exporter counts its failed sends.
 	lost int
-	// verdicts counts the records the shards sent the stage.
+	// verdicts counts the rca.verdict records the shards sent the stage.
 	verdicts int
 }
 
@@ -148,8 +161,13 @@ func (c *cluster) Capabilities() consumer.Capabilities {
 func (c *cluster) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	for _, rl := range ld.ResourceLogs().All() {
 		for _, sl := range rl.ScopeLogs().All() {
-			if sl.Scope().Name() == verdict.ScopeName {
-				c.verdicts += sl.LogRecords().Len()
+			if sl.Scope().Name() != verdict.ScopeName {
+				continue
+			}
+			for _, lr := range sl.LogRecords().All() {
+				if lr.EventName() == verdict.EventVerdict {
+					c.verdicts++
+				}
 			}
 		}
 	}
@@ -274,7 +292,9 @@ func (c *cluster) tick() {
 // clusterRun is what a run of a seed scenario gave.
 type clusterRun struct {
 	standalone, sharded []incidentrecord.Record
-	cluster             *cluster
+	// Application log records tagged with an incident by their trace.
+	taggedAlone, taggedSharded int
+	cluster                    *cluster
 }
 
 // crash is a shard lost at an offset of the run; the router drops it from
@@ -357,7 +377,7 @@ func runSeedThroughBoth(t *testing.T, name string, shards int, crashes ...crash)
 	c.stage.stop(t)
 	require.Positive(t, c.verdicts, "the shards sent their verdicts to the stage")
 	standalone.stop(t)
-	return clusterRun{standalone: one.incidents(), sharded: many.incidents(), cluster: c}
+	return clusterRun{standalone: one.incidents(), sharded: many.incidents(), taggedAlone: one.tagged, taggedSharded: many.tagged, cluster: c}
 }
 
 // TestAClusterOfShardsFindsWhatOneCollectorFinds: the seed faults through
@@ -370,6 +390,12 @@ func TestAClusterOfShardsFindsWhatOneCollectorFinds(t *testing.T) {
 			run := runSeedThroughBoth(t, name, 3)
 			require.NotEmpty(t, run.standalone, "one collector names the culprit")
 			require.Len(t, run.sharded, len(run.standalone), "as many incidents through the shards")
+			// The stage tags the trace-linked logs with the incident,
+			// as one collector does (those of traces decided before the
+			// incident was published carry no ID in either).
+			assert.Positive(t, run.taggedSharded, "logs tagged with their incident by the stage")
+			assert.InEpsilon(t, run.taggedAlone, run.taggedSharded, 0.2, "tagged logs: %d alone, %d sharded", run.taggedAlone, run.taggedSharded)
+			t.Logf("logs tagged by trace: %d alone, %d sharded", run.taggedAlone, run.taggedSharded)
 			for i, want := range run.standalone {
 				got := run.sharded[i]
 				assert.Equal(t, want.Service, got.Service, "culprit")

@@ -24,9 +24,11 @@ const (
 // the held records; the rest of ld is to be forwarded now.
 func (p *sharedProcessor) consumeLogs(ctx context.Context, l *logsProcessor, ld plog.Logs) {
 	p.readStream(ctx, ld)
-	p.evidence.Add(ld)
-	if n := p.evidence.TakeEvicted(); n > 0 {
-		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["log_evidence"])
+	if p.cfg.Mode != ModeIncidents { // the stage diagnoses nothing
+		p.evidence.Add(ld)
+		if n := p.evidence.TakeEvicted(); n > 0 {
+			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["log_evidence"])
+		}
 	}
 	// Logs wait for trace decisions only when some pipeline makes them.
 	hold := p.tracePipelines.Load() > 0

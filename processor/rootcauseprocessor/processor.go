@@ -2,6 +2,7 @@ package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/process
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -431,12 +432,28 @@ func (p *sharedProcessor) logsProcessor(next consumer.Logs) *logsProcessor {
 
 func (l *logsProcessor) Start(ctx context.Context, host component.Host) error {
 	p := l.shared
+	if p.cfg.Mode == ModeShard {
+		p.mu.Lock()
+		n := len(p.logs)
+		p.mu.Unlock()
+		if n > 0 {
+			return errors.New("mode shard takes one logs pipeline: it carries the verdicts to the incident stage, and a second would send them twice")
+		}
+	}
 	return p.start(ctx, host, func() { p.logs = append(p.logs, l) })
 }
 
 // Shutdown forwards every record this pipeline still holds, then stops.
 func (l *logsProcessor) Shutdown(ctx context.Context) error {
 	p := l.shared
+	if p.cfg.Mode == ModeShard {
+		// The stream leaves through this pipeline: decide the buffered
+		// traces now, whichever pipeline the collector stops first.
+		traces, _, _ := p.snapshot()
+		for _, t := range traces {
+			p.flush(ctx, t)
+		}
+	}
 	p.releaseLogs(ctx, p.clock.Now(), l)
 	// Wait for held logs the decision loop is forwarding to this pipeline.
 	l.forwarding.Lock()
@@ -581,6 +598,7 @@ func (p *sharedProcessor) decideAndForward(ctx context.Context, now time.Time, t
 	}
 	p.telemetry.ProcessorRootcauseTracesBuffered.Add(ctx, -int64(len(expired)))
 	decisions := make([]assembly.Decision, len(expired))
+	decided := make([]*decision, len(expired))
 	// Traces decided together leave in chunks of about maxForwardSpans, not
 	// as one batch that could pass what the next hop accepts (4 MiB by default
 	// for OTLP/gRPC) when many traces end at once.
@@ -588,16 +606,29 @@ func (p *sharedProcessor) decideAndForward(ctx context.Context, now time.Time, t
 	var chunkSpans []int
 	for i, tr := range expired {
 		d := p.decide(ctx, now, tr)
+		decided[i] = d
 		if d != nil {
-			decisions[i] = d
+			decisions[i] = d // never a typed nil
 		}
-		p.links.Decided(tr.ID, d.forLogs())
 		if len(chunks) == 0 || chunkSpans[len(chunks)-1]+tr.Spans > maxForwardSpans && chunkSpans[len(chunks)-1] > 0 {
 			chunks = append(chunks, ptrace.NewTraces())
 			chunkSpans = append(chunkSpans, 0)
 		}
 		chunkSpans[len(chunks)-1] += tr.Spans
 		tr.Data.ResourceSpans().MoveAndAppendTo(chunks[len(chunks)-1].ResourceSpans())
+	}
+	if p.cfg.Mode == ModeShard {
+		// The verdicts reach the stage before any log of their traces.
+		p.sendStream(ctx, now)
+	}
+	for i, tr := range expired {
+		d := decided[i]
+		if p.cfg.Mode == ModeShard {
+			// Decided, untagged: the stage, which gives the incident
+			// ID, tags the logs and takes their evidence.
+			d = nil
+		}
+		p.links.Decided(tr.ID, d.forLogs())
 	}
 	t.mu.Lock()
 	for i, tr := range expired {

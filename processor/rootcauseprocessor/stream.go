@@ -64,11 +64,14 @@ func (s *shardStream) take(now time.Time, resourceAttrs map[string]string, chang
 	return w.Logs(), verdicts, traffic
 }
 
+// streamResource is the resource of the stream's records.
+var streamResource = map[string]string{"service.name": selfService}
+
 // sendStream hands the shard's records to its logs pipelines, before the
 // held logs of the same traces are released: the stage then knows a trace's
 // incident when its logs arrive.
 func (p *sharedProcessor) sendStream(ctx context.Context, now time.Time) {
-	ld, verdicts, traffic := p.stream.take(now, p.cfg.IncidentRecords.ResourceAttributes, p.profile.Changed)
+	ld, verdicts, traffic := p.stream.take(now, streamResource, p.profile.Changed)
 	if verdicts+traffic == 0 {
 		return
 	}
@@ -78,12 +81,16 @@ func (p *sharedProcessor) sendStream(ctx context.Context, now time.Time) {
 	_, _, logs := p.snapshot()
 	if len(logs) == 0 {
 		tb.ProcessorRootcauseStreamSendFailed.Add(ctx, int64(verdicts+traffic))
-		p.set.Logger.Warn("Mode shard needs a logs pipeline to send its verdicts to the incident stage; they are lost.", zap.Int("records", verdicts+traffic))
+		p.set.Logger.Warn("Mode shard sends its verdicts to the incident stage through its logs pipeline, which is not running; they are lost.", zap.Int("records", verdicts+traffic))
 		return
 	}
-	// One pipeline carries the stream: a copy to each would count every
-	// trace once per pipeline at the stage.
-	if err := logs[0].next.ConsumeLogs(ctx, ld); err != nil {
+	// The shard's one logs pipeline (Start refuses a second): a copy to
+	// each would count every trace once per pipeline at the stage. Held
+	// until sent: the pipeline's Shutdown waits for it.
+	to := logs[0]
+	to.forwarding.RLock()
+	defer to.forwarding.RUnlock()
+	if err := to.next.ConsumeLogs(ctx, ld); err != nil {
 		tb.ProcessorRootcauseStreamSendFailed.Add(ctx, int64(verdicts+traffic))
 		p.set.Logger.Warn("Sending verdicts to the incident stage failed; they are lost.", zap.Int("records", verdicts+traffic), zap.Error(err))
 	}
@@ -103,11 +110,21 @@ type changeReports struct {
 // its ticks, each of which reports every service with traffic.
 const changeReportTTL = 10 * time.Second
 
+// maxChangeReports bounds the services with a change reported at once:
+// their names come from the network.
+const maxChangeReports = 10_000
+
 func (c *changeReports) report(service string, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.last == nil {
 		c.last = map[string]time.Time{}
+	}
+	if _, ok := c.last[service]; !ok && len(c.last) >= maxChangeReports {
+		maps.DeleteFunc(c.last, func(_ string, t time.Time) bool { return at.Sub(t) > changeReportTTL })
+		if len(c.last) >= maxChangeReports {
+			return
+		}
 	}
 	if at.After(c.last[service]) {
 		c.last[service] = at
@@ -162,15 +179,17 @@ func (p *sharedProcessor) readStream(ctx context.Context, ld plog.Logs) {
 	p.decideMu.Lock()
 	defer p.decideMu.Unlock()
 	now := p.clock.Now()
+	// Changes are dated on arrival, in the stage's time: a shard's backlog
+	// delivered late reports what holds now.
 	for _, t := range read.Traffic {
 		if t.Changed {
-			p.changes.report(t.Service, t.At)
+			p.changes.report(t.Service, now)
 		}
 		p.store.SeenCount(now, t.Service, t.Traces, t.Normal)
 	}
 	for _, v := range read.Verdicts {
 		for _, svc := range v.Changed {
-			p.changes.report(svc, v.At)
+			p.changes.report(svc, now)
 		}
 		o := v.Observations[0]
 		id, published := p.store.Record(now, o, v.Observations[1:]...)

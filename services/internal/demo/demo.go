@@ -401,6 +401,9 @@ func (r *run) startCollectors(ctx context.Context, incPath, logDir string) error
 			return fmt.Errorf("write collector config: %w", err)
 		}
 	}
+	if o.Shards > 0 {
+		cfgPath = filepath.Join(o.OutDir, "otelcol-{gateway,shard*,stage}.yaml")
+	}
 	r.printPlan(cfgPath, incPath)
 	if o.Shards > 0 {
 		r.printf("starting the cluster (%s): the incident stage, %d rootcause shards, and the gateway on OTLP 127.0.0.1:%d (gRPC) and :%d (HTTP)",

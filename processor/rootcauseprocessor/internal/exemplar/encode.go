@@ -42,7 +42,12 @@ func DecodePath(traceID pcommon.TraceID, src pcommon.Slice) (Path, error) {
 		if svc == "" {
 			return nil, fmt.Errorf("path span %d: no service", i)
 		}
-		if n, err := hex.Decode(e.id[:], []byte(attrvalue.Str(m, "span_id"))); err != nil || n != len(e.id) || e.id.IsEmpty() {
+		id := attrvalue.Str(m, "span_id")
+		// hex.Decode writes past dst for a longer input: check the length first.
+		if len(id) != 2*len(e.id) {
+			return nil, fmt.Errorf("path span %d: span_id %q is not 16 hex digits", i, id)
+		}
+		if _, err := hex.Decode(e.id[:], []byte(id)); err != nil || e.id.IsEmpty() {
 			return nil, fmt.Errorf("path span %d: span_id %q is not 16 hex digits", i, attrvalue.Str(m, "span_id"))
 		}
 		role := attrvalue.IntOf(m, "role")

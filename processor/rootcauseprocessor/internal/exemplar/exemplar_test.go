@@ -99,7 +99,9 @@ func TestAPathSurvivesTheWire(t *testing.T) {
 	}
 	assert.Len(t, got, len(path))
 
-	wire.At(0).Map().PutStr("span_id", "not hex")
-	_, err = DecodePath(trace, wire)
-	assert.ErrorContains(t, err, "span_id")
+	for _, bad := range []string{"not hex", "00112233445566778899aabb"} {
+		wire.At(0).Map().PutStr("span_id", bad)
+		_, err = DecodePath(trace, wire)
+		require.ErrorContains(t, err, "span_id", "refused, never a crash: %q", bad)
+	}
 }

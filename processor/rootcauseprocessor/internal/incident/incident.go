@@ -170,8 +170,8 @@ type record struct {
 	// symptoms counts, for each service that misbehaved in the incident's
 	// traces without being a caller of its culprit, the traces it did so in.
 	symptoms map[string]int
-	// ready is the processing time at which the unpublished incident first
-	// passed every publication test but the symptom one.
+	// ready is the processing time since which the unpublished incident
+	// has stood out (standsOut), zero while it does not.
 	ready time.Time
 }
 
@@ -397,16 +397,8 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 	if r.published {
 		return
 	}
-	n := r.recent.sum(now, s.opts.Window)
-	if n < int64(s.opts.MinTraces) {
-		return
-	}
-	if s.opts.MinShare > 0 {
-		if c := s.traffic[r.snap.CulpritService]; c != nil && float64(n) < s.opts.MinShare*float64(c.sum(now, s.opts.Window)) {
-			return
-		}
-	}
-	if s.opts.Changed != nil && !s.opts.Changed(r.snap.CulpritService, now) {
+	if !s.standsOut(r, now) {
+		r.ready = time.Time{} // the symptom's grace starts again when it does
 		return
 	}
 	if r.ready.IsZero() {
@@ -435,6 +427,23 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 	}
 	r.early = nil
 	s.countOpened(r)
+}
+
+// standsOut tells whether an incident stands out from its culprit's usual
+// errors and slow requests at now: MinTraces anomalous traces within the
+// last Window, at least MinShare of the culprit's traffic then, and a change
+// of the culprit (Changed).
+func (s *Store) standsOut(r *record, now time.Time) bool {
+	n := r.recent.sum(now, s.opts.Window)
+	if n < int64(s.opts.MinTraces) {
+		return false
+	}
+	if s.opts.MinShare > 0 {
+		if c := s.traffic[r.snap.CulpritService]; c != nil && float64(n) < s.opts.MinShare*float64(c.sum(now, s.opts.Window)) {
+			return false
+		}
+	}
+	return s.opts.Changed == nil || s.opts.Changed(r.snap.CulpritService, now)
 }
 
 // burst is the time span of the traces that made an incident stand out:

@@ -170,7 +170,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorRootcauseStreamRefused, err = builder.meter.Int64Counter(
 		"otelcol_processor_rootcause_stream_refused",
-		metric.WithDescription("Records of the shards' stream the incident stage could not read (malformed, or sent to a processor not in mode incidents). They are dropped and the first error of each batch is logged. [Development]"),
+		metric.WithDescription("Records of the shards' stream the incident stage could not read (malformed, or sent to a processor not in mode incidents). They are dropped and the first errors of each batch are logged. [Development]"),
 		metric.WithUnit("{records}"),
 	)
 	errs = errors.Join(errs, err)

@@ -264,7 +264,7 @@ func AssertEqualProcessorRootcauseStreamReceived(t *testing.T, tt *componenttest
 func AssertEqualProcessorRootcauseStreamRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_rootcause_stream_refused",
-		Description: "Records of the shards' stream the incident stage could not read (malformed, or sent to a processor not in mode incidents). They are dropped and the first error of each batch is logged. [Development]",
+		Description: "Records of the shards' stream the incident stage could not read (malformed, or sent to a processor not in mode incidents). They are dropped and the first errors of each batch are logged. [Development]",
 		Unit:        "{records}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -62,13 +62,15 @@ type Writer struct {
 	sl plog.ScopeLogs
 }
 
-// NewWriter returns a Writer for a new batch whose resource carries
-// resourceAttrs (the shard's identity).
+// NewWriter returns a Writer for a new batch whose resource carries the
+// non-empty resourceAttrs.
 func NewWriter(resourceAttrs map[string]string) *Writer {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	for k, v := range resourceAttrs {
-		rl.Resource().Attributes().PutStr(k, v)
+		if v != "" {
+			rl.Resource().Attributes().PutStr(k, v)
+		}
 	}
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(ScopeName)
