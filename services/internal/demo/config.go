@@ -22,12 +22,34 @@ func collectorConfig(p Ports, incidentsPath, rootcause, alertmanager string) str
 	if strings.TrimSpace(rootcause) == "" {
 		rootcause = "{}"
 	}
+	return incidentsCollector{
+		grpc: p.OTLPGRPC(), http: p.OTLPHTTP(), health: p.Health(), page: p.Page(),
+		rootcause: rootcause, tracesProcessors: "memory_limiter, rootcause, batch",
+		incidentsPath: incidentsPath, alertmanager: alertmanager,
+	}.config("")
+}
+
+// incidentsCollector is a collector that keeps the incidents: the single
+// collector of a run, or the incident stage of its cluster.
+type incidentsCollector struct {
+	grpc, http, health, page int // http 0: no OTLP/HTTP receiver
+	rootcause                string
+	tracesProcessors         string
+	incidentsPath            string
+	alertmanager             string
+}
+
+func (c incidentsCollector) config(note string) string {
 	alerts, alertsExporter := "", ""
-	if alertmanager != "" {
-		alerts = fmt.Sprintf("  incidentalert:\n    endpoint: %q\n", alertmanager)
+	if c.alertmanager != "" {
+		alerts = fmt.Sprintf("  incidentalert:\n    endpoint: %q\n", c.alertmanager)
 		alertsExporter = ", incidentalert"
 	}
-	return fmt.Sprintf(`# Written by rca-demo for one run; regenerated every time.
+	http := ""
+	if c.http != 0 {
+		http = fmt.Sprintf("\n      http:\n        endpoint: 127.0.0.1:%d", c.http)
+	}
+	return fmt.Sprintf(`# Written by rca-demo for one run%[10]s; regenerated every time.
 extensions:
   health_check:
     endpoint: 127.0.0.1:%[3]d
@@ -36,9 +58,7 @@ receivers:
   otlp:
     protocols:
       grpc:
-        endpoint: 127.0.0.1:%[1]d
-      http:
-        endpoint: 127.0.0.1:%[2]d
+        endpoint: 127.0.0.1:%[1]d%[2]s
 
 processors:
   memory_limiter:
@@ -69,7 +89,7 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [memory_limiter, rootcause, batch]
+      processors: [%[9]s]
       exporters: [incidentpage, debug]
     metrics:
       receivers: [otlp]
@@ -79,7 +99,7 @@ service:
       receivers: [otlp]
       processors: [memory_limiter, rootcause, batch]
       exporters: [file/incidents, incidentpage, debug%[7]s]
-`, p.OTLPGRPC(), p.OTLPHTTP(), p.Health(), incidentsPath, rootcause, alerts, alertsExporter, p.Page())
+`, c.grpc, http, c.health, c.incidentsPath, c.rootcause, alerts, alertsExporter, c.page, c.tracesProcessors, note)
 }
 
 // The loopback ports of the cluster of a run (--shards): the gateway takes
@@ -226,62 +246,12 @@ service:
 
 // stageConfig is the incident stage: the shards' verdicts in, the incidents
 // out, as the single collector's logs pipeline writes them; the traces the
-// shards forward go to the incident page only.
+// shards forward go to the incident page only (rootcause at the stage takes
+// no traces pipeline).
 func stageConfig(p Ports, incidentsPath, rootcause, alertmanager string) string {
-	alerts, alertsExporter := "", ""
-	if alertmanager != "" {
-		alerts = fmt.Sprintf("  incidentalert:\n    endpoint: %q\n", alertmanager)
-		alertsExporter = ", incidentalert"
-	}
-	return fmt.Sprintf(`# Written by rca-demo for one run (--shards); regenerated every time.
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:%[2]d
-
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%[1]d
-
-processors:
-  memory_limiter:
-    check_interval: 1s
-    limit_mib: 512
-    spike_limit_mib: 128
-  rootcause: %[4]s
-  batch:
-    timeout: 1s
-
-exporters:
-  file/incidents:
-    path: %[3]q
-    format: json
-    flush_interval: 1s
-  debug:
-    verbosity: basic
-  incidentpage:
-    endpoint: 127.0.0.1:%[7]d
-%[5]s
-service:
-  extensions: [health_check]
-  telemetry:
-    logs:
-      level: info
-    metrics:
-      level: none
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [memory_limiter, batch]
-      exporters: [incidentpage, debug]
-    metrics:
-      receivers: [otlp]
-      processors: [memory_limiter, rootcause, batch]
-      exporters: [debug]
-    logs:
-      receivers: [otlp]
-      processors: [memory_limiter, rootcause, batch]
-      exporters: [file/incidents, incidentpage, debug%[6]s]
-`, p.StageOTLP(), p.StageHealth(), incidentsPath, withMode(rootcause, "incidents"), alerts, alertsExporter, p.Page())
+	return incidentsCollector{
+		grpc: p.StageOTLP(), health: p.StageHealth(), page: p.Page(),
+		rootcause: withMode(rootcause, "incidents"), tracesProcessors: "memory_limiter, batch",
+		incidentsPath: incidentsPath, alertmanager: alertmanager,
+	}.config(" (--shards)")
 }
