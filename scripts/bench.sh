@@ -115,8 +115,9 @@ MID
 	cat scripts/realworld-intro.md
 	cat <<MID
 
-\`make bench-realworld\` (the three settings; one line per case: truth, rank of the truth, rank when incidents are ordered by opening
-time alone and by traffic share, delay to the first incident, top 5):
+\`make bench-realworld\` (the three settings; one line per case: truth, rank of the truth, rank when only incidents
+opened after the injection count, when incidents are ordered by opening time alone and by traffic share, delay to
+the first incident record, top 5):
 
 \`\`\`
 MID

@@ -109,19 +109,30 @@ func readCases(path string) ([]Case, error) {
 type Outcome struct {
 	Case Case
 	// Ranking is the services blamed, best first: the culprit and the
-	// candidates of the incidents opened within the case window, largest
-	// incident first (most anomalous traces by the window's end: what an
-	// SRE looking at the open incidents sees first), then by opening time.
+	// candidates of the incidents open within the case window, the one that
+	// gathered the most anomalous traces in it first (what an SRE looking at
+	// the open incidents sees first), then by the time of their first record
+	// in the window. An incident opened before the injection counts by the
+	// traces it gathered after it, and only when it gathered some: a fault
+	// whose first traces join an incident already open on the same culprit
+	// (a fault that began a little before its recorded time, or on a service
+	// that already had an open incident) is still found by it.
 	Ranking []string
-	// FirstRank is the culprit's rank when incidents are ordered by opening
-	// time alone: the stricter, streaming view (the first page wins).
+	// NewRank is the culprit's rank when only the incidents opened after
+	// the injection count: the stricter reading, in which an incident open
+	// before the fault explains none of it.
+	NewRank int
+	// FirstRank is the culprit's rank when incidents are ordered by their
+	// first record in the case window alone: the streaming view (the first
+	// page wins).
 	FirstRank int
 	// ShareRank is the culprit's rank when incidents are ordered by the
 	// share of their culprit's traffic they hurt at their worst (then by
 	// size): a low-rate service all of whose requests are slow before a busy
 	// one with a slow tail.
 	ShareRank int
-	// Delay from the injection to the first incident, -1 when none opened.
+	// Delay from the injection to the first incident record in the case
+	// window that opened an incident or added traces to one, -1 when none.
 	Delay time.Duration
 	// Rank of the true culprit in Ranking, 1-based; 0 when absent.
 	Rank int
@@ -135,38 +146,58 @@ const caseWindow = 5 * time.Minute
 func Judge(c Case, incidents []replay.Incident) Outcome {
 	o := Outcome{Case: c, Delay: -1}
 	end := c.Inject.Add(caseWindow)
-	type opened struct {
-		first  replay.Incident
+	type tracked struct {
 		latest replay.Incident
-		traces int64
+		// before is the incident's trace count at the injection; open
+		// whether it was open then.
+		before int64
+		open   bool
+		// gained is the traces it gathered in the case window; opened
+		// whether it opened in it.
+		gained int64
+		opened bool
 		share  float64
 	}
-	var order []*opened
-	byID := map[string]*opened{}
+	var order []*tracked
+	byID := map[string]*tracked{}
 	for _, in := range incidents {
-		if in.At.Before(c.Inject) || !in.At.Before(end) {
+		if !in.At.Before(end) {
 			continue
 		}
-		op := byID[in.ID]
-		if op == nil {
+		tr := byID[in.ID]
+		if tr == nil {
+			tr = &tracked{}
+			byID[in.ID] = tr
+		}
+		if in.At.Before(c.Inject) {
+			tr.before = max(tr.before, in.TraceCount)
+			tr.open = in.Status != "resolved"
+			continue
+		}
+		if !tr.open && !tr.opened {
 			if in.Status != "open" {
-				continue // opened before the injection
+				continue // resolved before the injection
 			}
-			op = &opened{first: in}
-			byID[in.ID] = op
-			order = append(order, op)
+			tr.opened = true
+		}
+		gained := in.TraceCount - tr.before
+		if !tr.opened && gained <= 0 {
+			continue // open before the fault and nothing added since
+		}
+		if tr.latest.ID == "" {
+			order = append(order, tr)
 			if o.Delay < 0 {
 				o.Delay = in.At.Sub(c.Inject)
 			}
 		}
-		op.latest = in
-		op.traces = max(op.traces, in.TraceCount)
-		op.share = max(op.share, in.Share)
+		tr.latest = in
+		tr.gained = max(tr.gained, gained)
+		tr.share = max(tr.share, in.Share)
 	}
-	ranking := func(ops []*opened) []string {
+	ranking := func(trs []*tracked) []string {
 		var out []string
-		for _, op := range ops {
-			in := op.latest
+		for _, tr := range trs {
+			in := tr.latest
 			blamed := []string{in.CulpritService}
 			for i, s := range in.Candidates {
 				// A candidate scored 0 is listed, not blamed: counting it
@@ -183,20 +214,16 @@ func Judge(c Case, incidents []replay.Incident) Outcome {
 		}
 		return out
 	}
-	if i := slices.Index(ranking(order), c.Service); i >= 0 {
-		o.FirstRank = i + 1
-	}
+	rank := func(trs []*tracked) int { return slices.Index(ranking(trs), c.Service) + 1 }
+	o.FirstRank = rank(order)
 	bySize := slices.Clone(order)
-	slices.SortStableFunc(bySize, func(a, b *opened) int { return cmp.Compare(b.traces, a.traces) })
+	slices.SortStableFunc(bySize, func(a, b *tracked) int { return cmp.Compare(b.gained, a.gained) })
 	o.Ranking = ranking(bySize)
-	if i := slices.Index(o.Ranking, c.Service); i >= 0 {
-		o.Rank = i + 1
-	}
+	o.Rank = rank(bySize)
+	o.NewRank = rank(slices.DeleteFunc(slices.Clone(bySize), func(tr *tracked) bool { return !tr.opened }))
 	byShare := slices.Clone(bySize)
-	slices.SortStableFunc(byShare, func(a, b *opened) int { return cmp.Compare(b.share, a.share) })
-	if i := slices.Index(ranking(byShare), c.Service); i >= 0 {
-		o.ShareRank = i + 1
-	}
+	slices.SortStableFunc(byShare, func(a, b *tracked) int { return cmp.Compare(b.share, a.share) })
+	o.ShareRank = rank(byShare)
 	return o
 }
 
@@ -375,8 +402,8 @@ func (rep Report) Print(w io.Writer) {
 			delay = o.Delay.Round(time.Second).String()
 		}
 		top := o.Ranking[:min(5, len(o.Ranking))]
-		fmt.Fprintf(w, "%s %-15s truth %-32s rank %d (first-opened %d, by share %d) delay %-6s top5 %s\n",
-			o.Case.Inject.Format("15:04:05"), o.Case.Type, o.Case.Service, o.Rank, o.FirstRank, o.ShareRank, delay, strings.Join(top, ", "))
+		fmt.Fprintf(w, "%s %-15s truth %-32s rank %d (new only %d, first-opened %d, by share %d) delay %-6s top5 %s\n",
+			o.Case.Inject.Format("15:04:05"), o.Case.Type, o.Case.Service, o.Rank, o.NewRank, o.FirstRank, o.ShareRank, delay, strings.Join(top, ", "))
 	}
 	byType := map[string][]Outcome{}
 	for _, o := range rep.Outcomes {
@@ -387,15 +414,18 @@ func (rep Report) Print(w io.Writer) {
 		types = append(types, t)
 	}
 	sort.Strings(types)
-	fmt.Fprintf(w, "| setting | fault type | cases | AC@1 | AC@3 | Avg@5 | AC@1 first-opened | AC@1 by share | median delay |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| setting | fault type | cases | AC@1 | AC@3 | Avg@5 | AC@1 new only | AC@1 first-opened | AC@1 by share | median delay |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, t := range append(types, "overall") {
 		outs := byType[t]
 		if t == "overall" {
 			outs = rep.Outcomes
 		}
 		s := Summarize(outs)
-		first, share := 0, 0
+		newOnly, first, share := 0, 0, 0
 		for _, o := range outs {
+			if o.NewRank == 1 {
+				newOnly++
+			}
 			if o.FirstRank == 1 {
 				first++
 			}
@@ -404,7 +434,7 @@ func (rep Report) Print(w io.Writer) {
 			}
 		}
 		n := float64(max(1, s.N))
-		fmt.Fprintf(w, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %s |\n", rep.Setting, t, s.N, s.AC[0], s.AC[2], s.Avg, float64(first)/n, float64(share)/n, medianDelay(outs))
+		fmt.Fprintf(w, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s |\n", rep.Setting, t, s.N, s.AC[0], s.AC[2], s.Avg, float64(newOnly)/n, float64(first)/n, float64(share)/n, medianDelay(outs))
 	}
 	if rep.Setting == "continuous" {
 		fmt.Fprintf(w, "false incidents on the fault-free stretch: %d over %.1f h\n", rep.FalseIncidents, rep.Hours)

@@ -1,0 +1,54 @@
+package realworld
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/otelcol-rca/otelcol-rca/replay"
+)
+
+func TestJudgeCreditsAnIncidentOpenBeforeTheFaultOnlyForWhatItGathersAfter(t *testing.T) {
+	inject := time.Date(2023, 1, 30, 12, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return inject.Add(time.Duration(s) * time.Second) }
+	c := Case{Inject: inject, Service: "food", Type: "cpu_contention"}
+	rec := func(s int, id, status, culprit string, traces int64) replay.Incident {
+		return replay.Incident{At: at(s), ID: id, Status: status, CulpritService: culprit, TraceCount: traces}
+	}
+
+	// food's incident opened 5 s before the injection with 3 traces and
+	// gathered 9 more after it; seat's opened after it with 6.
+	grown := []replay.Incident{
+		rec(-5, "food", "open", "food", 3),
+		rec(10, "seat", "open", "seat", 6),
+		rec(20, "food", "update", "food", 12),
+	}
+	o := Judge(c, grown)
+	assert.Equal(t, []string{"food", "seat"}, o.Ranking)
+	assert.Equal(t, 1, o.Rank)
+	assert.Equal(t, 0, o.NewRank, "the new-only reading does not credit an incident opened before the fault")
+	assert.Equal(t, 2, o.FirstRank, "seat's record comes first in the window")
+	assert.Equal(t, 10*time.Second, o.Delay)
+
+	// The same incident gathering nothing after the injection explains
+	// nothing of the fault, whatever its size.
+	stale := []replay.Incident{
+		rec(-5, "food", "open", "food", 30),
+		rec(10, "seat", "open", "seat", 6),
+		rec(20, "food", "update", "food", 30),
+	}
+	o = Judge(c, stale)
+	assert.Equal(t, []string{"seat"}, o.Ranking)
+	assert.Equal(t, 0, o.Rank)
+
+	// Nor does one resolved before it, nor a record after the case window.
+	resolved := []replay.Incident{
+		rec(-60, "food", "open", "food", 3),
+		rec(-5, "food", "resolved", "food", 3),
+		rec(int(caseWindow/time.Second)+1, "later", "open", "food", 50),
+	}
+	o = Judge(c, resolved)
+	assert.Empty(t, o.Ranking)
+	assert.Equal(t, time.Duration(-1), o.Delay)
+}
