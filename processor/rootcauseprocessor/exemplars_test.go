@@ -12,7 +12,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadatatest"
 )
 
 // payTrace builds a failed request: frontend → payment → payment's database
@@ -311,7 +314,12 @@ func TestExemplars(t *testing.T) {
 					assert.InDelta(t, w.value, e.DoubleValue(), w.value*1e-9)
 				}
 			}
-			assert.Equal(t, int64(len(tt.want)), sumOf(t, h, "otelcol_processor_rootcause_exemplars_added", attribute.KeyValue{}))
+			if len(tt.want) == 0 {
+				_, err := h.tel.GetMetric("otelcol_processor_rootcause_exemplars_added")
+				assert.Error(t, err, "no exemplar was added")
+			} else {
+				metadatatest.AssertEqualProcessorRootcauseExemplarsAdded(t, h.tel, []metricdata.DataPoint[int64]{{Value: int64(len(tt.want))}}, metricdatatest.IgnoreTimestamp())
+			}
 		})
 	}
 }

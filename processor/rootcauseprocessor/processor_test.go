@@ -104,11 +104,12 @@ func bigTrace(n int) ptrace.Traces {
 // forwarded, and the problems are counted.
 func TestBadData(t *testing.T) {
 	tests := []struct {
-		name    string
-		td      ptrace.Traces
-		metric  string
-		attr    attribute.KeyValue
-		counted int64
+		name string
+		td   ptrace.Traces
+		// problems is every series of span_problems the batch records;
+		// zeroTraceID the spans_zero_trace_id count.
+		problems    []metricdata.DataPoint[int64]
+		zeroTraceID int64
 	}{
 		{name: "empty batch", td: ptrace.NewTraces()},
 		{name: "empty resource and scope", td: func() ptrace.Traces {
@@ -116,14 +117,14 @@ func TestBadData(t *testing.T) {
 			td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
 			return td
 		}()},
-		{name: "no parents", td: batch(row{1, 1, 0, 0, 10}, row{1, 2, 0, 0, 20}), metric: "span_problems", attr: attribute.String("problem", "extra_root"), counted: 1},
-		{name: "orphans", td: batch(row{1, 1, 0, 0, 10}, row{1, 2, 77, 0, 5}), metric: "span_problems", attr: attribute.String("problem", "orphan"), counted: 1},
-		{name: "cycle", td: batch(row{1, 1, 0, 0, 10}, row{1, 2, 3, 1, 5}, row{1, 3, 2, 1, 5}), metric: "span_problems", attr: attribute.String("problem", "cycle"), counted: 2},
-		{name: "self parent", td: batch(row{1, 1, 1, 0, 10}), metric: "span_problems", attr: attribute.String("problem", "orphan"), counted: 1},
-		{name: "duplicate span IDs", td: batch(row{1, 1, 0, 0, 10}, row{1, 1, 0, 0, 10}, row{1, 2, 1, 1, 5}), metric: "span_problems", attr: attribute.String("problem", "duplicate_span_id"), counted: 1},
-		{name: "zero span ID", td: batch(row{1, 1, 0, 0, 10}, row{1, 0, 1, 1, 5}), metric: "span_problems", attr: attribute.String("problem", "zero_span_id"), counted: 1},
-		{name: "zero trace ID", td: batch(row{0, 1, 0, 0, 10}, row{1, 1, 0, 0, 10}), metric: "spans_zero_trace_id", counted: 1},
-		{name: "child outside parent", td: batch(row{1, 1, 0, 10, 20}, row{1, 2, 1, 5, 30}), metric: "span_problems", attr: attribute.String("problem", "outside_parent"), counted: 1},
+		{name: "no parents", td: batch(row{1, 1, 0, 0, 10}, row{1, 2, 0, 0, 20}), problems: problem("extra_root", 1)},
+		{name: "orphans", td: batch(row{1, 1, 0, 0, 10}, row{1, 2, 77, 0, 5}), problems: problem("orphan", 1)},
+		{name: "cycle", td: batch(row{1, 1, 0, 0, 10}, row{1, 2, 3, 1, 5}, row{1, 3, 2, 1, 5}), problems: problem("cycle", 2)},
+		{name: "self parent", td: batch(row{1, 1, 1, 0, 10}), problems: problem("orphan", 1)},
+		{name: "duplicate span IDs", td: batch(row{1, 1, 0, 0, 10}, row{1, 1, 0, 0, 10}, row{1, 2, 1, 1, 5}), problems: problem("duplicate_span_id", 1)},
+		{name: "zero span ID", td: batch(row{1, 1, 0, 0, 10}, row{1, 0, 1, 1, 5}), problems: problem("zero_span_id", 1)},
+		{name: "zero trace ID", td: batch(row{0, 1, 0, 0, 10}, row{1, 1, 0, 0, 10}), zeroTraceID: 1},
+		{name: "child outside parent", td: batch(row{1, 1, 0, 10, 20}, row{1, 2, 1, 5, 30}), problems: problem("outside_parent", 1)},
 		{name: "end before start", td: batch(row{1, 1, 0, 20, 10}, row{1, 2, 1, 5, 30})},
 		{name: "10k spans", td: bigTrace(10_000)},
 		{name: "10k-deep chain", td: func() ptrace.Traces {
@@ -153,28 +154,19 @@ func TestBadData(t *testing.T) {
 				h.advance(cfg.DecisionWait + time.Second)
 			})
 			assert.Equal(t, want, h.tsink.SpanCount())
-			if tt.metric != "" {
-				got := sumOf(t, h, "otelcol_processor_rootcause_"+tt.metric, tt.attr)
-				assert.Equal(t, tt.counted, got)
+			if tt.problems != nil {
+				metadatatest.AssertEqualProcessorRootcauseSpanProblems(t, h.tel, tt.problems, metricdatatest.IgnoreTimestamp())
+			}
+			if tt.zeroTraceID > 0 {
+				metadatatest.AssertEqualProcessorRootcauseSpansZeroTraceID(t, h.tel, []metricdata.DataPoint[int64]{{Value: tt.zeroTraceID}}, metricdatatest.IgnoreTimestamp())
 			}
 		})
 	}
 }
 
-// sumOf reads a counter of the component's own telemetry, 0 when never recorded.
-func sumOf(t *testing.T, h *harness, name string, kv attribute.KeyValue) int64 {
-	t.Helper()
-	m, err := h.tel.GetMetric(name)
-	if err != nil {
-		return 0
-	}
-	var total int64
-	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		if v, ok := dp.Attributes.Value(kv.Key); kv.Key == "" || ok && v == kv.Value {
-			total += dp.Value
-		}
-	}
-	return total
+// problem is the one series of span_problems for p.
+func problem(p string, n int64) []metricdata.DataPoint[int64] {
+	return []metricdata.DataPoint[int64]{{Attributes: attribute.NewSet(attribute.String("problem", p)), Value: n}}
 }
 
 func TestLimits(t *testing.T) {
