@@ -12,6 +12,7 @@ package profile // import "github.com/otelcol-rca/otelcol-rca/processor/rootcaus
 
 import (
 	"math"
+	"math/rand/v2"
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
@@ -90,6 +91,9 @@ type Profile struct {
 	seen     [buckets]int64
 	// rejected counts the parts of new keys refused because MaxKeys was reached.
 	rejected bounded.Tally
+	// sampler picks the samples a busy bucket holds (heldSamples), with a
+	// fixed seed: a replay of the same telemetry learns the same.
+	sampler *rand.Rand
 }
 
 type state struct {
@@ -162,8 +166,8 @@ type bucket struct {
 	idx     int64 // bucket number (event time / width)
 	n, over int
 	// learn holds the normal samples waiting to leave the window, each as
-	// its bin in the references (see sampleBins).
-	learn []int16
+	// its bin in the references (see sampleBins), at most maxHeldSamples.
+	learn heldSamples
 }
 
 // sampleBins encodes the samples a bucket holds until it leaves the window
@@ -211,6 +215,7 @@ func New(opts Options) *Profile {
 
 		operations: map[opKey]*opState{},
 		patterns:   map[patternKey]*patternState{},
+		sampler:    rand.New(rand.NewPCG(1, 2)),
 	}
 }
 
@@ -301,7 +306,7 @@ func (p *Profile) Observe(at time.Time, parts []diagnosis.Part, blames []diagnos
 				b.over++
 			}
 			if !anomalous {
-				b.learn = append(b.learn, encodeSample(part.Value.Seconds()))
+				b.learn.add(encodeSample(part.Value.Seconds()), p.sampler)
 			}
 		}
 	}
@@ -327,7 +332,7 @@ func (s *state) bucket(idx int64, p *Profile) *bucket {
 // (the first and the last minute of a fault), or in the bucket alone. Its
 // samples then belong to an incident, not to the reference.
 func (s *state) retire(b *bucket, p *Profile) {
-	if len(b.learn) == 0 {
+	if b.learn.seen == 0 {
 		return
 	}
 	s.past[b.idx%buckets] = struct {
@@ -341,16 +346,15 @@ func (s *state) retire(b *bucket, p *Profile) {
 			s.ref, _ = ddsketch.LogCollapsingLowestDenseDDSketch(relativeAccuracy, maxBins)
 		}
 		leaf := s.key.Operation != ""
-		for _, bin := range b.learn {
+		for bin, count := range b.learn.each {
 			v := decodeSample(bin)
 			if leaf && s.median > 0 {
 				for lv := s.parent; lv != nil; lv = lv.parent {
-					lv.learnShape(v/s.median.Seconds(), p)
+					lv.learnShape(v/s.median.Seconds(), count, p)
 				}
 			}
-			_ = s.ref.Add(v)
-			s.refN++
-			if p.opts.HalfLife > 0 && s.refN%p.opts.HalfLife == 0 {
+			_ = s.ref.AddWithCount(v, float64(count))
+			if p.halves(&s.refN, count) {
 				_ = s.ref.Reweight(0.5)
 			}
 		}
@@ -371,20 +375,27 @@ func (s *state) retire(b *bucket, p *Profile) {
 			}
 		}
 	}
-	b.learn = b.learn[:0]
+	b.learn.reset()
 }
 
-// learnShape adds a sample, as a multiple of its key's median, to the tail
-// shape the keys below s share.
-func (s *state) learnShape(ratio float64, p *Profile) {
+// learnShape adds count samples, as a multiple of its key's median, to the
+// tail shape the keys below s share.
+func (s *state) learnShape(ratio float64, count int, p *Profile) {
 	if s.shape == nil {
 		s.shape, _ = ddsketch.LogCollapsingLowestDenseDDSketch(relativeAccuracy, maxBins)
 	}
-	_ = s.shape.Add(ratio)
-	s.shapeN++
-	if p.opts.HalfLife > 0 && s.shapeN%p.opts.HalfLife == 0 {
+	_ = s.shape.AddWithCount(ratio, float64(count))
+	if p.halves(&s.shapeN, count) {
 		_ = s.shape.Reweight(0.5)
 	}
+}
+
+// halves adds count to the observations *n of a reference and reports
+// whether they passed a multiple of HalfLife: time to halve its history.
+func (p *Profile) halves(n *int, count int) bool {
+	before := *n
+	*n += count
+	return p.opts.HalfLife > 0 && before/p.opts.HalfLife != *n/p.opts.HalfLife
 }
 
 // minReference is the observations a reference needs before its quantile
