@@ -229,9 +229,6 @@ func (l *Linker[To]) Release(now time.Time, wait time.Duration, only To, buffere
 	return batches, st, released
 }
 
-// Held is the number of records held for a decision.
-func (l *Linker[To]) Held() int64 { return l.heldRecords.Load() }
-
 // tag tags the records of rl that belong to an incident: those of a decided
 // anomalous trace, and WARN+ records without trace context of an involved
 // service inside an open incident's window. It returns the records whose

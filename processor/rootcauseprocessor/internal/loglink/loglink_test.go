@@ -61,7 +61,7 @@ func TestARecordTakesItsTracesDecisionWaitingForItIfNeeded(t *testing.T) {
 	assert.Equal(t, []MatchedError{{Incident: "inc1", Service: "order", Body: "anomalous", Culprit: false}}, st.Errors)
 	assert.Equal(t, int64(1), held)
 	assert.Zero(t, overflow)
-	assert.Equal(t, int64(1), l.Held())
+	assert.Equal(t, int64(1), l.heldRecords.Load())
 
 	buffered := func(pcommon.TraceID) bool { return true }
 	batches, _, released := l.Release(t0.Add(time.Second), time.Minute, "", buffered, func(string) {})
@@ -77,7 +77,7 @@ func TestARecordTakesItsTracesDecisionWaitingForItIfNeeded(t *testing.T) {
 	assert.Equal(t, int64(1), released)
 	assert.Equal(t, int64(1), st.Trace)
 	assert.Equal(t, []string{"pipeline"}, acquired, "the destination is acquired before its records leave")
-	assert.Zero(t, l.Held())
+	assert.Zero(t, l.heldRecords.Load())
 }
 
 func TestAWarningWithoutTraceContextJoinsItsServicesOpenWindow(t *testing.T) {
@@ -148,7 +148,7 @@ func TestHeldRecordsLeaveAfterTheWaitOrWithTheirPipeline(t *testing.T) {
 	batches, _, _ = l.Release(t0.Add(3*time.Minute), time.Minute, "first", buffered, noop)
 	require.Len(t, batches, 1, "its pipeline's shutdown takes the record whose trace is still buffered")
 	assert.Equal(t, "first", batches[0].To)
-	assert.Zero(t, l.Held())
+	assert.Zero(t, l.heldRecords.Load())
 }
 
 func TestDecisionsAreBoundedAndForgottenOldestFirst(t *testing.T) {
