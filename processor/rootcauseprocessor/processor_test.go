@@ -125,8 +125,8 @@ func TestBadData(t *testing.T) {
 		{name: "zero span ID", td: batch(row{1, 1, 0, 0, 10}, row{1, 0, 1, 1, 5}), problems: problem("zero_span_id", 1)},
 		{name: "zero trace ID", td: batch(row{0, 1, 0, 0, 10}, row{1, 1, 0, 0, 10}), zeroTraceID: 1},
 		{name: "child outside parent", td: batch(row{1, 1, 0, 10, 20}, row{1, 2, 1, 5, 30}), problems: problem("outside_parent", 1)},
-		{name: "end before start", td: batch(row{1, 1, 0, 20, 10}, row{1, 2, 1, 5, 30})},
-		{name: "10k spans", td: bigTrace(10_000)},
+		{name: "end before start", td: batch(row{1, 1, 0, 20, 10}, row{1, 2, 1, 5, 30}), problems: problem("outside_parent", 1)},
+		{name: "10k spans", td: bigTrace(10_000), problems: append(problem("extra_root", 1), problem("outside_parent", 4898)...)},
 		{name: "10k-deep chain", td: func() ptrace.Traces {
 			rows := make([]row, 10_000)
 			for i := range rows {
@@ -156,12 +156,23 @@ func TestBadData(t *testing.T) {
 			assert.Equal(t, want, h.tsink.SpanCount())
 			if tt.problems != nil {
 				metadatatest.AssertEqualProcessorRootcauseSpanProblems(t, h.tel, tt.problems, metricdatatest.IgnoreTimestamp())
+			} else {
+				assertNotRecorded(t, h, "otelcol_processor_rootcause_span_problems")
 			}
 			if tt.zeroTraceID > 0 {
 				metadatatest.AssertEqualProcessorRootcauseSpansZeroTraceID(t, h.tel, []metricdata.DataPoint[int64]{{Value: tt.zeroTraceID}}, metricdatatest.IgnoreTimestamp())
+			} else {
+				assertNotRecorded(t, h, "otelcol_processor_rootcause_spans_zero_trace_id")
 			}
 		})
 	}
+}
+
+// assertNotRecorded asserts that the component never recorded the metric.
+func assertNotRecorded(t *testing.T, h *harness, name string) {
+	t.Helper()
+	_, err := h.tel.GetMetric(name)
+	assert.ErrorContains(t, err, "not found", "%s was recorded", name)
 }
 
 // problem is the one series of span_problems for p.

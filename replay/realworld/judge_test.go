@@ -42,13 +42,37 @@ func TestJudgeCreditsAnIncidentOpenBeforeTheFaultOnlyForWhatItGathersAfter(t *te
 	assert.Equal(t, []string{"seat"}, o.Ranking)
 	assert.Equal(t, 0, o.Rank)
 
-	// Nor does one resolved before it, nor a record after the case window.
+	// An incident resolved before the fault and updated after it explains
+	// nothing of it; reopened after it, it counts by what it gathered since.
 	resolved := []replay.Incident{
 		rec(-60, "food", "open", "food", 3),
 		rec(-5, "food", "resolved", "food", 3),
-		rec(int(caseWindow/time.Second)+1, "later", "open", "food", 50),
+		rec(10, "food", "update", "food", 9),
 	}
 	o = Judge(c, resolved)
 	assert.Empty(t, o.Ranking)
 	assert.Equal(t, time.Duration(-1), o.Delay)
+	reopened := []replay.Incident{
+		rec(-60, "food", "open", "food", 30),
+		rec(-5, "food", "resolved", "food", 30),
+		rec(10, "seat", "open", "seat", 6),
+		rec(20, "food", "open", "food", 33),
+	}
+	o = Judge(c, reopened)
+	assert.Equal(t, []string{"seat", "food"}, o.Ranking, "food gathered 3 traces since the injection, seat 6")
+	assert.Equal(t, 2, o.NewRank, "a reopened incident is new to the fault")
+
+	// An incident open before the fault, resolved and reopened in the case
+	// window counts in both readings; a record after the window in none.
+	again := []replay.Incident{
+		rec(-5, "food", "open", "food", 3),
+		rec(30, "food", "update", "food", 5),
+		rec(60, "food", "resolved", "food", 5),
+		rec(90, "food", "open", "food", 8),
+		rec(int(caseWindow/time.Second)+1, "later", "open", "travel", 50),
+	}
+	o = Judge(c, again)
+	assert.Equal(t, []string{"food"}, o.Ranking)
+	assert.Equal(t, 1, o.NewRank)
+	assert.Equal(t, 90*time.Second, o.Delay, "detection: the first incident opened after the injection")
 }

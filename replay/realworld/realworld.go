@@ -118,9 +118,9 @@ type Outcome struct {
 	// (a fault that began a little before its recorded time, or on a service
 	// that already had an open incident) is still found by it.
 	Ranking []string
-	// NewRank is the culprit's rank when only the incidents opened after
-	// the injection count: the stricter reading, in which an incident open
-	// before the fault explains none of it.
+	// NewRank is the culprit's rank when only the incidents opened (or
+	// reopened) after the injection count: the stricter reading, in which
+	// an incident open before the fault explains none of it.
 	NewRank int
 	// FirstRank is the culprit's rank when incidents are ordered by their
 	// first record in the case window alone: the streaming view (the first
@@ -131,8 +131,8 @@ type Outcome struct {
 	// size): a low-rate service all of whose requests are slow before a busy
 	// one with a slow tail.
 	ShareRank int
-	// Delay from the injection to the first incident record in the case
-	// window that opened an incident or added traces to one, -1 when none.
+	// Delay from the injection to the first incident opened in the case
+	// window, -1 when none: the detection delay.
 	Delay time.Duration
 	// Rank of the true culprit in Ranking, 1-based; 0 when absent.
 	Rank int
@@ -148,21 +148,28 @@ func Judge(c Case, incidents []replay.Incident) Outcome {
 	end := c.Inject.Add(caseWindow)
 	type tracked struct {
 		latest replay.Incident
-		// before is the incident's trace count at the injection; open
-		// whether it was open then.
+		// before is the incident's trace count at its last record before
+		// the injection; open whether it was open then. Records come at
+		// least every update_interval, so the traces of up to that long
+		// before the injection can count as gathered after it.
 		before int64
 		open   bool
-		// gained is the traces it gathered in the case window; opened
-		// whether it opened in it.
-		gained int64
-		opened bool
-		share  float64
+		// gained is the most traces it gathered since; opened whether an
+		// open record of it came in the case window (a new incident, or
+		// one reopened); listed whether it is in order.
+		gained         int64
+		opened, listed bool
+		share          float64
 	}
+	// The records in time order: an incident's state at the injection is
+	// its last record before it.
+	records := slices.Clone(incidents)
+	slices.SortStableFunc(records, func(a, b replay.Incident) int { return a.At.Compare(b.At) })
 	var order []*tracked
 	byID := map[string]*tracked{}
-	for _, in := range incidents {
+	for _, in := range records {
 		if !in.At.Before(end) {
-			continue
+			break
 		}
 		tr := byID[in.ID]
 		if tr == nil {
@@ -174,21 +181,22 @@ func Judge(c Case, incidents []replay.Incident) Outcome {
 			tr.open = in.Status != "resolved"
 			continue
 		}
-		if !tr.open && !tr.opened {
-			if in.Status != "open" {
-				continue // resolved before the injection
-			}
+		if in.Status == "open" {
 			tr.opened = true
+			if o.Delay < 0 {
+				o.Delay = in.At.Sub(c.Inject)
+			}
+		}
+		if !tr.open && !tr.opened {
+			continue // resolved before the injection
 		}
 		gained := in.TraceCount - tr.before
 		if !tr.opened && gained <= 0 {
 			continue // open before the fault and nothing added since
 		}
-		if tr.latest.ID == "" {
+		if !tr.listed {
+			tr.listed = true
 			order = append(order, tr)
-			if o.Delay < 0 {
-				o.Delay = in.At.Sub(c.Inject)
-			}
 		}
 		tr.latest = in
 		tr.gained = max(tr.gained, gained)

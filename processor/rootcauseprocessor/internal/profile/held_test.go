@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/stretchr/testify/assert"
@@ -64,4 +65,17 @@ func TestABusyBucketHoldsABoundedSampleThatLearnsTheSameQuantiles(t *testing.T) 
 	h.reset()
 	assert.Zero(t, cap(h.bins))
 	assert.Zero(t, h.seen)
+}
+
+// A reference halves its history once for every HalfLife observations it
+// passes, whether they come one at a time or counted together.
+func TestAReferenceHalvesOncePerHalfLifePassed(t *testing.T) {
+	p := New(Options{Window: time.Minute, Quantile: 0.99, HalfLife: 10})
+	n, total := 0, 0
+	for range 25 {
+		total += p.halvings(&n, 1)
+	}
+	assert.Equal(t, 2, total)
+	assert.Equal(t, 3, p.halvings(&n, 30), "25 → 55 passes 30, 40 and 50")
+	assert.Equal(t, 0, New(Options{Window: time.Minute, Quantile: 0.99}).halvings(&n, 100), "no half-life, no halving")
 }

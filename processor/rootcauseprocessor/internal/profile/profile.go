@@ -354,8 +354,8 @@ func (s *state) retire(b *bucket, p *Profile) {
 				}
 			}
 			_ = s.ref.AddWithCount(v, float64(count))
-			if p.halves(&s.refN, count) {
-				_ = s.ref.Reweight(0.5)
+			if k := p.halvings(&s.refN, count); k > 0 {
+				_ = s.ref.Reweight(math.Pow(0.5, float64(k)))
 			}
 		}
 		// Below minReference the quantile is about the largest sample:
@@ -385,17 +385,21 @@ func (s *state) learnShape(ratio float64, count int, p *Profile) {
 		s.shape, _ = ddsketch.LogCollapsingLowestDenseDDSketch(relativeAccuracy, maxBins)
 	}
 	_ = s.shape.AddWithCount(ratio, float64(count))
-	if p.halves(&s.shapeN, count) {
-		_ = s.shape.Reweight(0.5)
+	if k := p.halvings(&s.shapeN, count); k > 0 {
+		_ = s.shape.Reweight(math.Pow(0.5, float64(k)))
 	}
 }
 
-// halves adds count to the observations *n of a reference and reports
-// whether they passed a multiple of HalfLife: time to halve its history.
-func (p *Profile) halves(n *int, count int) bool {
+// halvings adds count to the observations *n of a reference and returns
+// how many multiples of HalfLife they passed: how many times to halve its
+// history (once at most while samples come one at a time).
+func (p *Profile) halvings(n *int, count int) int {
 	before := *n
 	*n += count
-	return p.opts.HalfLife > 0 && before/p.opts.HalfLife != *n/p.opts.HalfLife
+	if p.opts.HalfLife <= 0 {
+		return 0
+	}
+	return *n/p.opts.HalfLife - before/p.opts.HalfLife
 }
 
 // minReference is the observations a reference needs before its quantile
