@@ -157,9 +157,13 @@ MID
 
 ## Memory: rootcause against tail_sampling
 
-**RSS ≤ tail_sampling: met since 2026-12-02 06:45, at the target, not below it.** rootcause measured 119 MiB
+**RSS ≤ tail_sampling: at the target, within the noise of a run, not below it.** rootcause measured 119 MiB
 against tail_sampling's 119 at 10k spans/s (1.00× on average, 0.99× at the peak) and 0.97× / 0.99× at 50k, in
-the same run (the table above). Before, in order:
+the same run (the table above). Every peer's RSS was higher in that run than at 01:45 (passthrough 69 MiB against
+51), so the ratio, not the MiB, compares. Back to back at 07:10 UTC (10k spans/s, tail_sampling and rootcause
+only), the build before the bounded samples (ab4c0fa) measured 122 MiB against tail_sampling's 118 (1.03×,
+1.04× at the peak) and the build after it 119 against 118 (1.01×, 1.01×): the bound saves about 3 MiB, and
+what is left is within a run's noise of tail_sampling. Before, in order:
 - 1.65-1.70× (170 MiB against 100) on 2026-12-01;
 - 1.03× on average and 1.08× at the peak (1.02× and 1.05× at 50k) at 01:45 on 2026-12-02. The heap profile of
   that run (pprof extension, the testbed's 10k load, 40 MB in use) named what rootcause held beyond the buffered
