@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,7 +42,9 @@ type Dataset struct {
 	Cases []Case
 	// Nezha holds the fault minutes (rca) and the fault-free reference minute (construct).
 	NezhaRCA, NezhaConstruct string
-	// TraStrainer is the folder with every minute of traces and metrics (TraStrainer).
+	// TraStrainer is the folder with every minute of traces and metrics
+	// (TraStrainer); empty when the dataset has only Nezha's minutes, as
+	// Nezha's other days do. The settings that need it say so.
 	TraStrainer string
 	// Reference is the fault-free minute Nezha uses.
 	Reference time.Time
@@ -49,7 +52,10 @@ type Dataset struct {
 
 // Open finds the dataset's folders and reads its ground truth.
 func Open(dir string) (*Dataset, error) {
-	d := &Dataset{Dir: dir, TraStrainer: filepath.Join(dir, "trastrainer")}
+	d := &Dataset{Dir: dir}
+	if fi, err := os.Stat(filepath.Join(dir, "trastrainer")); err == nil && fi.IsDir() {
+		d.TraStrainer = filepath.Join(dir, "trastrainer")
+	}
 	days, err := filepath.Glob(filepath.Join(dir, "nezha", "rca_data", "*"))
 	if err != nil || len(days) != 1 {
 		return nil, fmt.Errorf("dataset %s: want one day folder under nezha/rca_data, found %d", dir, len(days))
@@ -321,6 +327,9 @@ func (d *Dataset) Cold(ctx context.Context, opts Options) (Report, error) {
 // a different minute for every case, instead of Nezha's one minute of
 // 11:39. It tells how much the cold figures owe to that one minute.
 func (d *Dataset) ColdRecent(ctx context.Context, opts Options) (Report, error) {
+	if d.TraStrainer == "" {
+		return Report{Setting: "cold-recent"}, ErrNoTraStrainer
+	}
 	return d.cold(ctx, opts, "cold-recent", func(c Case) trainticket.Part {
 		from := c.Inject.Truncate(time.Minute)
 		return trainticket.Part{Dir: d.TraStrainer, From: from.Add(-time.Minute), To: from}
@@ -353,6 +362,10 @@ func (d *Dataset) cold(ctx context.Context, opts Options, setting string, refere
 	return rep, nil
 }
 
+// ErrNoTraStrainer is the answer of the settings that need every minute of
+// the day when the dataset has only Nezha's fault minutes.
+var ErrNoTraStrainer = errors.New("the dataset has no trastrainer folder (every minute of the day): this setting needs it")
+
 // faultFreeAfter is how long after the last injection the fault-free
 // stretch starts: a fault lasts a few minutes.
 const faultFreeAfter = 10 * time.Minute
@@ -364,6 +377,9 @@ const faultFreeAfter = 10 * time.Minute
 // the day, every error they show would be new, so they are left out.
 func (d *Dataset) Continuous(ctx context.Context, opts Options) (Report, error) {
 	rep := Report{Setting: "continuous"}
+	if d.TraStrainer == "" {
+		return rep, ErrNoTraStrainer
+	}
 	r, err := trainticket.Open(trainticket.Options{
 		Parts:  []trainticket.Part{{Dir: d.TraStrainer}},
 		Traces: true, Metrics: true,

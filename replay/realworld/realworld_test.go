@@ -3,6 +3,7 @@ package realworld
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,18 +39,29 @@ func TestRealWorld(t *testing.T) {
 	d, err := Open(datasetDir(t))
 	require.NoError(t, err)
 	ctx := context.Background()
-	cold, err := d.Cold(ctx, Options{})
-	require.NoError(t, err)
-	recent, err := d.ColdRecent(ctx, Options{})
-	require.NoError(t, err)
-	cont, err := d.Continuous(ctx, Options{})
-	require.NoError(t, err)
-	cold.Print(os.Stdout)
-	recent.Print(os.Stdout)
-	cont.Print(os.Stdout)
-	fmt.Println(cold.Summary("realworld-cold"))
-	fmt.Println(recent.Summary("realworld-cold-recent"))
-	fmt.Println(cont.Summary("realworld"))
+	var summaries []string
+	for _, s := range []struct {
+		name string
+		run  func(context.Context, Options) (Report, error)
+	}{
+		{"realworld-cold", d.Cold},
+		{"realworld-cold-recent", d.ColdRecent},
+		{"realworld", d.Continuous},
+	} {
+		rep, err := s.run(ctx, Options{})
+		if errors.Is(err, ErrNoTraStrainer) {
+			// Nezha's other days come without TraStrainer's minutes: the
+			// cold setting is still measured.
+			fmt.Printf("## %s setting: skipped: %v\n", rep.Setting, err)
+			continue
+		}
+		require.NoError(t, err)
+		rep.Print(os.Stdout)
+		summaries = append(summaries, rep.Summary(s.name))
+	}
+	for _, s := range summaries {
+		fmt.Println(s)
+	}
 }
 
 // sliceCases are the regression slice: one case of each fault type on the
