@@ -127,7 +127,6 @@ func (r *Reader) emitSpans(td ptrace.Traces, spans []span) {
 		sp.SetSpanID(pcommon.SpanID(s.spanID))
 		sp.SetParentSpanID(pcommon.SpanID(s.parentID))
 		sp.SetName(r.ops.s[s.op])
-		sp.SetKind(s.kind)
 		sp.SetStartTimestamp(pcommon.Timestamp(s.start))
 		sp.SetEndTimestamp(pcommon.Timestamp(s.end))
 	}

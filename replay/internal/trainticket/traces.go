@@ -10,7 +10,6 @@ import (
 	"sort"
 	"sync"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // span is one loaded span, kept small: the trastrainer folder holds about a
@@ -23,7 +22,6 @@ type span struct {
 	trace    uint32  // index into Reader.traceIDs
 	pod      uint32  // index into Reader.pods
 	op       uint32  // index into Reader.ops
-	kind     ptrace.SpanKind
 }
 
 func (fd *fileData) readTraces(path string) error {
@@ -94,7 +92,7 @@ func atoi64(s string) (int64, bool) {
 	return int64(n), true
 }
 
-// finishSpans drops duplicates, infers span kinds and puts the spans in
+// finishSpans drops duplicates and puts the spans in
 // emission (end time) order. chunks are the files' spans in read order.
 func (r *Reader) finishSpans(chunks [][]span) {
 	// Group the spans by trace with a stable counting sort: linear, and it
@@ -136,7 +134,7 @@ func (r *Reader) finishSpans(chunks [][]span) {
 	type result struct{ lo, hi, dups int }
 	res := make([]result, parts)
 	runParts(parts, func(p int) {
-		var ids idTable
+		var ids idSet
 		lo := off[cuts[p]]
 		w, dups := lo, 0
 		for t := cuts[p]; t < cuts[p+1]; t++ {
@@ -144,14 +142,13 @@ func (r *Reader) finishSpans(chunks [][]span) {
 			ids.reset(len(tr))
 			k := 0
 			for i := range tr {
-				if !ids.add(tr[i].spanID, int32(k)) {
+				if !ids.add(tr[i].spanID) {
 					dups++
 					continue
 				}
 				tr[k] = tr[i]
 				k++
 			}
-			r.inferKinds(tr[:k], &ids)
 			w += copy(byTrace[w:], tr[:k]) // w <= off[t]: no overlap ahead
 		}
 		res[p] = result{lo, w, dups}
@@ -191,23 +188,21 @@ func runParts(parts int, f func(p int)) {
 	wg.Wait()
 }
 
-// idTable is an open-addressing hash table from span ID to position, for one
-// trace at a time: cheaper than a map of a million IDs or sorting each trace.
-// The zero ID (invalid, never loaded) marks an empty slot.
-type idTable struct {
+// idSet is an open-addressing hash set of span IDs, for one trace at a
+// time: cheaper than a map of a million IDs or sorting each trace. The zero
+// ID (invalid, never loaded) marks an empty slot.
+type idSet struct {
 	keys  []uint64
-	vals  []int32
 	shift uint
 }
 
-func (t *idTable) reset(n int) {
+func (t *idSet) reset(n int) {
 	size := 16
 	for size < 2*n {
 		size *= 2
 	}
 	if size > len(t.keys) {
 		t.keys = make([]uint64, size)
-		t.vals = make([]int32, size)
 	} else {
 		t.keys = t.keys[:size]
 		clear(t.keys)
@@ -215,12 +210,12 @@ func (t *idTable) reset(n int) {
 	t.shift = uint(64 - bits.TrailingZeros(uint(size)))
 }
 
-func (t *idTable) slot(key uint64) int {
+func (t *idSet) slot(key uint64) int {
 	return int((key * 0x9e3779b97f4a7c15) >> t.shift)
 }
 
-// add inserts id at pos; false if id is already there.
-func (t *idTable) add(id [8]byte, pos int32) bool {
+// add inserts id; false if it is already there.
+func (t *idSet) add(id [8]byte) bool {
 	key := binary.LittleEndian.Uint64(id[:])
 	mask := len(t.keys) - 1
 	for i := t.slot(key); ; i = (i + 1) & mask {
@@ -228,21 +223,8 @@ func (t *idTable) add(id [8]byte, pos int32) bool {
 		case key:
 			return false
 		case 0:
-			t.keys[i], t.vals[i] = key, pos
+			t.keys[i] = key
 			return true
-		}
-	}
-}
-
-func (t *idTable) find(id [8]byte) (int32, bool) {
-	key := binary.LittleEndian.Uint64(id[:])
-	mask := len(t.keys) - 1
-	for i := t.slot(key); ; i = (i + 1) & mask {
-		switch t.keys[i] {
-		case key:
-			return t.vals[i], key != 0
-		case 0:
-			return 0, false
 		}
 	}
 }
@@ -302,41 +284,3 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// inferKinds sets the kinds of one trace's spans, whose positions ids holds,
-// from service boundaries: the files have no kinds, and a service's entry and
-// exit points are what root cause analysis looks at. A span entered from
-// another service, or from outside the data, is SERVER; a span that calls
-// another service is CLIENT; any other span is INTERNAL.
-func (r *Reader) inferKinds(tr []span, ids *idTable) {
-	const crossChild = ptrace.SpanKind(-1) // a tentative mark, resolved below
-	for k := range tr {
-		s := &tr[k]
-		if s.parentID == [8]byte{} {
-			s.kind = ptrace.SpanKindServer
-			continue
-		}
-		p, found := ids.find(s.parentID)
-		if !found {
-			s.kind = ptrace.SpanKindServer
-			continue
-		}
-		if r.pods[tr[p].pod].svc != r.pods[s.pod].svc {
-			s.kind = ptrace.SpanKindServer
-			if tr[p].kind != ptrace.SpanKindServer {
-				tr[p].kind = crossChild
-			}
-			continue
-		}
-		if s.kind != crossChild {
-			s.kind = ptrace.SpanKindUnspecified
-		}
-	}
-	for k := range tr {
-		switch tr[k].kind {
-		case crossChild:
-			tr[k].kind = ptrace.SpanKindClient
-		case ptrace.SpanKindUnspecified:
-			tr[k].kind = ptrace.SpanKindInternal
-		}
-	}
-}

@@ -231,7 +231,8 @@ type Diagnoser struct {
 	failed    []bool
 	breached  []bool
 	logError  []bool
-	novel     []bool   // the span took a path its operation never took
+	novel     []bool // the span took a path its operation never took
+	inferred  []ptrace.SpanKind
 	logBody   []string // the ERROR log naming the span, "" when none
 	onPath    []bool
 	cpSelf    []int64
@@ -256,7 +257,8 @@ func grow[T any](s []T, n int) []T {
 	return s
 }
 
-// Diagnose judges one trace. The spans are not modified.
+// Diagnose judges one trace. The spans are not modified, except that a span
+// without a kind is given the one its place in the trace implies (inferKinds).
 func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 	v := Verdict{Root: -1, Culprit: -1, Slow: Slow{Culprit: -1}}
 	n := len(spans)
@@ -489,6 +491,7 @@ func (d *Diagnoser) build(spans []Span, p *Problems) {
 	d.cpSelf = grow(d.cpSelf, n)
 	d.score = grow(d.score, n)
 	d.kidOff = grow(d.kidOff, n+1)
+	d.inferred = grow(d.inferred, n)
 	for i := range spans {
 		id := spans[i].ID
 		switch _, dup := d.index[id]; {
@@ -565,6 +568,7 @@ func (d *Diagnoser) build(spans []Span, p *Problems) {
 			return cmp.Or(cmp.Compare(spans[a].Start, spans[b].Start), cmp.Compare(a, b))
 		})
 	}
+	d.inferKinds(spans)
 }
 
 func (d *Diagnoser) children(i int32) []int32 { return d.kids[d.kidOff[i]:d.kidOff[i+1]] }

@@ -227,3 +227,30 @@ func TestASlowRequestIsExplainedByItsSlowdownNotByRoutineWarnings(t *testing.T) 
 	assert.True(t, v.ReasonFromLogs)
 	assert.Equal(t, "verify took 380ms, over its 50ms budget", v.Reason)
 }
+
+func TestSpansWithoutKindsAreReadByTheirServiceBoundaries(t *testing.T) {
+	none := ptrace.SpanKindUnspecified
+	spans := []Span{
+		sp(1, 0, "gateway", "GET /order", none, 0, 500),
+		sp(2, 1, "gateway", "route", none, 1, 499),              // calls order: a client
+		sp(3, 2, "order", "GET /order", none, 2, 498),           // entered from the gateway
+		sp(4, 3, "order", "load", none, 3, 100),                 // inside order
+		sp(5, 3, "order", "call price", none, 100, 490),         // calls price
+		sp(6, 5, "price", "GET /price", none, 101, 489),         // entered from order
+		sp(7, 9, "stock", "GET /stock", none, 10, 20),           // parent outside the trace
+		sp(8, 4, "order", "cache", ptrace.SpanKindClient, 4, 5), // has a kind: kept
+	}
+	sp9 := sp(9, 0, "report", "POST /report", none, 0, 40) // a root that calls another service directly
+	sp10 := sp(10, 9, "mail", "POST /mail", none, 1, 39)
+	spans = append(spans, sp9, sp10)
+	spans[6].Parent = pcommon.SpanID{0xee}
+	NewDiagnoser().Diagnose(spans, nil, fixed{})
+	want := []ptrace.SpanKind{
+		ptrace.SpanKindServer, ptrace.SpanKindClient, ptrace.SpanKindServer, ptrace.SpanKindInternal,
+		ptrace.SpanKindClient, ptrace.SpanKindServer, ptrace.SpanKindServer, ptrace.SpanKindClient,
+		ptrace.SpanKindServer, ptrace.SpanKindServer,
+	}
+	for i, k := range want {
+		assert.Equal(t, k, spans[i].Kind, "span %d (%s %s)", i+1, spans[i].Service, spans[i].Name)
+	}
+}
