@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-
 )
 
 // span is one loaded span, kept small: the trastrainer folder holds about a
@@ -283,4 +282,3 @@ func floorDiv(a, b int64) int64 {
 	}
 	return q
 }
-
