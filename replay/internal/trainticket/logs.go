@@ -117,25 +117,75 @@ func logTime(ts, nano string) (t int64, repaired, ok bool) {
 	return tsNano, true, true
 }
 
-// parseLine splits an application log line ("20:00:36.278 INFO  c.t.c.X#34
-// ...") into its severity, the level word and the rest. A line without a
-// time and a known level is kept whole, with no severity.
+// parseLine splits an application log line into its severity, the level
+// word and the rest. It reads the three shapes container logs take: a
+// structured (JSON) record with a level field ({"severity":"error",
+// "message":...}, as Go, Node and Python services log); a line whose level
+// word follows its date and time ("20:00:36.278 INFO  c.t.c.X#34 ...", as
+// Java's logback and log4j write; "2022-08-22 05:18:42,123 - ERROR - ...",
+// as Python's logging does), and a line that starts with its level
+// ("[ERROR] ..."). Any other line is kept whole, with no severity: a stack
+// trace's continuation lines, for one.
 func parseLine(line string) (plog.SeverityNumber, string, string) {
 	line = strings.TrimRight(line, "\r\n")
-	sp := strings.IndexByte(line, ' ')
-	if sp < 0 || !isClock(line[:sp]) {
-		return plog.SeverityNumberUnspecified, "", line
+	if strings.HasPrefix(line, "{") {
+		if sev, word, body, ok := parseJSONLine(line); ok {
+			return sev, word, body
+		}
 	}
-	rest := strings.TrimLeft(line[sp:], " ")
-	word := rest
-	if i := strings.IndexByte(rest, ' '); i >= 0 {
-		word = rest[:i]
+	rest := line
+	for {
+		// Date and time fields come first; the level word is the first other field.
+		field, after, _ := strings.Cut(strings.TrimLeft(rest, " "), " ")
+		if field == "" {
+			return plog.SeverityNumberUnspecified, "", line
+		}
+		if field[0] >= '0' && field[0] <= '9' || strings.Trim(field, "-|") == "" {
+			rest = after // a date, a time, a separator
+			continue
+		}
+		word := strings.Trim(field, "[]:")
+		sev := severity(word)
+		if sev == plog.SeverityNumberUnspecified {
+			return sev, "", line
+		}
+		return sev, word, strings.TrimLeft(after, " -|")
 	}
-	sev := severity(word)
-	if sev == plog.SeverityNumberUnspecified {
-		return sev, "", line
+}
+
+// levelFields and messageFields are the keys structured loggers use for a
+// record's level and its message (zap, logrus, pino, winston, structlog,
+// python-json-logger, ECS).
+var (
+	levelFields   = []string{"severity", "level", "levelname", "log.level", "lvl"}
+	messageFields = []string{"message", "msg", "event", "log"}
+)
+
+// parseJSONLine reads a structured record: its level field and its message
+// (the whole line when it has none). ok is false when the line is not one
+// JSON object or names no level.
+func parseJSONLine(line string) (sev plog.SeverityNumber, word, body string, ok bool) {
+	var rec map[string]any
+	if json.Unmarshal([]byte(line), &rec) != nil {
+		return 0, "", "", false
 	}
-	return sev, word, strings.TrimSpace(rest[len(word):])
+	for _, k := range levelFields {
+		if v, isStr := rec[k].(string); isStr {
+			word = v
+			break
+		}
+	}
+	if sev = severity(word); sev == plog.SeverityNumberUnspecified {
+		return 0, "", "", false
+	}
+	body = line
+	for _, k := range messageFields {
+		if v, isStr := rec[k].(string); isStr && v != "" {
+			body = v
+			break
+		}
+	}
+	return sev, word, body, true
 }
 
 // isClock recognises "HH:MM:SS" with an optional fraction.
@@ -172,9 +222,9 @@ func severity(word string) plog.SeverityNumber {
 		return plog.SeverityNumberInfo
 	case "WARN", "WARNING":
 		return plog.SeverityNumberWarn
-	case "ERROR":
+	case "ERROR", "ERR", "SEVERE":
 		return plog.SeverityNumberError
-	case "FATAL":
+	case "FATAL", "CRITICAL", "PANIC":
 		return plog.SeverityNumberFatal
 	}
 	return plog.SeverityNumberUnspecified

@@ -514,7 +514,17 @@ func TestParseLine(t *testing.T) {
 		{"20:00:36.278 WARNING x", "WARNING", "x", plog.SeverityNumberWarn},
 		{"20:00:36 ERROR", "ERROR", "", plog.SeverityNumberError},
 		{"20:00:36.278 NOTICE x\n", "", "20:00:36.278 NOTICE x", plog.SeverityNumberUnspecified},
-		{"INFO x", "", "INFO x", plog.SeverityNumberUnspecified},
+		{"INFO x", "INFO", "x", plog.SeverityNumberInfo},
+		{"[ERROR] payment declined", "ERROR", "payment declined", plog.SeverityNumberError},
+		{"2022-08-22 05:18:42,123 - ERROR - charge failed", "ERROR", "charge failed", plog.SeverityNumberError},
+		{"\tat org.springframework.web.servlet.FrameworkServlet.service(FrameworkServlet.java:883)", "", "\tat org.springframework.web.servlet.FrameworkServlet.service(FrameworkServlet.java:883)", plog.SeverityNumberUnspecified},
+		{"java.lang.IllegalStateException: ERROR in x", "", "java.lang.IllegalStateException: ERROR in x", plog.SeverityNumberUnspecified},
+		// Structured records, as Go, Node and Python services write them.
+		{`{"message":"TraceID: 04c8 SpanID: 644c Query product","severity":"info","timestamp":"2022-08-22T05:18:42.963852011Z"}`, "info", "TraceID: 04c8 SpanID: 644c Query product", plog.SeverityNumberInfo},
+		{`{"timestamp": "2022-08-22T05:18:42Z", "severity": "ERROR", "name": "recommendationservice-server", "message": "failed to get product"}`, "ERROR", "failed to get product", plog.SeverityNumberError},
+		{`{"level":"warn","msg":"retrying","attempt":2}`, "warn", "retrying", plog.SeverityNumberWarn},
+		{`{"msg":"no level"}`, "", `{"msg":"no level"}`, plog.SeverityNumberUnspecified},
+		{`{not json`, "", `{not json`, plog.SeverityNumberUnspecified},
 	} {
 		sev, text, body := parseLine(c.line)
 		if sev != c.sev || text != c.text || body != c.body {
