@@ -23,6 +23,8 @@ echo "== rootcause processor" >&2
 	go test -run '^$' -bench 'BenchmarkClusterCPU' -benchtime 100x -cpu 1 .) | grep '^Benchmark' >"$tmp/processor.txt"
 echo "== accuracy ($cases generated cases)" >&2
 (cd processor/rootcauseprocessor && RCA_ACCURACY_CASES=$cases RCA_ACCURACY_REPORT="$tmp/accuracy.md" go test -run '^TestAccuracy$' -count=1 -timeout 60m . >/dev/null)
+echo "== accuracy on bare traces ($cases generated cases)" >&2
+(cd processor/rootcauseprocessor && RCA_ACCURACY_VIEW=bare RCA_ACCURACY_CASES=$cases RCA_ACCURACY_REPORT="$tmp/accuracy-bare.md" go test -run '^TestAccuracy$' -count=1 -timeout 60m . >/dev/null)
 echo "== real world (Train Ticket)" >&2
 dataset=${DATASET:-../shared/datasets/trainticket-2023-01-30}
 if [ -d "$dataset" ]; then
@@ -107,6 +109,16 @@ The random-ranking row ranks all services and dependencies of each case at rando
 
 MID
 	cat "$tmp/accuracy.md"
+	cat <<MID
+
+**Bare traces** (\`RCA_ACCURACY_CASES=$cases make bench-accuracy-bare\`): the same cases, with every span
+stripped to what recordings of real systems often hold: name, parent, times and service; no kind, no status, no
+attributes, no events. Failures show only in the ERROR logs; the processor reads the kinds from the service
+boundaries. Without attributes no span names a dependency, so a dependency fault counts as found when the
+incident names a service that calls it.
+
+MID
+	cat "$tmp/accuracy-bare.md"
 	cat <<MID
 
 ## Real recorded faults: Train Ticket
