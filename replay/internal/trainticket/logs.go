@@ -188,30 +188,6 @@ func parseJSONLine(line string) (sev plog.SeverityNumber, word, body string, ok 
 	return sev, word, body, true
 }
 
-// isClock recognises "HH:MM:SS" with an optional fraction.
-func isClock(s string) bool {
-	if len(s) < 8 || s[2] != ':' || s[5] != ':' {
-		return false
-	}
-	for _, i := range []int{0, 1, 3, 4, 6, 7} {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	if len(s) == 8 {
-		return true
-	}
-	if (s[8] != '.' && s[8] != ',') || len(s) == 9 {
-		return false
-	}
-	for i := 9; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 func severity(word string) plog.SeverityNumber {
 	switch strings.ToUpper(word) {
 	case "TRACE":
