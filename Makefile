@@ -93,11 +93,11 @@ bench: build ## Run every benchmark (speed, memory, accuracy, testbed peers) and
 
 .PHONY: bench-accuracy
 bench-accuracy: ## Accuracy benchmark: 100 generated fault cases + the seed scenarios; prints AC@1, AC@3, Avg@5, delays, false incidents
-	cd processor/rootcauseprocessor && RCA_ACCURACY_CASES=$${RCA_ACCURACY_CASES:-100} go test -run '^TestAccuracy$$' -count=1 -timeout 60m -v . | sed -n '/| Fault kind/,/False incidents/p'
+	set -o pipefail; cd processor/rootcauseprocessor && RCA_ACCURACY_CASES=$${RCA_ACCURACY_CASES:-100} go test -run '^TestAccuracy$$' -count=1 -timeout 60m -v . | sed -n '/| Fault kind/,/False incidents/p'
 
 .PHONY: bench-accuracy-bare
 bench-accuracy-bare: ## The accuracy benchmark on bare traces (no kind, status, attributes or events; failures only in ERROR logs), as real recordings often are
-	cd processor/rootcauseprocessor && RCA_ACCURACY_VIEW=bare RCA_ACCURACY_CASES=$${RCA_ACCURACY_CASES:-100} go test -run '^TestAccuracy$$' -count=1 -timeout 60m -v . | sed -n '/| Fault kind/,/False incidents/p'
+	set -o pipefail; cd processor/rootcauseprocessor && RCA_ACCURACY_VIEW=bare RCA_ACCURACY_CASES=$${RCA_ACCURACY_CASES:-100} go test -run '^TestAccuracy$$' -count=1 -timeout 60m -v . | sed -n '/| Fault kind/,/False incidents/p'
 
 .PHONY: bench-overload
 bench-overload: build ## Overload: the shipped config under a flood of 1 KB spans for a minute; RSS against its memory budget, refusals counted

@@ -127,7 +127,7 @@ MID
 	cat scripts/realworld-intro.md
 	cat <<MID
 
-\`make bench-realworld\` (the three settings; one line per case: truth, rank of the truth, rank when only incidents
+\`make bench-realworld\` (the three settings, or the cold one alone on a day without TraStrainer's minutes; one line per case: truth, rank of the truth, rank when only incidents
 opened after the injection count, when incidents are ordered by opening time alone and by traffic share, delay to
 the first incident record, top 5):
 

@@ -57,6 +57,21 @@ type accCase struct {
 	bare bool
 }
 
+// accBareView reads RCA_ACCURACY_VIEW: "bare" for bare traces, "" (or
+// "full") for the traces as generated.
+func accBareView(t testing.TB) bool {
+	t.Helper()
+	switch v := os.Getenv("RCA_ACCURACY_VIEW"); v {
+	case "", "full":
+		return false
+	case "bare":
+		return true
+	default:
+		t.Fatalf("RCA_ACCURACY_VIEW=%q: want full or bare", v)
+		return false
+	}
+}
+
 // bareTraces strips td to what a bare recording holds (accCase.bare).
 func bareTraces(td ptrace.Traces) {
 	for _, rs := range td.ResourceSpans().All() {
@@ -228,9 +243,10 @@ func mustWindow(t testing.TB, s string) model.Window {
 }
 
 // score matches a fault window with the first incident opened during it (or
-// shortly after) and ranks the true culprit among that incident's candidates.
-// A dependency fault's culprit is the dependency; the processor names it among
-// its candidates, owned by the calling service.
+// shortly after) and ranks the true culprit among that incident's candidates:
+// any name of want (targets) counts. A dependency fault's culprit is the
+// dependency; the processor names it among its candidates, owned by the
+// calling service (rca.culprit.dependency).
 func score(gt simulate.GroundTruth, incs []accIncident, names, want []string, rng *rand.Rand) accResult {
 	res := accResult{kind: gt.Kind}
 	for _, inc := range incs {
@@ -252,6 +268,7 @@ func score(gt simulate.GroundTruth, incs []accIncident, names, want []string, rn
 		}
 		break
 	}
+	// A random ranking of every service and dependency of the scenario.
 	const draws = 200
 	for range draws {
 		perm := slices.Clone(names)
@@ -265,6 +282,7 @@ func score(gt simulate.GroundTruth, incs []accIncident, names, want []string, rn
 	return res
 }
 
+// falseIncidents counts incidents opened outside every fault window (and its slack).
 func falseIncidents(truth []simulate.GroundTruth, incs []accIncident) int {
 	n := 0
 	for _, inc := range incs {
@@ -308,7 +326,7 @@ func accCases(t testing.TB, generated int) []accCase {
 		require.NoError(t, err)
 		cases = append(cases, accCase{name: fmt.Sprintf("random/%03d-%dsvc", i, services), scenario: sc, seed: int64(i), faults: true})
 	}
-	bare := os.Getenv("RCA_ACCURACY_VIEW") == "bare"
+	bare := accBareView(t)
 	for i := range cases {
 		cases[i].bare = bare
 	}
@@ -338,7 +356,9 @@ func TestAccuracy(t *testing.T) {
 		for _, gt := range truth {
 			require.NotEmpty(t, gt.SampleTraceIDs, "%s: fault %s affected no request; the case measures nothing", c.name, gt.Fault)
 			freeTime -= gt.End.Sub(gt.Start) + accSlackOpen
-			r := score(gt, incs, scenarioNames(c.scenario), targets(gt, c.scenario, c.bare), rng)
+			want := targets(gt, c.scenario, c.bare)
+			require.NotEmpty(t, want, "%s: fault %s names no service or dependency to find", c.name, gt.Fault)
+			r := score(gt, incs, scenarioNames(c.scenario), want, rng)
 			if strings.HasPrefix(c.name, "seed/") {
 				r.kind = "seed"
 				seedResults = append(seedResults, r)
@@ -356,9 +376,6 @@ func TestAccuracy(t *testing.T) {
 	t.Log("\n" + report)
 	if path := os.Getenv("RCA_ACCURACY_REPORT"); path != "" {
 		require.NoError(t, os.WriteFile(path, []byte(report), 0o600))
-	}
-	if os.Getenv("RCA_ACCURACY_VIEW") == "bare" {
-		return // a measurement: what bare traces cost is in the report
 	}
 	for _, r := range seedResults {
 		require.Equal(t, 1, r.rank, "every seed scenario's culprit is named first")

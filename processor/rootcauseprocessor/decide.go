@@ -188,6 +188,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		also = append(also, slow)
 	}
 	d := &decision{Decision: loglink.Decision{Culprit: v.CulpritService}, operation: v.CulpritOperation}
+	// After Diagnose, which gave the spans sent without a kind theirs.
 	path := exemplar.PathOf(tr.ID, sc.spans, sc.handles, v.Root, v.Culprit)
 	if p.cfg.Mode == ModeShard {
 		// The stage keeps the incidents; the trace names its culprit only.

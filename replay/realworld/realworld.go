@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,8 +54,11 @@ type Dataset struct {
 // Open finds the dataset's folders and reads its ground truth.
 func Open(dir string) (*Dataset, error) {
 	d := &Dataset{Dir: dir}
-	if fi, err := os.Stat(filepath.Join(dir, "trastrainer")); err == nil && fi.IsDir() {
+	switch fi, err := os.Stat(filepath.Join(dir, "trastrainer")); {
+	case err == nil && fi.IsDir():
 		d.TraStrainer = filepath.Join(dir, "trastrainer")
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("dataset %s: %w", dir, err)
 	}
 	days, err := filepath.Glob(filepath.Join(dir, "nezha", "rca_data", "*"))
 	if err != nil || len(days) != 1 {

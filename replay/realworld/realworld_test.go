@@ -127,6 +127,9 @@ func BenchmarkReplayTrastrainer(b *testing.B) {
 	if err != nil {
 		b.Skip(err)
 	}
+	if d.TraStrainer == "" {
+		b.Skip(ErrNoTraStrainer)
+	}
 	var spans int64
 	for b.Loop() {
 		rep, err := d.Continuous(context.Background(), Options{})
@@ -134,4 +137,30 @@ func BenchmarkReplayTrastrainer(b *testing.B) {
 		spans += rep.Spans
 	}
 	b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// TestADayWithOnlyNezhasMinutesGetsTheColdSetting: Nezha publishes its other
+// days without TraStrainer's every minute; such a folder opens, and the
+// settings that need every minute say why they cannot run.
+func TestADayWithOnlyNezhasMinutesGetsTheColdSetting(t *testing.T) {
+	dir := t.TempDir()
+	day := filepath.Join(dir, "nezha", "rca_data", "2023-01-29")
+	ref := filepath.Join(dir, "nezha", "construct_data", "2023-01-29", "trace")
+	require.NoError(t, os.MkdirAll(day, 0o755))
+	require.NoError(t, os.MkdirAll(ref, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(day, "2023-01-29-fault_list.json"),
+		[]byte(`{"09": [{"inject_timestamp": "1674955539", "inject_pod": "ts-basic-service-5dc8d4f9fd-46997", "inject_type": "exception"}]}`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(ref, "08_50_trace.csv"),
+		[]byte("TraceID,SpanID,ParentID,PodName,OperationName,StartTimeUnixNano,EndTimeUnixNano,Duration\n"), 0o644))
+
+	d, err := Open(dir)
+	require.NoError(t, err)
+	assert.Empty(t, d.TraStrainer)
+	require.Len(t, d.Cases, 1)
+	assert.Equal(t, "ts-basic-service", d.Cases[0].Service)
+	assert.Equal(t, "08:50", d.Reference.Format("15:04"))
+	_, err = d.ColdRecent(context.Background(), Options{})
+	require.ErrorIs(t, err, ErrNoTraStrainer)
+	_, err = d.Continuous(context.Background(), Options{})
+	require.ErrorIs(t, err, ErrNoTraStrainer)
 }

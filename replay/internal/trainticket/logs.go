@@ -118,14 +118,16 @@ func logTime(ts, nano string) (t int64, repaired, ok bool) {
 }
 
 // parseLine splits an application log line into its severity, the level
-// word and the rest. It reads the three shapes container logs take: a
-// structured (JSON) record with a level field ({"severity":"error",
-// "message":...}, as Go, Node and Python services log); a line whose level
-// word follows its date and time ("20:00:36.278 INFO  c.t.c.X#34 ...", as
-// Java's logback and log4j write; "2022-08-22 05:18:42,123 - ERROR - ...",
-// as Python's logging does), and a line that starts with its level
-// ("[ERROR] ..."). Any other line is kept whole, with no severity: a stack
-// trace's continuation lines, for one.
+// word and the rest. It reads the shapes container logs take: a structured
+// (JSON) record with a level field ({"severity":"error","message":...}, as
+// Go, Node and Python services log); a line whose level word follows its date
+// and time, with a [thread] or a separator between them ("20:00:36.278 INFO
+// c.t.c.X#34 ...", "10:00:01.123 [main] ERROR ...", as Java's logback and
+// log4j write; "2022-08-22 05:18:42,123 - ERROR - ..."); and a line that
+// starts with its level ("[error] ...", "ERROR ...", "ERROR:root:...", as
+// Python's logging does by default). A level word without brackets is in
+// capitals. Any other line is kept whole, with no severity: a stack trace's
+// continuation lines, a sentence that starts with "Error rate", for two.
 func parseLine(line string) (plog.SeverityNumber, string, string) {
 	line = strings.TrimRight(line, "\r\n")
 	if strings.HasPrefix(line, "{") {
@@ -133,37 +135,83 @@ func parseLine(line string) (plog.SeverityNumber, string, string) {
 			return sev, word, body
 		}
 	}
-	rest := line
+	if line == "" || line[0] == ' ' || line[0] == '\t' {
+		return plog.SeverityNumberUnspecified, "", line // a continuation line
+	}
+	rest, dated, thread := line, false, false
 	for {
-		// Date and time fields come first; the level word is the first other field.
 		field, after, _ := strings.Cut(strings.TrimLeft(rest, " "), " ")
-		if field == "" {
+		switch {
+		case field == "":
 			return plog.SeverityNumberUnspecified, "", line
-		}
-		if field[0] >= '0' && field[0] <= '9' || strings.Trim(field, "-|") == "" {
-			rest = after // a date, a time, a separator
+		case isDateOrTime(field):
+			rest, dated = after, true
+			continue
+		case dated && (field == "-" || field == "|"):
+			rest = after
 			continue
 		}
-		word := strings.Trim(field, "[]:")
-		sev := severity(word)
-		if sev == plog.SeverityNumberUnspecified {
-			return sev, "", line
+		word, tail := levelWord(field)
+		if word == "" && dated && !thread && len(field) > 2 && field[0] == '[' && field[len(field)-1] == ']' {
+			rest, thread = after, true // logback's [thread]
+			continue
 		}
-		return sev, word, strings.TrimLeft(after, " -|")
+		if word == "" {
+			return plog.SeverityNumberUnspecified, "", line
+		}
+		after = strings.TrimLeft(after, " ")
+		if strings.HasPrefix(after, "- ") || strings.HasPrefix(after, "| ") {
+			after = after[2:] // one separator between the level and the message
+		}
+		return severity(word), word, strings.TrimSpace(tail + " " + after)
 	}
 }
 
-// levelFields and messageFields are the keys structured loggers use for a
-// record's level and its message (zap, logrus, pino, winston, structlog,
-// python-json-logger, ECS).
+// isDateOrTime recognises a date or time field: "20:00:36.278",
+// "2022-08-22", "2022/08/22", "2022-08-22T05:18:42.9Z", "05:18:42,123".
+func isDateOrTime(field string) bool {
+	if len(field) < 5 || field[0] < '0' || field[0] > '9' || !strings.ContainsAny(field, ":-/") {
+		return false
+	}
+	for _, c := range field {
+		if (c < '0' || c > '9') && !strings.ContainsRune(":-/.,T+Z", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// levelWord reads a level from a field: "[ERROR]" or "[error]", "ERROR",
+// "ERROR:" and "ERROR:root:..." (tail is what follows the colon). It is
+// "" when the field names no level.
+func levelWord(field string) (word, tail string) {
+	if len(field) > 2 && field[0] == '[' && field[len(field)-1] == ']' {
+		if w := field[1 : len(field)-1]; severity(w) != plog.SeverityNumberUnspecified {
+			return w, ""
+		}
+		return "", ""
+	}
+	word, tail, _ = strings.Cut(field, ":")
+	if word != strings.ToUpper(word) || severity(word) == plog.SeverityNumberUnspecified {
+		return "", ""
+	}
+	return word, tail
+}
+
+// levelFields, messageFields and timeFields are the keys structured loggers
+// use for a record's level, its message and its time (zap, logrus, winston,
+// structlog, python-json-logger, ECS).
 var (
 	levelFields   = []string{"severity", "level", "levelname", "log.level", "lvl"}
 	messageFields = []string{"message", "msg", "event", "log"}
+	timeFields    = []string{"timestamp", "time", "ts", "@timestamp", "asctime"}
 )
 
-// parseJSONLine reads a structured record: its level field and its message
-// (the whole line when it has none). ok is false when the line is not one
-// JSON object or names no level.
+// parseJSONLine reads a structured record: its level field and its message.
+// A message that is not a string is written as JSON; without a message, the
+// body is the record less its level and time (which would make every record
+// look new to a template miner). ok is false when the line is not one JSON
+// object or names no level by a word.
 func parseJSONLine(line string) (sev plog.SeverityNumber, word, body string, ok bool) {
 	var rec map[string]any
 	if json.Unmarshal([]byte(line), &rec) != nil {
@@ -178,14 +226,25 @@ func parseJSONLine(line string) (sev plog.SeverityNumber, word, body string, ok 
 	if sev = severity(word); sev == plog.SeverityNumberUnspecified {
 		return 0, "", "", false
 	}
-	body = line
 	for _, k := range messageFields {
-		if v, isStr := rec[k].(string); isStr && v != "" {
-			body = v
-			break
+		switch v := rec[k].(type) {
+		case nil:
+			continue
+		case string:
+			if v == "" {
+				continue
+			}
+			return sev, word, v, true
+		default:
+			b, _ := json.Marshal(v) // it was just decoded from JSON
+			return sev, word, string(b), true
 		}
 	}
-	return sev, word, body, true
+	for _, k := range append(slices.Clone(levelFields), timeFields...) {
+		delete(rec, k)
+	}
+	b, _ := json.Marshal(rec) // keys sorted: the same fields give the same body
+	return sev, word, string(b), true
 }
 
 func severity(word string) plog.SeverityNumber {

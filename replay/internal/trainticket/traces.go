@@ -91,8 +91,8 @@ func atoi64(s string) (int64, bool) {
 	return int64(n), true
 }
 
-// finishSpans drops duplicates and puts the spans in
-// emission (end time) order. chunks are the files' spans in read order.
+// finishSpans drops duplicates and puts the spans in emission (end time)
+// order. chunks are the files' spans in read order.
 func (r *Reader) finishSpans(chunks [][]span) {
 	// Group the spans by trace with a stable counting sort: linear, and it
 	// keeps the read order within a trace, so that the first read of a

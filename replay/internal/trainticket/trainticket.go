@@ -1,13 +1,17 @@
-// Package trainticket replays the Train Ticket telemetry of 2023-01-30 (the
-// Nezha and TraStrainer datasets: CSV files of traces, container logs and pod
-// metrics) as recording.Batches in event-time order, the way a live OTLP
-// collector would have received it.
+// Package trainticket replays telemetry recorded in the layout of the Nezha
+// and TraStrainer datasets (Train Ticket on 2023-01-30 and other days; CSV
+// files of traces, container logs and pod metrics, one a minute, plain or
+// gzip-compressed) as recording.Batches in event-time order, the way a live
+// OTLP collector would have received it.
 //
-// The files carry no span kinds, severities or OTLP resources, and they
-// overlap: a span or log line near a minute boundary is in two minute files,
-// and a trace's spans can be spread over several. Open therefore loads and
-// indexes every selected file first (compactly), infers what the files lack
-// over the whole data, and Next builds the pdata of one step at a time.
+// The files carry no span kinds or statuses, and no OTLP resources: the spans
+// go out as recorded (the processor reads the service boundaries), the
+// resource comes from the pod name and a log line's severity from its level
+// word. The files overlap: a span or log line near a minute boundary is in two
+// minute files, and a trace's spans can be spread over several. Open
+// therefore loads and indexes every selected file first (compactly), drops
+// what was read twice over the whole data, and Next builds the pdata of one
+// step at a time.
 package trainticket // import "github.com/otelcol-rca/otelcol-rca/replay/internal/trainticket"
 
 import (

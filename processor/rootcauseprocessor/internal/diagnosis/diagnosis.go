@@ -1,6 +1,7 @@
 // Package diagnosis decides whether one complete trace is anomalous and, if it
 // is, which span caused it and why. It is pure: a trace and baselines in, a
-// verdict out; no clock, no I/O, no shared state.
+// verdict out (and the kinds of spans that came without one); no clock, no
+// I/O, no shared state.
 package diagnosis // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 
 import (
@@ -231,9 +232,9 @@ type Diagnoser struct {
 	failed    []bool
 	breached  []bool
 	logError  []bool
-	novel     []bool // the span took a path its operation never took
-	inferred  []ptrace.SpanKind
-	logBody   []string // the ERROR log naming the span, "" when none
+	novel     []bool            // the span took a path its operation never took
+	inferred  []ptrace.SpanKind // inferKinds' scratch
+	logBody   []string          // the ERROR log naming the span, "" when none
 	onPath    []bool
 	cpSelf    []int64
 	score     []float64
@@ -258,7 +259,8 @@ func grow[T any](s []T, n int) []T {
 }
 
 // Diagnose judges one trace. The spans are not modified, except that a span
-// without a kind is given the one its place in the trace implies (inferKinds).
+// without a kind is given the one its place in the trace implies (inferKinds;
+// ignored spans, with a zero or repeated ID or in a cycle, keep none).
 func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 	v := Verdict{Root: -1, Culprit: -1, Slow: Slow{Culprit: -1}}
 	n := len(spans)

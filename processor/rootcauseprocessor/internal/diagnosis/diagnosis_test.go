@@ -237,18 +237,18 @@ func TestSpansWithoutKindsAreReadByTheirServiceBoundaries(t *testing.T) {
 		sp(4, 3, "order", "load", none, 3, 100),                 // inside order
 		sp(5, 3, "order", "call price", none, 100, 490),         // calls price
 		sp(6, 5, "price", "GET /price", none, 101, 489),         // entered from order
-		sp(7, 9, "stock", "GET /stock", none, 10, 20),           // parent outside the trace
+		sp(7, 0xee, "stock", "GET /stock", none, 10, 20),        // parent outside the trace
 		sp(8, 4, "order", "cache", ptrace.SpanKindClient, 4, 5), // has a kind: kept
+		sp(9, 0, "report", "POST /report", none, 0, 40),         // a root that calls another service directly
+		sp(10, 9, "mail", "POST /mail", none, 1, 39),
+		sp(11, 8, "order", "cache hit", none, 4, 5),  // below an explicit client, same service
+		sp(10, 9, "mail", "POST /mail", none, 1, 39), // a repeated ID: ignored, left as sent
 	}
-	sp9 := sp(9, 0, "report", "POST /report", none, 0, 40) // a root that calls another service directly
-	sp10 := sp(10, 9, "mail", "POST /mail", none, 1, 39)
-	spans = append(spans, sp9, sp10)
-	spans[6].Parent = pcommon.SpanID{0xee}
 	NewDiagnoser().Diagnose(spans, nil, fixed{})
 	want := []ptrace.SpanKind{
 		ptrace.SpanKindServer, ptrace.SpanKindClient, ptrace.SpanKindServer, ptrace.SpanKindInternal,
 		ptrace.SpanKindClient, ptrace.SpanKindServer, ptrace.SpanKindServer, ptrace.SpanKindClient,
-		ptrace.SpanKindServer, ptrace.SpanKindServer,
+		ptrace.SpanKindServer, ptrace.SpanKindServer, ptrace.SpanKindInternal, ptrace.SpanKindUnspecified,
 	}
 	for i, k := range want {
 		assert.Equal(t, k, spans[i].Kind, "span %d (%s %s)", i+1, spans[i].Service, spans[i].Name)
