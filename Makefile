@@ -8,7 +8,7 @@ SHELL := /bin/bash
 # the versions we pin (sum.golang.org answers 404), so `go` must not ask for
 # them. Everything else stays verified against the checksum database, and
 # go.sum files are committed.
-export GONOSUMDB := github.com/open-telemetry/opentelemetry-collector-contrib/exporter/elasticsearchexporter,github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter,github.com/aws/aws-sdk-go-v2/service/servicediscovery,github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension,github.com/open-telemetry/opentelemetry-collector-contrib/extension/encoding/otlpencodingextension,go.opentelemetry.io/ebpf-profiler,go.opentelemetry.io/collector/cmd/mdatagen
+export GONOSUMDB := github.com/open-telemetry/opentelemetry-collector-contrib/exporter/elasticsearchexporter,github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter,github.com/aws/aws-sdk-go-v2/service/servicediscovery,github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension,github.com/open-telemetry/opentelemetry-collector-contrib/extension/encoding/otlpencodingextension,go.opentelemetry.io/ebpf-profiler,go.opentelemetry.io/collector/cmd/mdatagen,go.opentelemetry.io/collector/extension/memorylimiterextension
 
 TOOLS_BIN   := $(CURDIR)/.tools/bin
 BUILDER     := $(TOOLS_BIN)/builder
