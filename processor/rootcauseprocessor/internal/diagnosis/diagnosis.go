@@ -340,8 +340,11 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 		} else if c >= 0 && ref != nil {
 			// A failure that waited for something slower than usual below
 			// it (a timeout, a circuit breaker opening) is a symptom of
-			// that delay: blame what the delay is blamed on.
-			if lc := d.partCulprit(ref); lc >= 0 && lc != int32(c) && d.below(lc, int32(c)) {
+			// that delay: blame what the delay is blamed on. It failed
+			// because it waited when it failed soon after the delay ended,
+			// sooner than the delay lasted; a failure that came long after
+			// a delay was over is its own.
+			if lc := d.partCulprit(ref); lc >= 0 && lc != int32(c) && d.below(lc, int32(c)) && spans[c].End-spans[lc].End <= d.blamedOn(lc) {
 				v.Culprit = int(lc)
 			}
 		}

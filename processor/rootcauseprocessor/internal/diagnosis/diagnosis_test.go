@@ -254,3 +254,52 @@ func TestSpansWithoutKindsAreReadByTheirServiceBoundaries(t *testing.T) {
 		assert.Equal(t, k, spans[i].Kind, "span %d (%s %s)", i+1, spans[i].Service, spans[i].Name)
 	}
 }
+
+// visitRef is usualRef with a usual visit time per service.
+type visitRef struct {
+	usualRef
+	visits map[string]time.Duration
+}
+
+func (r visitRef) Usual(k PartKey) (time.Duration, bool) {
+	if u, ok := r.visits[k.Service]; ok && k.Kind == PartVisit {
+		return u, true
+	}
+	return r.usualRef.Usual(k)
+}
+
+func (r visitRef) Breached(k PartKey, v time.Duration) bool {
+	u, _ := r.Usual(k)
+	return v > 5*u
+}
+
+// A failure is the symptom of a delay below it (a timeout, a circuit breaker)
+// when it came soon after the delay ended. One that came long after the
+// delay was over, for a reason of its own, is its own.
+func TestAFailureIsTheSymptomOfADelayOnlyWhenItFollowsTheDelay(t *testing.T) {
+	// preserve calls seat, which takes 83ms of its own (usually 10ms), then
+	// works on (usually 200ms of its own) and fails.
+	trace := func(preserveEnd int64) []Span {
+		return []Span{
+			sp(1, 0, "gateway", "/*", ptrace.SpanKindUnspecified, 0, preserveEnd+5),
+			sp(2, 1, "preserve", "POST /preserve", ptrace.SpanKindUnspecified, 1, preserveEnd),
+			sp(3, 2, "preserve", "HTTP POST", ptrace.SpanKindUnspecified, 10, 95),
+			sp(4, 3, "seat", "POST /seats", ptrace.SpanKindUnspecified, 11, 94),
+		}
+	}
+	ref := visitRef{visits: map[string]time.Duration{"preserve": 220 * time.Millisecond, "gateway": 10 * time.Millisecond}}
+
+	late := trace(300)
+	logs := []Log{{Service: "preserve", SpanID: late[1].ID, Severity: 17, Body: "No instances available for ts-travel2-service"}}
+	v := NewDiagnoser().Diagnose(late, logs, ref)
+	require.Equal(t, KindError, v.Kind)
+	assert.Equal(t, "preserve", v.CulpritService, "it failed 206ms after seat's 73ms delay was over")
+	assert.Equal(t, "seat", v.Slow.Service, "the delay is an anomaly beside the failure")
+
+	soon := trace(100)
+	logs[0].SpanID = soon[1].ID
+	logs[0].Body = "Read timed out"
+	v = NewDiagnoser().Diagnose(soon, logs, ref)
+	require.Equal(t, KindError, v.Kind)
+	assert.Equal(t, "seat", v.CulpritService, "it failed 6ms after seat's delay: it waited for it")
+}

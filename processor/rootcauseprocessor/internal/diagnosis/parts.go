@@ -279,6 +279,17 @@ func (d *Diagnoser) partCulprit(ref Reference) int32 {
 	return d.blames[best].span
 }
 
+// blamedOn is the excess this trace blames on the service of span, in
+// nanoseconds: what partCulprit weighed for it.
+func (d *Diagnoser) blamedOn(span int32) int64 {
+	for k := range d.blames {
+		if d.blames[k].span == span {
+			return d.blames[k].total
+		}
+	}
+	return 0
+}
+
 // of: the part is the service's: one of its visits, or a call into it or
 // out of it.
 func (p *Part) of(service string) bool {
