@@ -65,10 +65,12 @@ func TestRealWorld(t *testing.T) {
 }
 
 // sliceCases are the regression slice: one case of each fault type on the
-// same service, a network delay elsewhere, and a CPU contention on a
-// low-rate service whose callees have no other callers (cold, its slow
-// calls are its own only by what the trace itself shows).
-var sliceCases = []int{1, 2, 9, 11}
+// same service, a network delay elsewhere, a CPU contention on a low-rate
+// service whose callees have no other callers (cold, its slow calls are its
+// own only by what the trace itself shows), and a network delay whose
+// requests share the window with requests that fail long after a small
+// delay of another service (12:36: the failures are not that delay's).
+var sliceCases = []int{1, 2, 5, 9, 11}
 
 // sliceResult is what the slice scored when it was last recorded.
 type sliceResult struct {
