@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -457,4 +458,24 @@ func quantile(ds []time.Duration, q float64) string {
 		return "-"
 	}
 	return ds[min(len(ds)-1, int(q*float64(len(ds))))].Round(100 * time.Millisecond).String()
+}
+
+// TestTheSeedScenariosOnBareTraces: a recording without span kinds,
+// statuses, attributes or events, whose failures show only in ERROR logs,
+// still gets every seed incident's culprit named first.
+func TestTheSeedScenariosOnBareTraces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ten simulated minutes per scenario")
+	}
+	for _, c := range accCases(t, 0) {
+		c.bare = true
+		t.Run(c.name, func(t *testing.T) {
+			incs, truth := runAccCase(t, c)
+			require.NotEmpty(t, truth)
+			for _, gt := range truth {
+				r := score(gt, incs, scenarioNames(c.scenario), targets(gt, c.scenario, true), rand.New(rand.NewPCG(1, 1)))
+				assert.Equal(t, 1, r.rank, "%s: culprit %s; incidents %+v", gt.Fault, gt.CulpritService, incs)
+			}
+		})
+	}
 }
