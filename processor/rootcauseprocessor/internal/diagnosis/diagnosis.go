@@ -221,29 +221,31 @@ func (d *Diagnoser) delayed(spans []Span, root int, slow string, parts []Part, b
 
 // Diagnoser holds reusable scratch space. It is not safe for concurrent use.
 type Diagnoser struct {
-	index     map[pcommon.SpanID]int32
-	parent    []int32
-	depth     []int32
-	order     []int32 // breadth-first from the roots
-	kids      []int32 // children of i are kids[kidOff[i]:kidOff[i+1]]
-	kidOff    []int32
-	fill      []int32
-	ignored   []bool
-	failed    []bool
-	breached  []bool
-	logError  []bool
-	novel     []bool            // the span took a path its operation never took
-	inferred  []ptrace.SpanKind // inferKinds' scratch
-	logBody   []string          // the ERROR log naming the span, "" when none
-	onPath    []bool
-	cpSelf    []int64
-	score     []float64
-	tmp       []int32
-	blames    []serviceBlame
-	calls     []int32
-	slowCalls map[[2]string]callCount // see countSlowCalls
-	excesses  []time.Duration         // of each part, -1 when unknown; see blameParts
-	intervals [][2]int64
+	index    map[pcommon.SpanID]int32
+	parent   []int32
+	depth    []int32
+	order    []int32 // breadth-first from the roots
+	kids     []int32 // children of i are kids[kidOff[i]:kidOff[i+1]]
+	kidOff   []int32
+	fill     []int32
+	ignored  []bool
+	failed   []bool
+	breached []bool
+	logError []bool
+	novel    []bool            // the span took a path its operation never took
+	inferred []ptrace.SpanKind // inferKinds' scratch
+	// pathBlames is latencyCulprit's scratch for the critical path's blames.
+	pathBlames []serviceBlame
+	logBody    []string // the ERROR log naming the span, "" when none
+	onPath     []bool
+	cpSelf     []int64
+	score      []float64
+	tmp        []int32
+	blames     []serviceBlame
+	calls      []int32
+	slowCalls  map[[2]string]callCount // see countSlowCalls
+	excesses   []time.Duration         // of each part, -1 when unknown; see blameParts
+	intervals  [][2]int64
 }
 
 // NewDiagnoser returns a Diagnoser.
@@ -340,11 +342,9 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 		} else if c >= 0 && ref != nil {
 			// A failure that waited for something slower than usual below
 			// it (a timeout, a circuit breaker opening) is a symptom of
-			// that delay: blame what the delay is blamed on. It failed
-			// because it waited when it failed soon after the delay ended,
-			// sooner than the delay lasted; a failure that came long after
-			// a delay was over is its own.
-			if lc := d.partCulprit(ref); lc >= 0 && lc != int32(c) && d.below(lc, int32(c)) && spans[c].End-spans[lc].End <= d.blamedOn(lc) {
+			// that delay: blame what the delay is blamed on, when the
+			// failure followed it (failedAfterDelay).
+			if lc := d.partCulprit(ref); lc >= 0 && lc != int32(c) && d.below(lc, int32(c)) && d.failedAfterDelay(spans, v.Parts, int32(c), lc) {
 				v.Culprit = int(lc)
 			}
 		}
@@ -703,7 +703,11 @@ func (d *Diagnoser) latencyCulprit(spans []Span, from int32, b Baselines) int32 
 	}
 	d.tmp = d.tmp[:0]
 	d.criticalPath(spans, from, spans[from].End)
-	d.blames = d.blames[:0]
+	// Its own blames, in a scratch of their own: the parts' blames
+	// (blameParts) are read after it, for the delay beside a failure.
+	parts := d.blames
+	d.blames = d.pathBlames[:0]
+	defer func() { d.pathBlames, d.blames = d.blames, parts }()
 	for _, i := range d.tmp {
 		s := &spans[i]
 		excess := d.cpSelf[i]

@@ -302,4 +302,46 @@ func TestAFailureIsTheSymptomOfADelayOnlyWhenItFollowsTheDelay(t *testing.T) {
 	v = NewDiagnoser().Diagnose(soon, logs, ref)
 	require.Equal(t, KindError, v.Kind)
 	assert.Equal(t, "seat", v.CulpritService, "it failed 6ms after seat's delay: it waited for it")
+
+	timedOut := func(spans []Span, failed int) Verdict {
+		t.Helper()
+		v := NewDiagnoser().Diagnose(spans, []Log{{Service: spans[failed].Service, SpanID: spans[failed].ID, Severity: 17, Body: "Read timed out"}}, ref)
+		require.Equal(t, KindError, v.Kind)
+		return v
+	}
+	// A delay on the way back: seat answered at once, its answer took 391ms
+	// to arrive, and preserve failed 5ms after it did.
+	v = timedOut([]Span{
+		sp(1, 0, "gateway", "/*", ptrace.SpanKindUnspecified, 0, 420),
+		sp(2, 1, "preserve", "POST /preserve", ptrace.SpanKindUnspecified, 1, 415),
+		sp(3, 2, "preserve", "HTTP POST", ptrace.SpanKindUnspecified, 10, 410),
+		sp(4, 3, "seat", "POST /seats", ptrace.SpanKindUnspecified, 11, 20),
+	}, 1)
+	assert.Equal(t, "seat", v.CulpritService, "a delay on the way back is waited for until the answer arrives")
+
+	// A delay one service further down: the gateway waited for preserve,
+	// which waited for seat (39ms beyond its usual) and then did its usual
+	// work; the gateway failed as soon as preserve answered.
+	v = timedOut([]Span{
+		sp(1, 0, "gateway", "/*", ptrace.SpanKindUnspecified, 0, 102),
+		sp(2, 1, "gateway", "HTTP POST", ptrace.SpanKindUnspecified, 5, 101),
+		sp(3, 2, "preserve", "POST /preserve", ptrace.SpanKindUnspecified, 6, 100),
+		sp(4, 3, "preserve", "HTTP POST", ptrace.SpanKindUnspecified, 10, 61),
+		sp(5, 4, "seat", "POST /seats", ptrace.SpanKindUnspecified, 11, 60),
+	}, 0)
+	assert.Equal(t, "seat", v.CulpritService, "the delay came back through preserve")
+
+	// Three slow attempts, with backoffs between them; the failure came
+	// right after the last.
+	v = timedOut([]Span{
+		sp(1, 0, "gateway", "/*", ptrace.SpanKindUnspecified, 0, 605),
+		sp(2, 1, "preserve", "POST /preserve", ptrace.SpanKindUnspecified, 1, 600),
+		sp(3, 2, "preserve", "HTTP POST", ptrace.SpanKindUnspecified, 10, 110),
+		sp(4, 3, "seat", "POST /seats", ptrace.SpanKindUnspecified, 11, 109),
+		sp(5, 2, "preserve", "HTTP POST", ptrace.SpanKindUnspecified, 210, 310),
+		sp(6, 5, "seat", "POST /seats", ptrace.SpanKindUnspecified, 211, 309),
+		sp(7, 2, "preserve", "HTTP POST", ptrace.SpanKindUnspecified, 510, 598),
+		sp(8, 7, "seat", "POST /seats", ptrace.SpanKindUnspecified, 511, 597),
+	}, 1)
+	assert.Equal(t, "seat", v.CulpritService, "retried until the last slow attempt")
 }

@@ -279,15 +279,43 @@ func (d *Diagnoser) partCulprit(ref Reference) int32 {
 	return d.blames[best].span
 }
 
-// blamedOn is the excess this trace blames on the service of span, in
-// nanoseconds: what partCulprit weighed for it.
-func (d *Diagnoser) blamedOn(span int32) int64 {
+// failedAfterDelay tells whether failed span c failed because it waited for
+// the delay blamed on the service of lc: it failed soon after the delay came
+// back to it, sooner than the delay lasted. A timeout fires when the wait is
+// over; a failure long after a delay was over, for a reason of its own, is
+// its own. The delay comes back to c through c's own span on the way to each
+// slow part of the service below c (its outbound call; c's child on the way
+// when c called out directly), the last of them to end: a response delayed
+// on the way back, a callee's callee and a retried call are all waited for
+// until then. The delay lasted what the trace blames on the service.
+func (d *Diagnoser) failedAfterDelay(spans []Span, parts []Part, c, lc int32) bool {
+	service := spans[lc].Service
+	var allowance int64
 	for k := range d.blames {
-		if d.blames[k].span == span {
-			return d.blames[k].total
+		if d.blames[k].service == service {
+			allowance = d.blames[k].total
 		}
 	}
-	return 0
+	back, found := int64(0), false
+	slow := func(i int32) {
+		if i < 0 || spans[i].Service != service || !d.below(i, c) {
+			return
+		}
+		// Up from the slow span to c's service.
+		at := i
+		for p := d.parent[at]; p >= 0 && p != c && spans[at].Service != spans[c].Service; p = d.parent[at] {
+			at = p
+		}
+		back, found = max(back, min(spans[at].End, spans[c].End)), true
+	}
+	for k := range parts {
+		if k >= len(d.excesses) || d.excesses[k] <= 0 {
+			continue
+		}
+		slow(parts[k].Span)
+		slow(parts[k].Caller)
+	}
+	return found && spans[c].End-back <= allowance
 }
 
 // of: the part is the service's: one of its visits, or a call into it or
