@@ -240,7 +240,10 @@ func parseJSONLine(line string) (sev plog.SeverityNumber, word, body string, ok 
 			return sev, word, string(b), true
 		}
 	}
-	for _, k := range append(slices.Clone(levelFields), timeFields...) {
+	for _, k := range levelFields {
+		delete(rec, k)
+	}
+	for _, k := range timeFields {
 		delete(rec, k)
 	}
 	b, _ := json.Marshal(rec) // keys sorted: the same fields give the same body

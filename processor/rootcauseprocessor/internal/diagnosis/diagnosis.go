@@ -232,8 +232,7 @@ type Diagnoser struct {
 	failed   []bool
 	breached []bool
 	logError []bool
-	novel    []bool            // the span took a path its operation never took
-	inferred []ptrace.SpanKind // inferKinds' scratch
+	novel    []bool // the span took a path its operation never took
 	// pathBlames is latencyCulprit's scratch for the critical path's blames.
 	pathBlames []serviceBlame
 	logBody    []string // the ERROR log naming the span, "" when none
@@ -496,7 +495,6 @@ func (d *Diagnoser) build(spans []Span, p *Problems) {
 	d.cpSelf = grow(d.cpSelf, n)
 	d.score = grow(d.score, n)
 	d.kidOff = grow(d.kidOff, n+1)
-	d.inferred = grow(d.inferred, n)
 	for i := range spans {
 		id := spans[i].ID
 		switch _, dup := d.index[id]; {

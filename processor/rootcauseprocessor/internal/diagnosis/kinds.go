@@ -9,33 +9,31 @@ import "go.opentelemetry.io/collector/pdata/ptrace"
 // by kind. A span entered from another service, or from outside the trace,
 // is SERVER; a span that calls another service directly is CLIENT, unless
 // it is an entry point itself; any other is INTERNAL. Spans that have a
-// kind keep it. It needs the parents of build.
+// kind keep it. The kinds follow from parents and services alone, so a span
+// given one changes no other span's. It needs the parents of build.
 func (d *Diagnoser) inferKinds(spans []Span) {
 	for i := range spans {
 		s := &spans[i]
 		if d.ignored[i] || s.Kind != ptrace.SpanKindUnspecified {
 			continue
 		}
-		if p := d.parent[i]; p < 0 || spans[p].Service != s.Service {
-			d.inferred[i] = ptrace.SpanKindServer
-		} else {
-			d.inferred[i] = ptrace.SpanKindInternal
+		switch p := d.parent[i]; {
+		case p < 0 || spans[p].Service != s.Service:
+			s.Kind = ptrace.SpanKindServer
+		case d.callsOut(spans, int32(i)):
+			s.Kind = ptrace.SpanKindClient
+		default:
+			s.Kind = ptrace.SpanKindInternal
 		}
 	}
-	for i := range spans {
-		if d.ignored[i] || spans[i].Kind != ptrace.SpanKindUnspecified || d.inferred[i] == ptrace.SpanKindServer {
-			continue
-		}
-		for _, c := range d.children(int32(i)) {
-			if spans[c].Service != spans[i].Service {
-				d.inferred[i] = ptrace.SpanKindClient
-				break
-			}
+}
+
+// callsOut tells whether span i has a child in another service.
+func (d *Diagnoser) callsOut(spans []Span, i int32) bool {
+	for _, c := range d.children(i) {
+		if spans[c].Service != spans[i].Service {
+			return true
 		}
 	}
-	for i := range spans {
-		if spans[i].Kind == ptrace.SpanKindUnspecified && !d.ignored[i] {
-			spans[i].Kind = d.inferred[i]
-		}
-	}
+	return false
 }

@@ -298,15 +298,22 @@ func (d *Diagnoser) failedAfterDelay(spans []Span, parts []Part, c, lc int32) bo
 	}
 	back, found := int64(0), false
 	slow := func(i int32) {
-		if i < 0 || spans[i].Service != service || !d.below(i, c) {
+		if i < 0 || spans[i].Service != service {
 			return
 		}
-		// Up from the slow span to c's service.
+		// Up from the slow span to c, noting where it came back: the first
+		// span of c's service on the way, else c's child on the way.
+		via := int32(-1)
 		at := i
-		for p := d.parent[at]; p >= 0 && p != c && spans[at].Service != spans[c].Service; p = d.parent[at] {
-			at = p
+		for ; at >= 0 && at != c; at = d.parent[at] {
+			if via < 0 && (spans[at].Service == spans[c].Service || d.parent[at] == c) {
+				via = at
+			}
 		}
-		back, found = max(back, min(spans[at].End, spans[c].End)), true
+		if at != c || via < 0 {
+			return // not below c
+		}
+		back, found = max(back, min(spans[via].End, spans[c].End)), true
 	}
 	for k := range parts {
 		if k >= len(d.excesses) || d.excesses[k] <= 0 {
