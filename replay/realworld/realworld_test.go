@@ -7,14 +7,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// datasetDir finds the dataset: $DATASET, else ../shared/datasets beside the
-// repository (the layout of the project's machines).
+// datasetDir finds 2023-01-30's folder: $DATASET, else
+// ../shared/datasets beside the repository (the layout of the project's
+// machines).
 func datasetDir(t *testing.T) string {
 	t.Helper()
 	if d := os.Getenv("DATASET"); d != "" {
@@ -29,39 +33,117 @@ func datasetDir(t *testing.T) string {
 	return ""
 }
 
-// TestRealWorld is make bench-realworld: every fault case in the cold
-// setting (with Nezha's reference minute, and with the minute before each
-// fault) and the continuous one.
+// datasetDirs is $DATASET alone, else every dataset folder (one with a
+// nezha/ folder) under ../shared/datasets.
+func datasetDirs(t *testing.T) []string {
+	t.Helper()
+	if d := os.Getenv("DATASET"); d != "" {
+		return []string{d}
+	}
+	for _, root := range []string{"../../../shared/datasets", "/work/shared/datasets"} {
+		dirs, _ := filepath.Glob(filepath.Join(root, "*", "nezha"))
+		if len(dirs) == 0 {
+			continue
+		}
+		for i := range dirs {
+			dirs[i] = filepath.Dir(dirs[i])
+		}
+		return dirs
+	}
+	t.Skip("no dataset folder found: set DATASET")
+	return nil
+}
+
+// TestRealWorld is make bench-realworld: for each dataset folder, every
+// fault case in the cold setting (with Nezha's reference minute, and with
+// the minute before each fault) and the continuous one.
 func TestRealWorld(t *testing.T) {
 	if os.Getenv("RCA_REALWORLD") == "" {
 		t.Skip("set RCA_REALWORLD=1 (make bench-realworld)")
 	}
-	d, err := Open(datasetDir(t))
-	require.NoError(t, err)
 	ctx := context.Background()
 	var summaries []string
-	for _, s := range []struct {
-		name string
-		run  func(context.Context, Options) (Report, error)
-	}{
-		{"realworld-cold", d.Cold},
-		{"realworld-cold-recent", d.ColdRecent},
-		{"realworld", d.Continuous},
-	} {
-		rep, err := s.run(ctx, Options{})
-		if errors.Is(err, ErrNoTraStrainer) {
-			// Nezha's other days come without TraStrainer's minutes: the
-			// cold setting is still measured.
-			fmt.Printf("## %s setting: skipped: %v\n", rep.Setting, err)
-			continue
-		}
+	for _, dir := range datasetDirs(t) {
+		d, err := Open(dir)
 		require.NoError(t, err)
-		rep.Print(os.Stdout)
-		summaries = append(summaries, rep.Summary(s.name))
+		folder := filepath.Base(dir)
+		fmt.Printf("# %s\n", folder)
+		for _, s := range []struct {
+			name string
+			run  func(context.Context, Options) (Report, error)
+		}{
+			{"realworld-cold", d.Cold},
+			{"realworld-cold-recent", d.ColdRecent},
+			{"realworld", d.Continuous},
+		} {
+			rep, err := s.run(ctx, options(t))
+			if errors.Is(err, ErrNoTraStrainer) {
+				// Nezha's other days come without TraStrainer's minutes: the
+				// cold setting is still measured.
+				fmt.Printf("## %s setting: skipped: %v\n", rep.Setting, err)
+				continue
+			}
+			require.NoError(t, err)
+			rep.Print(os.Stdout)
+			summaries = append(summaries, rep.Summary(s.name+" "+folder))
+		}
 	}
 	for _, s := range summaries {
 		fmt.Println(s)
 	}
+}
+
+// options reads the developer's knobs of make bench-realworld: CASES=3,7
+// replays those cases only (indexes in time order), and
+// RCA_REALWORLD_VERBOSE=1 prints every incident record of each case.
+func options(t *testing.T) Options {
+	t.Helper()
+	var opts Options
+	if cs := os.Getenv("CASES"); cs != "" {
+		for _, f := range strings.Split(cs, ",") {
+			i, err := strconv.Atoi(strings.TrimSpace(f))
+			require.NoError(t, err, "CASES=%s: want case indexes, as 3,7", cs)
+			opts.Cases = append(opts.Cases, i)
+		}
+	}
+	if os.Getenv("RCA_REALWORLD_VERBOSE") != "" {
+		opts.Trace = os.Stdout
+	}
+	return opts
+}
+
+// TestInjectionTimesFallInTheRecordedMinutes checks the injection-time rule
+// against the data: every case's injection is in, or within a minute
+// before, the fault minutes recorded for it.
+func TestInjectionTimesFallInTheRecordedMinutes(t *testing.T) {
+	for _, dir := range datasetDirs(t) {
+		d, err := Open(dir)
+		require.NoError(t, err)
+		for _, c := range d.Cases {
+			found := false
+			for _, m := range []time.Time{c.Inject, c.Inject.Add(time.Minute)} {
+				files, _ := filepath.Glob(filepath.Join(d.NezhaRCA, "trace", m.Format("15_04")+"_trace.csv*"))
+				found = found || len(files) > 0
+			}
+			assert.True(t, found, "%s: case %s on %s: no fault minute recorded at or just after its injection", filepath.Base(dir), c.Inject.Format(time.DateTime), c.Service)
+		}
+	}
+}
+
+func TestTheInjectionTimeIsTheTimestampOnlyWhenItAgrees(t *testing.T) {
+	for _, tc := range []struct{ wall, stamp, want string }{
+		{"2023-01-30 12:06:12", "1675080432", "12:07:12"}, // a minute apart: the timestamp
+		{"2023-01-29 08:52:06", "1674953526", "08:52:06"}, // 8 hours apart: inject_time
+		{"2023-01-29 08:52:06", "", "08:52:06"},
+	} {
+		at, err := injectionTime(tc.wall, tc.stamp)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, at.Format(time.TimeOnly), "%+v", tc)
+	}
+	_, err := injectionTime("29/01/2023", "")
+	assert.ErrorContains(t, err, "inject_time")
+	_, err = injectionTime("", "yesterday")
+	assert.ErrorContains(t, err, "inject_timestamp")
 }
 
 // sliceCases are the regression slice: one case of each fault type on the
