@@ -103,13 +103,15 @@ bench-accuracy-bare: ## The accuracy benchmark on bare traces (no kind, status, 
 bench-overload: build ## Overload: the shipped config under a flood of 1 KB spans for a minute; RSS against its memory budget, refusals counted
 	cd test/e2e && RCA_OVERLOAD=1 go test -run '^TestOverload$$' -count=1 -timeout 10m -v . | grep -v -e '^=== RUN' -e '^PASS' -e '^ok '
 
-# The real-world benchmark's dataset (see its README): beside the repository, or
-# where this project's machines keep it; DATASET=... to use another copy.
-DATASET ?= $(firstword $(wildcard ../shared/datasets/trainticket-2023-01-30 /work/shared/datasets/trainticket-2023-01-30) ../shared/datasets/trainticket-2023-01-30)
+# The real-world benchmark replays every dataset folder of ../shared/datasets
+# (beside the repository, or where this project's machines keep it);
+# DATASET=<folder> picks one, CASES=3,7 some of its cases (indexes in time
+# order), RCA_REALWORLD_VERBOSE=1 prints each case's incident records.
+DATASET ?=
 
 .PHONY: bench-realworld
-bench-realworld: ## Real recorded faults (Train Ticket): every case, cold (two reference minutes) and continuous; AC@1, AC@3, Avg@5 per fault type, delays, false incidents
-	set -o pipefail; cd replay && RCA_REALWORLD=1 DATASET=$(abspath $(DATASET)) go test -run '^TestRealWorld$$' -count=1 -timeout 60m -v ./realworld/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok '
+bench-realworld: ## Real recorded faults (every Train Ticket day): every case, cold (one reference minute) and continuous; AC@1, AC@3, Avg@5 per fault type, delays, false incidents
+	set -o pipefail; cd replay && RCA_REALWORLD=1 DATASET=$(if $(DATASET),$(abspath $(DATASET))) go test -run '^TestRealWorld$$' -count=1 -timeout 60m -v ./realworld/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok '
 
 .PHONY: replay
 replay: ## Build bin/rca-replay: run recorded telemetry (OTLP files, Train Ticket) through rootcause and print its incidents

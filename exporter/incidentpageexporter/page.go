@@ -167,8 +167,8 @@ var incidentTemplate = template.Must(template.New("incident").Funcs(funcs).Parse
 {{if .Dashboard}}<tr><th>Dashboard</th><td><a href="{{.Dashboard}}">open</a></td></tr>{{end}}
 </table>
 <h2>Candidates</h2>
-<table id="candidates"><tr><th>Service</th><th>Score</th></tr>
-{{range .In.Candidates}}<tr><td>{{.Name}}</td><td>{{printf "%.2f" .Score}}</td></tr>{{end}}</table>
+<table id="candidates"><tr><th>Service</th><th>Score</th><th>Evidence</th></tr>
+{{range .In.Candidates}}<tr><td>{{.Name}}</td><td>{{printf "%.2f" .Score}}</td><td>{{.Evidence}}</td></tr>{{end}}</table>
 {{if .In.Evidence}}<h2>Evidence</h2><ul id="evidence">{{range .In.Evidence}}<li><code>{{.}}</code></li>{{end}}</ul>{{end}}
 <h2>Timeline</h2>
 <table id="timeline"><tr><th>At</th><th>Record</th><th>Traces</th></tr>

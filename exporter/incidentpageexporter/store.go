@@ -36,8 +36,9 @@ type Incident struct {
 
 // Candidate is a ranked suspect.
 type Candidate struct {
-	Name  string  `json:"name"`
-	Score float64 `json:"score"`
+	Name     string  `json:"name"`
+	Score    float64 `json:"score"`
+	Evidence string  `json:"evidence,omitempty"`
 }
 
 // Event is a record of the incident: when it opened, grew, resolved.
@@ -123,7 +124,7 @@ func (s *store) addRecord(r incidentrecord.Record) {
 	in.Affected, in.Evidence, in.TraceIDs = r.Affected, r.Evidence, r.TraceIDs
 	in.Candidates = nil
 	for _, c := range r.Candidates {
-		in.Candidates = append(in.Candidates, Candidate{Name: c.Name, Score: c.Score})
+		in.Candidates = append(in.Candidates, Candidate{Name: c.Name, Score: c.Score, Evidence: c.Evidence})
 	}
 	in.WindowStart, in.WindowEnd = r.WindowStart, r.WindowEnd
 	in.Timeline = append(in.Timeline, Event{At: r.At, Status: r.Status, TraceCount: r.TraceCount})

@@ -184,7 +184,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		// The delay is a symptom only of a service that could have caused it.
 		slow.Affected = sl.Delayed
 		slow.CulpritSpanID = sc.spans[sl.Culprit].ID
-		slow.Candidates = []diagnosis.Candidate{{Name: sl.Service, Score: 1}}
+		slow.Candidates = []diagnosis.Candidate{{Name: sl.Service, Score: 1, Evidence: diagnosis.EvidenceOrigin | diagnosis.EvidenceSlow}}
 		also = append(also, slow)
 	}
 	d := &decision{Decision: loglink.Decision{Culprit: v.CulpritService}, operation: v.CulpritOperation}

@@ -64,7 +64,7 @@ func incidentLogs(events []incident.Incident, now time.Time, resourceAttrs map[s
 			if k == candidatesShown {
 				break
 			}
-			rec.Candidates = append(rec.Candidates, incidentrecord.Candidate{Name: c.Name, Score: round(c.Score)})
+			rec.Candidates = append(rec.Candidates, incidentrecord.Candidate{Name: c.Name, Score: round(c.Score), Evidence: c.Evidence})
 		}
 		for k := range in.TraceIDs {
 			rec.TraceIDs = append(rec.TraceIDs, in.TraceIDs[k].String())

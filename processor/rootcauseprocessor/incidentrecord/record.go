@@ -33,6 +33,7 @@ const (
 	AttrConfidence        = "rca.confidence"
 	AttrCandidates        = "rca.candidates"
 	AttrCandidateScores   = "rca.candidate.scores"
+	AttrCandidateEvidence = "rca.candidate.evidence"
 	AttrTraceIDs          = "rca.trace_ids"
 	AttrSpanIDs           = "rca.span_ids"
 	AttrAffected          = "rca.affected.services"
@@ -82,10 +83,12 @@ type Record struct {
 	WindowStart, WindowEnd                time.Time
 }
 
-// Candidate is a suspect of an incident, best first.
+// Candidate is a suspect of an incident, best first, with the evidence
+// against it in words.
 type Candidate struct {
-	Name  string
-	Score float64
+	Name     string
+	Score    float64
+	Evidence string
 }
 
 // Is tells whether lr is an incident record.
@@ -151,10 +154,14 @@ func Read(lr plog.LogRecord) (Record, error) {
 	if v, ok := a.Get(AttrCandidateScores); ok && v.Type() == pcommon.ValueTypeSlice {
 		scores = v.Slice()
 	}
+	evidence := strs(AttrCandidateEvidence)
 	for i, name := range strs(AttrCandidates) {
 		c := Candidate{Name: name}
 		if i < scores.Len() {
 			c.Score = scores.At(i).Double()
+		}
+		if i < len(evidence) {
+			c.Evidence = evidence[i]
 		}
 		r.Candidates = append(r.Candidates, c)
 	}
@@ -182,10 +189,11 @@ func (r Record) Write(lr plog.LogRecord) {
 	}
 	a.PutStr(AttrReason, r.Reason)
 	a.PutDouble(AttrConfidence, r.Confidence)
-	cands, scores := a.PutEmptySlice(AttrCandidates), a.PutEmptySlice(AttrCandidateScores)
+	cands, scores, evidence := a.PutEmptySlice(AttrCandidates), a.PutEmptySlice(AttrCandidateScores), a.PutEmptySlice(AttrCandidateEvidence)
 	for _, c := range r.Candidates {
 		cands.AppendEmpty().SetStr(c.Name)
 		scores.AppendEmpty().SetDouble(c.Score)
+		evidence.AppendEmpty().SetStr(c.Evidence)
 	}
 	attrvalue.AppendStrs(a.PutEmptySlice(AttrTraceIDs), r.TraceIDs)
 	attrvalue.AppendStrs(a.PutEmptySlice(AttrSpanIDs), r.SpanIDs)

@@ -16,7 +16,7 @@ func TestARecordReadsBackAsWritten(t *testing.T) {
 		Service: "payment", Operation: "gateway.authenticate", Dependency: "sqlite",
 		Reason: "database connection timeout", Summary: "Incident 99bde86d open: payment", At: at,
 		Confidence: 0.97, Share: 0.4, TraceCount: 5,
-		Candidates: []Candidate{{"payment", 0.91}, {"order", 0.2}},
+		Candidates: []Candidate{{"payment", 0.91, "started the failure or delay in 5 of 5 traces"}, {"order", 0.2, "failed in 5 of 5 traces"}},
 		TraceIDs:   []string{"da096cc95f6fab3c7e7c786599dd7a55"}, SpanIDs: []string{"0102030405060708"},
 		Affected: []string{"order"}, Evidence: []string{"payment: Database connection timeout."},
 		WindowStart: at.Add(-8 * time.Second), WindowEnd: at,

@@ -28,37 +28,43 @@ func (d *Diagnoser) candidates(spans []Span, v *Verdict, b Baselines) []Candidat
 		}
 	}
 	var out []Candidate
-	bump := func(name string, score float64) {
+	bump := func(name string, score float64, ev Evidence) {
 		if name == "" {
 			return
 		}
 		for k := range out {
 			if out[k].Name == name {
 				out[k].Score = max(out[k].Score, score)
+				out[k].Evidence |= ev
 				return
 			}
 		}
-		out = append(out, Candidate{Name: name, Score: score})
+		out = append(out, Candidate{Name: name, Score: score, Evidence: ev})
 	}
 	for i := range spans {
 		if d.ignored[i] {
 			continue
 		}
 		s := &spans[i]
-		score := scoreBystander
+		score, ev := scoreBystander, Evidence(0)
 		switch {
 		case i == v.Culprit:
-			score = scoreCulprit
+			score, ev = scoreCulprit, EvidenceOrigin
 		case v.Kind == KindError && d.failed[i]:
-			score = scoreFailed * float64(d.depth[i]+1) / float64(maxDepth+1)
+			score, ev = scoreFailed*float64(d.depth[i]+1)/float64(maxDepth+1), EvidenceFailed
 		case d.onPath[i]:
 			if e := d.excess(spans, i, b); e > 0 {
 				score = max(score, scoreOnPath*float64(e)/float64(maxExcess))
+				// More than twice its usual time, not merely its share of
+				// the path.
+				if typ, ok := b.Typical(s.Service, s.Name); ok && e > int64(typ) {
+					ev = EvidenceSlow
+				}
 			}
 		}
-		bump(s.Service, score)
+		bump(s.Service, score, ev)
 		if s.outbound() && d.serverChild(spans, int32(i)) < 0 {
-			bump(s.dependency(), score*dependencyShare)
+			bump(s.dependency(), score*dependencyShare, ev)
 		}
 	}
 	slices.SortFunc(out, func(a, b Candidate) int {

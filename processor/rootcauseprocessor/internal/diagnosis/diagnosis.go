@@ -105,11 +105,26 @@ func (k Kind) String() string {
 	}
 }
 
-// Candidate is a service or dependency with its suspicion score in [0, 1].
+// Candidate is a service or dependency with its suspicion score in [0, 1]
+// and what in the trace made it a suspect.
 type Candidate struct {
-	Name  string
-	Score float64
+	Name     string
+	Score    float64
+	Evidence Evidence
 }
+
+// Evidence is what a trace shows against a candidate: a set of these bits.
+// A candidate without any is a bystander, on the trace and nothing more.
+type Evidence uint8
+
+const (
+	// EvidenceOrigin: the trace's failure or delay started there.
+	EvidenceOrigin Evidence = 1 << iota
+	// EvidenceFailed: its own span failed on the failure's way up.
+	EvidenceFailed
+	// EvidenceSlow: its span on the critical path took longer than usual.
+	EvidenceSlow
+)
 
 // Problems counts malformed data found in the trace. Affected spans are
 // ignored (zero or duplicate IDs, cycles) or repaired (clipped to the parent).

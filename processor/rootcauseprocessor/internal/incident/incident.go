@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -36,6 +37,45 @@ const (
 
 // A name is a suspect of a trace when its score there is at least this.
 const suspectScore = 0.3
+
+// minCandidateScore: a candidate scored below it is not listed. Its score
+// shows as 0.00: the traces that name it are few, or most of its own traffic
+// is normal, and listing it would fill the ranking with names, not evidence.
+const minCandidateScore = 0.005
+
+// evidenceKinds is the number of diagnosis.Evidence bits.
+const evidenceKinds = 3
+
+// evidenceWords say what each diagnosis.Evidence bit counts, lowest first.
+var evidenceWords = [evidenceKinds]string{"started the failure or delay", "failed", "slower than usual"}
+
+// evidenceSeen is the union of the evidence of its traces.
+func (sp *suspect) evidenceSeen() diagnosis.Evidence {
+	var ev diagnosis.Evidence
+	for k, n := range sp.evidence {
+		if n > 0 {
+			ev |= 1 << k
+		}
+	}
+	return ev
+}
+
+// describe names the evidence against a candidate, with its counts:
+// "started the failure or delay in 12 of 14 traces, failed in 2".
+func (sp *suspect) describe(traces int) string {
+	var b strings.Builder
+	for k, n := range sp.evidence {
+		if n == 0 {
+			continue
+		}
+		if b.Len() == 0 {
+			fmt.Fprintf(&b, "%s in %d of %d traces", evidenceWords[k], n, traces)
+		} else {
+			fmt.Fprintf(&b, ", %s in %d", evidenceWords[k], n)
+		}
+	}
+	return b.String()
+}
 
 // Options configures the Store.
 type Options struct {
@@ -86,6 +126,14 @@ type Options struct {
 	Changed func(service string, now time.Time) bool
 }
 
+// Candidate is a suspect of an incident with its score and the evidence
+// against it, in words: "started the failure or delay in 12 of 14 traces,
+// failed in 2".
+type Candidate struct {
+	diagnosis.Candidate
+	Evidence string
+}
+
 // Observation is one diagnosed anomalous trace.
 type Observation struct {
 	TraceID          pcommon.TraceID
@@ -116,8 +164,9 @@ type Incident struct {
 	Reason           string
 	// Confidence in [0, 1]: the culprit's lead over the runner-up, discounted for few traces.
 	Confidence float64
-	// Candidates are ranked by support × confidence across the incident's traces.
-	Candidates []diagnosis.Candidate
+	// Candidates are ranked by support × confidence across the incident's
+	// traces: only names with evidence against them, none for filler.
+	Candidates []Candidate
 	TraceIDs   []pcommon.TraceID // samples, first traces first
 	SpanIDs    []pcommon.SpanID  // the culprit span of each sample trace
 	Evidence   []string
@@ -140,6 +189,9 @@ type Total struct {
 type suspect struct {
 	hits int
 	sum  float64
+	// evidence counts the traces that showed each kind of evidence
+	// against it (diagnosis.Evidence bits, lowest first).
+	evidence [evidenceKinds]int
 	// recent counts the hits within the window, in processing time.
 	recent windowCounter
 }
@@ -588,6 +640,11 @@ func (s *Store) add(r *record, now time.Time, o Observation) {
 			sp.recent.add(now, s.opts.Window)
 		}
 		sp.sum += c.Score
+		for k := range sp.evidence {
+			if c.Evidence&(1<<k) != 0 {
+				sp.evidence[k]++
+			}
+		}
 	}
 	s.rank(r, now)
 	r.last = now
@@ -624,14 +681,24 @@ func (s *Store) rank(r *record, now time.Time) {
 		culpritConfidence = 1
 	}
 	for name, sp := range r.suspects {
+		if sp.hits == 0 || sp.evidence == ([evidenceKinds]int{}) {
+			continue // a bystander: on the incident's traces, and nothing more
+		}
 		support := float64(sp.hits) / n
 		c, ok := confidence(name)
 		if !ok {
 			c = culpritConfidence
 		}
-		in.Candidates = append(in.Candidates, diagnosis.Candidate{Name: name, Score: support * sp.sum / n * c})
+		score := support * sp.sum / n * c
+		if score < minCandidateScore {
+			continue
+		}
+		in.Candidates = append(in.Candidates, Candidate{
+			Candidate: diagnosis.Candidate{Name: name, Score: score, Evidence: sp.evidenceSeen()},
+			Evidence:  sp.describe(in.TraceCount),
+		})
 	}
-	slices.SortFunc(in.Candidates, func(a, b diagnosis.Candidate) int {
+	slices.SortFunc(in.Candidates, func(a, b Candidate) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Name, b.Name))
 	})
 	// The culprit's own dependency is part of the same blame, not a rival.

@@ -25,7 +25,12 @@ func obs(n byte, start time.Time) Observation {
 		TraceID: pcommon.TraceID{n}, CulpritSpanID: pcommon.SpanID{n}, Start: start, End: start.Add(time.Second),
 		Kind: diagnosis.KindError, CulpritService: "payment", CulpritOperation: "SELECT accounts", Dependency: "postgresql",
 		Reason: "database connection timeout", Affected: []string{"order", "payment"},
-		Candidates: []diagnosis.Candidate{{Name: "payment", Score: 1}, {Name: "postgresql", Score: 0.9}, {Name: "order", Score: 0.4}, {Name: "inventory", Score: 0.05}},
+		Candidates: []diagnosis.Candidate{
+			{Name: "payment", Score: 1, Evidence: diagnosis.EvidenceOrigin},
+			{Name: "postgresql", Score: 0.9, Evidence: diagnosis.EvidenceOrigin},
+			{Name: "order", Score: 0.4, Evidence: diagnosis.EvidenceFailed},
+			{Name: "inventory", Score: 0.05}, // on the trace, no evidence
+		},
 		Evidence:   []string{"payment: Database connection timeout."},
 	}
 }
@@ -38,7 +43,8 @@ func TestLifecycle(t *testing.T) {
 	ev := s.Flush(now)
 	require.Len(t, ev, 1)
 	assert.Equal(t, StatusOpen, ev[0].Status)
-	assert.Equal(t, []string{"payment", "postgresql", "order", "inventory"}, names(ev[0].Candidates))
+	assert.Equal(t, []string{"payment", "postgresql", "order"}, names(ev[0].Candidates), "a bystander is not a candidate")
+	assert.Equal(t, "failed in 1 of 1 traces", ev[0].Candidates[2].Evidence)
 
 	assert.Equal(t, id, rec(s, now.Add(time.Second), obs(2, t0.Add(55*time.Second))), "same culprit within the window")
 	assert.Equal(t, id, rec(s, now.Add(time.Second), obs(2, t0)), "a trace counts once")
@@ -69,7 +75,7 @@ func TestDeterministicID(t *testing.T) {
 		"a trace beyond the window opens a new incident")
 }
 
-func names(cs []diagnosis.Candidate) []string {
+func names(cs []Candidate) []string {
 	out := make([]string, len(cs))
 	for i, c := range cs {
 		out[i] = c.Name
@@ -529,7 +535,7 @@ func TestCandidatesAreWeighedAgainstNormalTraffic(t *testing.T) {
 	for i := range byte(4) {
 		o := obs(i+1, t0)
 		o.CulpritService, o.Dependency = "seat", ""
-		o.Candidates = []diagnosis.Candidate{{Name: "gateway", Score: 0.9}, {Name: "seat", Score: 0.8}}
+		o.Candidates = []diagnosis.Candidate{{Name: "gateway", Score: 0.9, Evidence: diagnosis.EvidenceFailed}, {Name: "seat", Score: 0.8, Evidence: diagnosis.EvidenceOrigin | diagnosis.EvidenceSlow}}
 		s.Seen(t0, []string{"gateway", "seat"}, true)
 		s.Record(t0, o)
 	}
@@ -538,6 +544,32 @@ func TestCandidatesAreWeighedAgainstNormalTraffic(t *testing.T) {
 	assert.Equal(t, []string{"seat", "gateway"}, names(ev[0].Candidates))
 	assert.InDelta(t, 0.8, ev[0].Candidates[0].Score, 1e-9, "all of seat's requests are the incident's")
 	assert.InDelta(t, 0.9*4/104.0, ev[0].Candidates[1].Score, 1e-9)
+	assert.Equal(t, "started the failure or delay in 4 of 4 traces, slower than usual in 4", ev[0].Candidates[0].Evidence)
+}
+
+// TestOnlyNamesWithEvidenceAreCandidates: a service on every trace of an
+// incident but with nothing against it (no failure, no delay) is not listed,
+// however few other names there are: a ranking of names in alphabetical
+// order would read as evidence. Neither is one whose score rounds to 0.
+func TestOnlyNamesWithEvidenceAreCandidates(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: time.Minute, UpdateInterval: time.Second})
+	for range 10_000 {
+		s.Seen(t0, []string{"gateway"}, true)
+	}
+	for i := range byte(4) {
+		o := obs(i+1, t0)
+		o.CulpritService, o.Dependency = "seat", ""
+		o.Candidates = []diagnosis.Candidate{
+			{Name: "seat", Score: 1, Evidence: diagnosis.EvidenceOrigin},
+			{Name: "auth", Score: 0.05},                                        // a bystander
+			{Name: "gateway", Score: 0.4, Evidence: diagnosis.EvidenceFailed}, // failed, but 4 of its 10,004 traces
+		}
+		s.Seen(t0, []string{"gateway", "seat", "auth"}, true)
+		s.Record(t0, o)
+	}
+	ev := s.Flush(t0)
+	require.Len(t, ev, 1)
+	assert.Equal(t, []string{"seat"}, names(ev[0].Candidates))
 }
 
 // TestAnIncidentResolvesWhenItsCulpritIsBackToNormal: after the fault, the

@@ -240,6 +240,7 @@ func encodeObservation(m pcommon.Map, o *incident.Observation) {
 		cm := cands.AppendEmpty().SetEmptyMap()
 		cm.PutStr("name", c.Name)
 		cm.PutDouble("score", c.Score)
+		cm.PutInt("evidence", int64(c.Evidence))
 	}
 	putStrs(m, "affected", o.Affected)
 	putStrs(m, "callers", o.Callers)
@@ -283,7 +284,8 @@ func decodeObservation(m pcommon.Map) (incident.Observation, error) {
 			if s, ok := e.Map().Get("score"); ok {
 				score = s.Double()
 			}
-			o.Candidates = append(o.Candidates, diagnosis.Candidate{Name: attrvalue.Str(e.Map(), "name"), Score: min(1, max(0, score))})
+			ev := diagnosis.Evidence(attrvalue.IntOf(e.Map(), "evidence") & int64(diagnosis.EvidenceOrigin|diagnosis.EvidenceFailed|diagnosis.EvidenceSlow))
+			o.Candidates = append(o.Candidates, diagnosis.Candidate{Name: attrvalue.Str(e.Map(), "name"), Score: min(1, max(0, score)), Evidence: ev})
 		}
 	}
 	o.Affected, o.Callers, o.Evidence = attrvalue.Strs(m, "affected"), attrvalue.Strs(m, "callers"), attrvalue.Strs(m, "evidence")
