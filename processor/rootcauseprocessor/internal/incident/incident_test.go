@@ -31,7 +31,7 @@ func obs(n byte, start time.Time) Observation {
 			{Name: "order", Score: 0.4, Evidence: diagnosis.EvidenceFailed},
 			{Name: "inventory", Score: 0.05}, // on the trace, no evidence
 		},
-		Evidence:   []string{"payment: Database connection timeout."},
+		Evidence: []string{"payment: Database connection timeout."},
 	}
 }
 
@@ -561,7 +561,7 @@ func TestOnlyNamesWithEvidenceAreCandidates(t *testing.T) {
 		o.CulpritService, o.Dependency = "seat", ""
 		o.Candidates = []diagnosis.Candidate{
 			{Name: "seat", Score: 1, Evidence: diagnosis.EvidenceOrigin},
-			{Name: "auth", Score: 0.05},                                        // a bystander
+			{Name: "auth", Score: 0.05},                                       // a bystander
 			{Name: "gateway", Score: 0.4, Evidence: diagnosis.EvidenceFailed}, // failed, but 4 of its 10,004 traces
 		}
 		s.Seen(t0, []string{"gateway", "seat", "auth"}, true)
