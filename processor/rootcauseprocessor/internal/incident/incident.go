@@ -690,8 +690,8 @@ func (s *Store) rank(r *record, now time.Time) {
 			c = culpritConfidence
 		}
 		score := support * sp.sum / n * c
-		if score < minCandidateScore {
-			continue
+		if score < minCandidateScore && name != in.CulpritService {
+			continue // the culprit is listed whatever its score: it is the incident's answer
 		}
 		in.Candidates = append(in.Candidates, Candidate{
 			Candidate: diagnosis.Candidate{Name: name, Score: score, Evidence: sp.evidenceSeen()},

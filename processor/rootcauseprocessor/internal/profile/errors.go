@@ -125,9 +125,16 @@ func (p *Profile) ObserveError(at time.Time, service string, template logtemplat
 // seen, and the service's own history soon outweighs it. The failures are
 // surprising when that would reach them less than once in 1/surprise windows.
 func (p *Profile) errorsSurging(service string, idx int64) bool {
+	surging, _ := p.errorChange(service, idx)
+	return surging
+}
+
+// errorChange is errorsSurging, and whether the service failed in the
+// window at all (surging or as usual).
+func (p *Profile) errorChange(service string, idx int64) (surging, failing bool) {
 	templates := p.errorKeys[service]
 	if len(templates) == 0 {
-		return false
+		return false, false
 	}
 	inWindow := int64(0)
 	for _, b := range p.seen {
@@ -143,18 +150,19 @@ func (p *Profile) errorsSurging(service string, idx int64) bool {
 		if n == 0 {
 			continue
 		}
+		failing = true
 		if fresh {
-			return true
+			return true, true
 		}
 		_, shared := p.templates[t].split(idx)
 		prior := (float64(shared) + 0.5) / (float64(allBefore) + 1)
 		a := prior + float64(k)
 		b := 1 - prior + float64(max(0, tracesBefore-k))
 		if betaBinomialTail(n, max(n, traces), a, b) < surprise {
-			return true
+			return true, true
 		}
 	}
-	return false
+	return false, failing
 }
 
 // betaBinomialTail is P(X >= n) for X the failures among trials whose

@@ -595,10 +595,13 @@ func (p *Profile) at(t time.Time) int64 {
 // the incident's kind: a fault that slows a service with chronic errors is
 // still a change; so is a service at its CPU limit whose window blames it for
 // more than its normal ones. With no latency reference yet (the first window
-// of a deployment), latency is not held back.
+// of a deployment), latency is not held back, unless the service is failing
+// at its usual rate: chronic errors are not a change, and without a latency
+// reference nothing else says one happened.
 func (p *Profile) Changed(service string, now time.Time) bool {
 	idx := min(now.UnixNano()/p.width, p.last)
-	if p.errorsSurging(service, idx) {
+	surging, failing := p.errorChange(service, idx)
+	if surging {
 		return true
 	}
 	shifted, judged := p.shift(service, idx)
@@ -606,7 +609,10 @@ func (p *Profile) Changed(service string, now time.Time) bool {
 	// slow requests: its saturation says why (a low-rate service moves too
 	// few samples to shift within a window).
 	shifted = shifted || p.Saturated(service)
-	return !judged || shifted && p.beyondPeak(service, idx)
+	if !judged {
+		return !failing || p.Saturated(service)
+	}
+	return shifted && p.beyondPeak(service, idx)
 }
 
 // Saturated implements diagnosis.Reference: the service reported its CPU at

@@ -250,6 +250,11 @@ func TestErrorsOfAShortHistoryAreJudgedByWhatItShows(t *testing.T) {
 		p.ObserveError(now, "execute", orderStatusWrong)
 	}
 	assert.False(t, p.errorsSurging("execute", p.last), "six of six, as one of one")
+	// execute has no latency reference: only its errors can say it changed,
+	// and they are its usual ones (chronic is not new). A service that is
+	// new and not failing is not held back.
+	assert.False(t, p.Changed("execute", now), "failing as usual, with nothing else to judge")
+	assert.True(t, p.Changed("catalog", now), "no reference, no errors: the first window of a deployment")
 	// The gateway never failed in 600 traces: three failures of a new error are.
 	for range 3 {
 		now = now.Add(time.Second)
