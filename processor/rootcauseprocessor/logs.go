@@ -32,6 +32,9 @@ func (p *sharedProcessor) consumeLogs(ctx context.Context, l *logsProcessor, ld 
 	}
 	// Logs wait for trace decisions only when some pipeline makes them.
 	hold := p.tracePipelines.Load() > 0
+	if hold {
+		p.clock.ObserveLogs(p.latestTraceLinked(ld))
+	}
 	st, held, overflow := p.links.Link(ld, p.clock.Now(), l, hold)
 	if held > 0 {
 		p.telemetry.ProcessorRootcauseLogsHeld.Add(ctx, held)
@@ -40,6 +43,31 @@ func (p *sharedProcessor) consumeLogs(ctx context.Context, l *logsProcessor, ld 
 		p.telemetry.ProcessorRootcauseLogsHeldOverflow.Add(ctx, overflow)
 	}
 	p.recordLogStats(ctx, &st)
+}
+
+// latestTraceLinked is the newest plausible time of ld's trace-linked
+// records (their timestamp, else when they were observed), Unix
+// nanoseconds; zero when none: the decisions wait for these records.
+func (p *sharedProcessor) latestTraceLinked(ld plog.Logs) int64 {
+	wall := p.clock.Wall()
+	latest := int64(0)
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				if lr.TraceID().IsEmpty() {
+					continue
+				}
+				ts := int64(lr.Timestamp())
+				if ts == 0 {
+					ts = int64(lr.ObservedTimestamp())
+				}
+				if ok, _ := p.clock.Plausible(ts, wall); ok {
+					latest = max(latest, ts)
+				}
+			}
+		}
+	}
+	return latest
 }
 
 // recordLogStats counts what linking did and gives the linked errors to

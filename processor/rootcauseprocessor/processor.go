@@ -199,6 +199,7 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 		Step:      p.tickInterval(),
 		IdleAfter: cfg.DecisionWait,
 		MaxSkew:   cfg.MaxClockSkew,
+		LogWait:   cfg.logWait(),
 	})
 	for _, o := range cfg.Objectives {
 		p.objectives[baseline.Key{Service: o.Service, Operation: o.Operation}] = o.Latency
@@ -353,20 +354,24 @@ func (t *tracesProcessor) Shutdown(ctx context.Context) error {
 
 // ConsumeTraces buffers the spans by trace; they are forwarded, tagged, once
 // their trace is decided. Spans that cannot be buffered are forwarded now.
-// The batch moves the event-time clock first: traces due before it are
-// decided before its spans join the buffer, at any arrival speed.
+// The batch moves the event-time clock, its spans join their traces, and
+// only then are the traces due decided: a trace whose spans came in this
+// batch waits decision_wait after it, so that a trace is decided whole
+// however its spans were batched (before, a batch longer than decision_wait
+// decided the traces it continued without their new spans).
 func (t *tracesProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	if td.ResourceSpans().Len() == 0 {
 		return nil
 	}
+	floor := t.shared.clock.Now()
 	t.shared.observe(ctx, td)
-	t.shared.tick(ctx)
-	now := t.shared.clock.Now()
+	ceil := t.shared.clock.Now()
 	t.mu.Lock()
-	pass := t.buf.Add(td, now)
+	pass := t.buf.AddBetween(td, floor, ceil)
 	st := t.buf.TakeStats()
 	t.mu.Unlock()
 	t.shared.recordAssembly(ctx, st)
+	t.shared.tick(ctx)
 	if pass.ResourceSpans().Len() == 0 {
 		return nil
 	}

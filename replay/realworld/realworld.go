@@ -323,6 +323,9 @@ type Options struct {
 	Cases []int
 	// Logger for the processor's warnings; nil means none.
 	Logger *zap.Logger
+	// Step is how much recorded time each batch sent to the processor
+	// holds; zero means a second. The verdicts must not depend on it.
+	Step time.Duration
 	// Trace, when set, gets every incident record of each case's replay:
 	// what a developer reads to see why a case ranks as it does.
 	Trace io.Writer
@@ -386,7 +389,7 @@ func (d *Dataset) cold(ctx context.Context, opts Options, setting string, refere
 				reference(c),
 				{Dir: d.NezhaRCA, From: from, To: from.Add(3 * time.Minute)},
 			},
-			Traces: true, Logs: true, Metrics: true,
+			Traces: true, Logs: true, Metrics: true, Step: opts.Step,
 		})
 		if err != nil {
 			return rep, err
@@ -544,3 +547,4 @@ func medianDelay(outs []Outcome) string {
 	slices.Sort(ds)
 	return ds[len(ds)/2].Round(time.Second).String()
 }
+

@@ -120,10 +120,35 @@ func (b *Buffer) TakeStats() Stats {
 	return s
 }
 
-// Add moves the spans of td into their traces. Spans that are not buffered
-// (zero trace ID, late, overflow) and evicted traces are moved to the returned
-// batch, to be forwarded now. td is left empty of spans.
+// Add moves the spans of td into their traces, arrived at event time now.
+// Spans that are not buffered (zero trace ID, late, overflow) and evicted
+// traces are moved to the returned batch, to be forwarded now. td is left
+// empty of spans.
 func (b *Buffer) Add(td ptrace.Traces, now time.Time) ptrace.Traces {
+	return b.AddBetween(td, now, now)
+}
+
+// AddBetween is Add for a batch that moved the event clock from floor to
+// ceil: each span arrives at its own end time, within [floor, ceil]. A batch
+// holding seconds of spans (a backlog, a recording, an exporter's large
+// batch) then sets each trace's wait as a stream of small batches would,
+// and its traces are decided at the same event times.
+func (b *Buffer) AddBetween(td ptrace.Traces, floor, ceil time.Time) ptrace.Traces {
+	if ceil.Before(floor) {
+		// Before the first span the clock reads processing time; the batch
+		// set it back to the telemetry's own.
+		floor = ceil
+	}
+	arrival := func(span ptrace.Span) time.Time {
+		end := time.Unix(0, int64(span.EndTimestamp()))
+		switch {
+		case span.EndTimestamp() == 0 || end.Before(floor):
+			return floor
+		case end.After(ceil):
+			return ceil
+		}
+		return end.UTC()
+	}
 	b.gen++
 	pass := sink{data: ptrace.NewTraces()}
 	rss := td.ResourceSpans()
@@ -132,14 +157,14 @@ func (b *Buffer) Add(td ptrace.Traces, now time.Time) ptrace.Traces {
 		sss := rs.ScopeSpans()
 		for si := 0; si < sss.Len(); si++ {
 			ss := sss.At(si)
-			if b.addScope(ri, rs, ss, now, &pass) {
+			if b.addScope(ri, rs, ss, arrival, &pass) {
 				continue
 			}
 			spans := ss.Spans()
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
 				var dst ptrace.SpanSlice
-				if t := b.route(span, now, &pass); t != nil {
+				if t := b.route(span, arrival(span), &pass); t != nil {
 					dst = t.out.scope(b.gen, ri, si, rs, ss)
 					t.Spans++
 				} else {
@@ -154,7 +179,7 @@ func (b *Buffer) Add(td ptrace.Traces, now time.Time) ptrace.Traces {
 
 // addScope moves a whole scope when all its spans belong to one buffered
 // trace, the common case for a service's batch of one request.
-func (b *Buffer) addScope(ri int, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, now time.Time, pass *sink) bool {
+func (b *Buffer) addScope(ri int, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, arrival func(ptrace.Span) time.Time, pass *sink) bool {
 	spans := ss.Spans()
 	n := spans.Len()
 	if n == 0 {
@@ -164,9 +189,13 @@ func (b *Buffer) addScope(ri int, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans,
 	if id.IsEmpty() {
 		return false
 	}
+	now := arrival(spans.At(0))
 	for k := 1; k < n; k++ {
 		if spans.At(k).TraceID() != id {
 			return false
+		}
+		if at := arrival(spans.At(k)); at.After(now) {
+			now = at
 		}
 	}
 	if _, ok := b.decided.Get(id); ok {
@@ -225,17 +254,43 @@ func (b *Buffer) start(id pcommon.TraceID, now time.Time, pass *sink) *Trace {
 	t := &Trace{ID: id, Data: ptrace.NewTraces(), Last: now}
 	t.out.data = t.Data
 	b.traces[id] = t
-	b.pushBack(t)
+	b.insert(t)
 	b.stats.Traces++
 	return t
 }
 
 func (b *Buffer) touch(t *Trace, now time.Time) {
+	if !now.After(t.Last) {
+		return // an earlier span of a batch: the trace waits for its latest
+	}
 	t.Last = now
 	if b.tail != t {
 		b.unlink(t)
-		b.pushBack(t)
+		b.insert(t)
 	}
+}
+
+// insert keeps the list in the order of Last, oldest first, for Expired and
+// the eviction of the least recently updated trace: from the tail back,
+// which is where spans arriving in time order go.
+func (b *Buffer) insert(t *Trace) {
+	after := b.tail
+	for after != nil && after.Last.After(t.Last) {
+		after = after.prev
+	}
+	if after == b.tail {
+		b.pushBack(t)
+		return
+	}
+	t.prev = after
+	if after != nil {
+		t.next = after.next
+		after.next = t
+	} else {
+		t.next = b.head
+		b.head = t
+	}
+	t.next.prev = t
 }
 
 func (b *Buffer) pushBack(t *Trace) {

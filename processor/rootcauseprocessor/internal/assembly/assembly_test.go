@@ -66,6 +66,42 @@ func TestATraceWaitsForItsLastSpanAndKeepsEachSpansResource(t *testing.T) {
 	assert.Zero(t, b.Len())
 }
 
+// TestABatchOfSecondsSetsEachTracesWaitAsSmallBatchesWould: a batch that
+// moved the clock by 10 s (a backlog, a recording, an exporter's large
+// batch) holds trace 1's spans ended at 1 s and 9 s and trace 2's span
+// ended at 2 s. Each trace waits decision_wait after its own latest span,
+// as it would have had they come one by one: before, both waited from the
+// end of the batch, and a batch longer than decision_wait decided the traces
+// it continued before their new spans joined.
+func TestABatchOfSecondsSetsEachTracesWaitAsSmallBatchesWould(t *testing.T) {
+	b := newBuffer()
+	td := batch("front", 1, 2, 1)
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	for i, end := range []time.Duration{time.Second, 2 * time.Second, 9 * time.Second} {
+		spans.At(i).SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(end)))
+	}
+	assert.Zero(t, b.AddBetween(td, t0, t0.Add(10*time.Second)).SpanCount())
+
+	got := b.Expired(t0.Add(7*time.Second), nil)
+	require.Len(t, got, 1, "trace 2 waited 5 s after its span ended at 2 s")
+	assert.Equal(t, pcommon.TraceID{2}, got[0].ID)
+	assert.Empty(t, b.Expired(t0.Add(13*time.Second), nil), "trace 1 ended at 9 s")
+	got = b.Expired(t0.Add(14*time.Second), nil)
+	require.Len(t, got, 1)
+	assert.Equal(t, 2, got[0].Spans)
+
+	// Spans with no end, or ending outside the batch's time, arrive at its
+	// bounds: the clock never ran outside them.
+	td = batch("front", 3, 4)
+	spans = td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	spans.At(1).SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(time.Hour)))
+	b.AddBetween(td, t0.Add(20*time.Second), t0.Add(21*time.Second))
+	got = b.Expired(t0.Add(25*time.Second), nil)
+	require.Len(t, got, 1)
+	assert.Equal(t, pcommon.TraceID{3}, got[0].ID)
+	require.Len(t, b.Expired(t0.Add(26*time.Second), nil), 1)
+}
+
 type tagger struct{ tagged *int }
 
 func (d tagger) TagLate(s ptrace.Span) { *d.tagged++; s.Attributes().PutBool("late", true) }

@@ -27,6 +27,12 @@ type Options struct {
 	// MaxSkew: a timestamp later than processing time plus MaxSkew is from a
 	// host whose clock is wrong (or garbage) and does not move the watermark.
 	MaxSkew time.Duration
+	// LogWait is how far the grid may stay behind the span watermark for
+	// the trace-linked logs: while they flow (one arrived within IdleAfter),
+	// the grid runs up to the latest of them, at most LogWait behind the
+	// spans, so that a trace is decided with its logs however the two
+	// signals were batched. Zero: the grid follows the spans alone.
+	LogWait time.Duration
 	// MaxCatchUp bounds the grid points run for one jump of the clock; a
 	// longer jump runs only its last MaxCatchUp points (earlier ones could
 	// only resolve incidents that the later ones resolve too). Zero means 100000.
@@ -44,8 +50,14 @@ type Clock struct {
 	lastArrival time.Time
 	// now is the event time, never decreasing once data arrived.
 	now time.Time
-	// due is the last grid point handed out by Due.
-	due time.Time
+	// due is the last grid point handed out by Due; grounded once it is a
+	// point of the telemetry's time, not processing time.
+	due      time.Time
+	grounded bool
+	// logWatermark is the latest plausible trace-linked log time seen;
+	// lastLogArrival the processing time of the latest such batch.
+	logWatermark   time.Time
+	lastLogArrival time.Time
 }
 
 // New returns a clock that reads processing time until the first span arrives.
@@ -73,6 +85,36 @@ func (c *Clock) Observe(latest int64) {
 	if c.now.IsZero() || c.watermark.After(c.now) {
 		c.now = c.watermark
 	}
+}
+
+// ObserveLogs records the arrival of a batch of trace-linked log records,
+// the newest of whose plausible times is latest (Unix nanoseconds; zero when
+// none was plausible).
+func (c *Clock) ObserveLogs(latest int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastLogArrival = c.opts.Wall()
+	if t := time.Unix(0, latest).UTC(); latest > 0 && t.After(c.logWatermark) {
+		c.logWatermark = t
+	}
+}
+
+// gridNowLocked is the time the grid may reach: the event time, held back
+// to the latest log while logs flow, by at most LogWait.
+func (c *Clock) gridNowLocked() time.Time {
+	now := c.nowLocked()
+	if c.opts.LogWait <= 0 || c.logWatermark.IsZero() || c.watermark.IsZero() ||
+		c.opts.Wall().Sub(c.lastLogArrival) >= c.opts.IdleAfter {
+		return now
+	}
+	t := c.logWatermark
+	if floor := now.Add(-c.opts.LogWait); t.Before(floor) {
+		t = floor
+	}
+	if t.After(now) {
+		return now
+	}
+	return t
 }
 
 // Plausible reports whether a span end time may move the watermark, and why
@@ -118,13 +160,17 @@ func (c *Clock) nowLocked() time.Time {
 func (c *Clock) Due(dst []time.Time) []time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.nowLocked()
+	now := c.gridNowLocked()
 	last := now.Truncate(c.opts.Step)
-	if c.due.IsZero() || c.due.After(last) {
+	if c.due.IsZero() || c.due.After(last) && !c.grounded {
 		// First call, or the first span moved the clock back from processing
 		// time to the recording's time: start the grid here.
 		c.due = last
+		c.grounded = !c.watermark.IsZero()
 		return append(dst, last)
+	}
+	if c.due.After(last) {
+		return dst // held back for the logs: the grid never runs backwards
 	}
 	n := int(last.Sub(c.due) / c.opts.Step)
 	if n == 0 {
