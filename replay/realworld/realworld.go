@@ -547,4 +547,3 @@ func medianDelay(outs []Outcome) string {
 	slices.Sort(ds)
 	return ds[len(ds)/2].Round(time.Second).String()
 }
-
