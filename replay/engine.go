@@ -130,24 +130,25 @@ func Run(ctx context.Context, cfg *rootcauseprocessor.Config, logger *zap.Logger
 }
 
 func send(ctx context.Context, b Batch, tp processor.Traces, mp processor.Metrics, lp processor.Logs, res *Result) error {
-	// Logs first: a trace's logs are the evidence of its diagnosis and,
-	// live, leave the service at about the time of its spans.
+	// Logs and metrics first: they are the evidence the decisions read (a
+	// trace's logs, the CPU reports in effect at its time) and, live, leave
+	// the services at about the time of the spans.
 	if b.Logs != (plog.Logs{}) && b.Logs.ResourceLogs().Len() > 0 {
 		res.Logs += int64(b.Logs.LogRecordCount())
 		if err := lp.ConsumeLogs(ctx, b.Logs); err != nil {
 			return fmt.Errorf("consume logs: %w", err)
 		}
 	}
-	if b.Traces != (ptrace.Traces{}) && b.Traces.ResourceSpans().Len() > 0 {
-		res.Spans += int64(b.Traces.SpanCount())
-		if err := tp.ConsumeTraces(ctx, b.Traces); err != nil {
-			return fmt.Errorf("consume traces: %w", err)
-		}
-	}
 	if b.Metrics != (pmetric.Metrics{}) && b.Metrics.ResourceMetrics().Len() > 0 {
 		res.DataPoints += int64(b.Metrics.DataPointCount())
 		if err := mp.ConsumeMetrics(ctx, b.Metrics); err != nil {
 			return fmt.Errorf("consume metrics: %w", err)
+		}
+	}
+	if b.Traces != (ptrace.Traces{}) && b.Traces.ResourceSpans().Len() > 0 {
+		res.Spans += int64(b.Traces.SpanCount())
+		if err := tp.ConsumeTraces(ctx, b.Traces); err != nil {
+			return fmt.Errorf("consume traces: %w", err)
 		}
 	}
 	return nil
@@ -191,6 +192,14 @@ func (s *incidentSink) take() []Incident {
 	out := s.incidents
 	s.incidents = nil
 	return out
+}
+
+// IncidentsOf reads the incident records among ld's log records, in order:
+// what a collector's logs pipeline exported (its file exporter's output).
+func IncidentsOf(ld plog.Logs) []Incident {
+	var s incidentSink
+	_ = s.consume(context.Background(), ld)
+	return s.take()
 }
 
 func parseIncident(lr plog.LogRecord) Incident {

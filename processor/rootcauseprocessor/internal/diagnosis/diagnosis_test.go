@@ -103,6 +103,8 @@ func TestErrorPropagatesThroughSilentSpans(t *testing.T) {
 	assert.Equal(t, "seat", v.CulpritService)
 	assert.Equal(t, []string{"travel", "gateway"}, v.Callers)
 	assert.Contains(t, v.ErrorText, "No instances available")
+	assert.True(t, v.ReasonFromLogs, "seat's own error is the reason, though it shares no word with the span's name")
+	assert.Contains(t, v.Reason, "No instances available for ts-config-service")
 
 	// A span that says it succeeded handled the failure below it: the
 	// caller's own failure is then another one, and its own.

@@ -47,7 +47,7 @@ func reason(spans []Span, c int, kind Kind, logs []Log) (text string, evidence [
 	}
 
 	primary, bestScore := -1, 0
-	hint := -1
+	hint, own := -1, -1
 	for i := range logs {
 		l := &logs[i]
 		if l.Service != s.Service {
@@ -58,9 +58,17 @@ func reason(spans []Span, c int, kind Kind, logs []Log) (text string, evidence [
 				primary, bestScore = i, sc
 			}
 		}
+		// The span's own error, the first and most severe (the logs come
+		// most severe first): the reason when no message shares its words.
+		if own < 0 && l.SpanID == s.ID && l.Severity >= plog.SeverityNumberError {
+			own = i
+		}
 		if hint < 0 && hasHint(l.Body) {
 			hint = i
 		}
+	}
+	if primary < 0 {
+		primary = own
 	}
 	fromLogs = primary >= 0
 	if fromLogs {

@@ -15,12 +15,15 @@ import (
 // it bursts already do; its requests then wait for CPU, whatever they do.
 const saturatedAt = 0.8
 
-// Saturation remembers the latest CPU utilization each service reported in
+// Saturation remembers the latest CPU utilizations each service reported in
 // its metrics, as a share of its limit. It is safe for concurrent use: the
-// metrics pipelines write it, the decision loop reads it.
+// metrics pipelines write it, the decision loop reads it, at its own event
+// time: the report in effect then, not a later one that arrived early in the
+// same batch, so that a verdict does not depend on how the metrics were
+// batched against the traces.
 type Saturation struct {
 	mu     sync.Mutex
-	latest map[string]sample
+	latest map[string]*reports
 	max    int
 	// rejected counts services not tracked because max was reached.
 	rejected bounded.Tally
@@ -35,9 +38,30 @@ type sample struct {
 	hasNormal bool
 }
 
+// keptReports is how many of a service's latest reports are kept: enough
+// for the decisions to read the one in effect at their time while a batch
+// of a minute of metrics arrived ahead of its traces.
+const keptReports = 4
+
+// reports are a service's latest reports, oldest first.
+type reports struct {
+	n    int
+	kept [keptReports]sample
+}
+
+// at is the latest report at or before now, nil when none.
+func (r *reports) at(now time.Time) *sample {
+	for i := r.n - 1; i >= 0; i-- {
+		if !r.kept[i].at.After(now) {
+			return &r.kept[i]
+		}
+	}
+	return nil
+}
+
 // NewSaturation tracks at most maxServices services; zero means no bound.
 func NewSaturation(maxServices int) *Saturation {
-	return &Saturation{latest: map[string]sample{}, max: maxServices}
+	return &Saturation{latest: map[string]*reports{}, max: maxServices}
 }
 
 // isUtilization tells the metrics that report CPU use as a share of the
@@ -77,37 +101,56 @@ func (s *Saturation) Observe(md pmetric.Metrics) {
 func (s *Saturation) put(service string, at time.Time, ratio float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.latest[service]
-	if !ok && s.max > 0 && len(s.latest) >= s.max {
-		s.rejected.Add(1)
-		return
+	r, ok := s.latest[service]
+	if !ok {
+		if s.max > 0 && len(s.latest) >= s.max {
+			s.rejected.Add(1)
+			return
+		}
+		r = &reports{}
+		s.latest[service] = r
 	}
 	next := sample{at: at, ratio: ratio}
-	switch {
-	case !ok:
-	case old.at.Equal(at):
-		// Several pods of a service: the busiest of the latest reports.
-		next = old
-		next.ratio = max(ratio, old.ratio)
-	case old.at.After(at):
-		return
-	case old.ratio < saturatedAt:
-		next.normal, next.hasNormal = old.ratio, true
-	default:
-		next.normal, next.hasNormal = old.normal, old.hasNormal
+	if r.n > 0 {
+		old := &r.kept[r.n-1]
+		switch {
+		case old.at.Equal(at):
+			// Several pods of a service: the busiest of the latest reports.
+			old.ratio = max(ratio, old.ratio)
+			return
+		case old.at.After(at):
+			return
+		case old.ratio < saturatedAt:
+			next.normal, next.hasNormal = old.ratio, true
+		default:
+			next.normal, next.hasNormal = old.normal, old.hasNormal
+		}
 	}
-	s.latest[service] = next
+	if r.n == keptReports {
+		copy(r.kept[:], r.kept[1:])
+		r.n--
+	}
+	r.kept[r.n] = next
+	r.n++
 }
 
 // Before is the service's utilization in its last report below saturation
-// before the latest one: the level it rose from. False when none is known.
-func (s *Saturation) Before(service string) (float64, bool) {
+// before the one in effect at now: the level it rose from. False when none
+// is known.
+func (s *Saturation) Before(service string, now time.Time) (float64, bool) {
 	if s == nil {
 		return 0, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	x := s.latest[service]
+	r := s.latest[service]
+	if r == nil {
+		return 0, false
+	}
+	x := r.at(now)
+	if x == nil {
+		return 0, false
+	}
 	return x.normal, x.hasNormal
 }
 
@@ -118,16 +161,20 @@ func (s *Saturation) Saturated(service string, now time.Time, within time.Durati
 	return ok && u >= saturatedAt
 }
 
-// Utilization is the share of its CPU limit the service's latest report, at
-// most within of now, showed; false when there is none.
+// Utilization is the share of its CPU limit the service's latest report at
+// or before now, at most within old, showed; false when there is none.
 func (s *Saturation) Utilization(service string, now time.Time, within time.Duration) (float64, bool) {
 	if s == nil {
 		return 0, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	x, ok := s.latest[service]
-	if !ok || x.at.Before(now.Add(-within)) || x.at.After(now.Add(within)) {
+	r := s.latest[service]
+	if r == nil {
+		return 0, false
+	}
+	x := r.at(now)
+	if x == nil || x.at.Before(now.Add(-within)) {
 		return 0, false
 	}
 	return x.ratio, true

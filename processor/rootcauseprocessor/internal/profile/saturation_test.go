@@ -39,7 +39,7 @@ func TestSaturation(t *testing.T) {
 	assert.False(t, s.Saturated("basic", t0, time.Minute), "memory is not CPU")
 
 	s.Observe(utilization("food", "k8s.pod.cpu_limit_utilization", t0.Add(-time.Minute), 0.1))
-	assert.True(t, s.Saturated("food", t0, time.Minute), "a late, older report does not replace the latest")
+	assert.True(t, s.Saturated("food", t0.Add(time.Second), time.Minute), "a late, older report does not replace the latest")
 	s.Observe(utilization("travel", "process.cpu.utilization", t0, 0.9))
 	assert.Equal(t, int64(1), s.TakeRejected(), "beyond two services")
 	assert.False(t, (*Saturation)(nil).Saturated("food", t0, time.Minute))
@@ -50,12 +50,30 @@ func TestSaturation(t *testing.T) {
 func TestSaturationRemembersTheLevelBefore(t *testing.T) {
 	s := NewSaturation(0)
 	s.Observe(utilization("food", "k8s.pod.cpu_limit_utilization", t0, 0.01))
-	_, ok := s.Before("food")
+	_, ok := s.Before("food", t0)
 	assert.False(t, ok, "nothing before the first report")
 	s.Observe(utilization("food", "k8s.pod.cpu_limit_utilization", t0.Add(time.Minute), 0.07))
 	s.Observe(utilization("food", "k8s.pod.cpu_limit_utilization", t0.Add(2*time.Minute), 0.997))
 	s.Observe(utilization("food", "k8s.pod.cpu_limit_utilization", t0.Add(3*time.Minute), 0.999))
-	before, ok := s.Before("food")
+	before, ok := s.Before("food", t0.Add(3*time.Minute))
 	assert.True(t, ok)
 	assert.InDelta(t, 0.07, before, 1e-9)
+}
+
+// TestSaturationIsReadAtTheDecisionsTime: a minute of metrics that arrived
+// ahead of its traces (one large batch) does not tell a decision of the
+// minute's start what the CPU did at its end; each decision reads the report
+// in effect at its own event time, as it would had the reports come as they
+// were made.
+func TestSaturationIsReadAtTheDecisionsTime(t *testing.T) {
+	s := NewSaturation(0)
+	for i, r := range []float64{0.02, 0.03, 0.99} {
+		s.Observe(utilization("contacts", "k8s.pod.cpu_limit_utilization", t0.Add(time.Duration(i)*time.Minute), r))
+	}
+	assert.False(t, s.Saturated("contacts", t0.Add(90*time.Second), time.Minute), "at 1m30s the report in effect is the second")
+	assert.True(t, s.Saturated("contacts", t0.Add(2*time.Minute), time.Minute))
+	_, ok := s.Utilization("contacts", t0.Add(-time.Second), time.Minute)
+	assert.False(t, ok, "nothing reported yet then")
+	before, _ := s.Before("contacts", t0.Add(2*time.Minute))
+	assert.InDelta(t, 0.03, before, 1e-9)
 }
