@@ -213,12 +213,22 @@ const (
 	KindPoolExhaustion   = "pool_exhaustion"
 	KindDependencyDown   = "dependency_down"
 	KindCascadingTimeout = "cascading_timeout"
+	// KindException: the operation throws before doing its work: its span
+	// fails at once with an exception event, the service logs the
+	// exception at ERROR, and its callers fail or go on as their steps say.
+	KindException = "exception"
+	// KindBadResponse: the operation succeeds with a wrong value. Its own
+	// telemetry is normal; each caller logs a warning about the answer, its
+	// later calls carry incomplete input (the callee's bad_input), and a
+	// share error_rate of its requests fail at their end.
+	KindBadResponse = "bad_response"
 )
 
 // Fault changes the behaviour of a target inside its windows.
 type Fault struct {
 	Name string `mapstructure:"name"`
-	// Kind is latency, error, pool_exhaustion or dependency_down.
+	// Kind is latency, error, exception, bad_response, pool_exhaustion or
+	// dependency_down.
 	Kind   string `mapstructure:"kind"`
 	Target Target `mapstructure:"target"`
 	// Windows on the scenario clock: "daily 14:00-15:00", "every 30m for 5m
@@ -226,8 +236,13 @@ type Fault struct {
 	Windows []string `mapstructure:"windows"`
 	// Latency is added (latency faults).
 	Latency Latency `mapstructure:"latency"`
-	// ErrorRate is the share of failures (error faults). Default: 1.
+	// ErrorRate is the share of failures (error and exception faults;
+	// default 1), or of the callers' requests that fail after a bad
+	// response (bad_response; default 0.5).
 	ErrorRate float64 `mapstructure:"error_rate"`
+	// ExceptionType is the exception thrown (exception faults). Default:
+	// RuntimeException.
+	ExceptionType string `mapstructure:"exception_type"`
 	Status    int     `mapstructure:"status"`
 	Message   string  `mapstructure:"message"`
 	// Hold is how long each pool connection stays busy after it is taken

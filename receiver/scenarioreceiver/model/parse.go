@@ -78,8 +78,15 @@ func (sc *Scenario) applyDefaults() {
 	}
 	for i := range sc.Faults {
 		f := &sc.Faults[i]
-		if f.Kind == KindError && f.ErrorRate == 0 {
+		switch {
+		case f.ErrorRate != 0:
+		case f.Kind == KindError || f.Kind == KindException:
 			f.ErrorRate = 1
+		case f.Kind == KindBadResponse:
+			f.ErrorRate = 0.5
+		}
+		if f.Kind == KindException && f.ExceptionType == "" {
+			f.ExceptionType = "RuntimeException"
 		}
 	}
 }
@@ -435,6 +442,10 @@ func (v *validator) fault(path string, f *Fault) {
 		if t.Dependency == "" && t.Service == "" {
 			v.errf(path+".target", "set service (and operation) or dependency")
 		}
+	case KindException, KindBadResponse:
+		if t.Service == "" || t.Dependency != "" || t.Pool != "" {
+			v.errf(path+".target.service", "required for kind %q, without dependency or pool: it is an operation of a service", f.Kind)
+		}
 	case KindPoolExhaustion:
 		if t.Pool == "" {
 			v.errf(path+".target.pool", "required for kind %q", f.Kind)
@@ -447,11 +458,11 @@ func (v *validator) fault(path string, f *Fault) {
 			v.errf(path+".target.dependency", "required for kind %q", f.Kind)
 		}
 	default:
-		v.errf(path+".kind", "want latency, error, pool_exhaustion or dependency_down, got %q", f.Kind)
+		v.errf(path+".kind", "want latency, error, exception, bad_response, pool_exhaustion or dependency_down, got %q", f.Kind)
 	}
 	if f.Truth.Kind != "" {
 		switch f.Truth.Kind {
-		case KindLatency, KindError, KindPoolExhaustion, KindDependencyDown, KindCascadingTimeout:
+		case KindLatency, KindError, KindException, KindBadResponse, KindPoolExhaustion, KindDependencyDown, KindCascadingTimeout:
 		default:
 			v.errf(path+".truth.kind", "unknown kind %q", f.Truth.Kind)
 		}

@@ -107,6 +107,10 @@ func Random(seed uint64, o RandomOptions) (*Scenario, error) {
 				op.Steps = append(op.Steps, calls...)
 			}
 			op.Logs.Error = []Log{{Severity: "ERROR", Body: "Request failed with status {status}."}}
+			// A request built from a wrong value (a bad_response upstream)
+			// is refused now and then, and takes a little longer.
+			op.BadInput = &BadInput{Latency: lat(1, 5), ErrorRate: 0.3, Status: 422, Message: "invalid request",
+				Logs: Logs{Error: []Log{{Severity: "WARN", Body: "Rejected invalid request: {status}."}}}}
 		}
 	}
 	sc.Traffic = Traffic{Rate: o.Rate, Entrypoints: []Entrypoint{{Service: sc.Services[0].Name, Operation: sc.Services[0].Operations[0].Name, Weight: 1}}}
@@ -121,13 +125,18 @@ func Random(seed uint64, o RandomOptions) (*Scenario, error) {
 		w.text = shiftedText(base, w)
 		f := Fault{Name: fmt.Sprintf("fault_%d", k), Windows: []string{w.text}}
 		s := sc.Services[1+r.IntN(len(sc.Services)-1)]
-		switch kind := r.IntN(5); {
+		switch kind := r.IntN(7); {
 		case kind == 0 && len(s.Pools) > 0:
 			f.Kind, f.Target, f.Hold = KindPoolExhaustion, Target{Service: s.Name, Pool: s.Pools[0].Name}, 5*time.Second
 		case kind == 1:
 			f.Kind, f.Target, f.ErrorRate, f.Status = KindError, Target{Service: s.Name, Operation: called[s.Name]}, 0.5, 503
 		case kind == 2 && len(liveDeps) > 0:
 			f.Kind, f.Target = KindDependencyDown, Target{Dependency: liveDeps[r.IntN(len(liveDeps))]}
+		case kind == 5:
+			f.Kind, f.Target, f.ExceptionType = KindException, Target{Service: s.Name, Operation: called[s.Name]}, "IllegalStateException"
+			f.ErrorRate, f.Message = 0.5, "order state is null"
+		case kind == 6:
+			f.Kind, f.Target, f.Message = KindBadResponse, Target{Service: s.Name, Operation: called[s.Name]}, "price is negative"
 		case kind == 3:
 			// Slower than any caller's timeout (3-10 s): callers time out and
 			// retry, and the timeouts cascade up the call graph.

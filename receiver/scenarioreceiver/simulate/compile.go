@@ -323,7 +323,7 @@ func (c *compiled) compileFault(sc *model.Scenario, mf *model.Fault, byName map[
 	}
 	f := &fault{
 		m: mf, kind: mf.Kind, lat: newDist(mf.Latency), errRate: mf.ErrorRate, status: mf.Status, msg: mf.Message,
-		hold: int64(mf.Hold), hang: mf.Hang, windows: newWindowCache(ws), truthWindows: newWindowCache(ws),
+		hold: int64(mf.Hold), hang: mf.Hang, excType: mf.ExceptionType, windows: newWindowCache(ws), truthWindows: newWindowCache(ws),
 	}
 	f.truth = GroundTruth{
 		Scenario: sc.Name, Fault: mf.Name, Kind: mf.Kind, CulpritService: mf.Target.Service,

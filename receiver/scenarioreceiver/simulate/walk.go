@@ -67,6 +67,9 @@ type result struct {
 	timeout bool
 	status  int
 	msg     string
+	// wrong is the bad_response fault whose wrong value this call
+	// returned, successfully: the caller acts on it.
+	wrong *fault
 }
 
 func (e *Engine) newRequest() *request {
@@ -149,10 +152,17 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 	e.logs(r, o.svc, si, t, o.logs.start, 0, 0, 0)
 	self := o.lat.sample(e.rng)
 	var res result
-	delay, broken, _ := e.applyFaults(o.faults, r, t)
+	delay, broken, _, wrong := e.applyFaults(o.faults, r, t)
 	self += delay
+	var thrown *fault
 	if broken != nil {
 		res = result{failed: true, status: cmp.Or(broken.status, 500), msg: cmp.Or(broken.msg, "internal server error")}
+		if broken.kind == model.KindException {
+			// Thrown before the work: no step runs, the span fails fast.
+			thrown = broken
+			res.msg = cmp.Or(broken.msg, o.name+" threw "+broken.excType)
+			self = self * 3 / 10
+		}
 	}
 	badFail := false
 	if bad && o.bad != nil {
@@ -179,6 +189,16 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 			}
 			sr := e.runStep(r, o, st, cur, dl, si, prior, &retries, &timeouts)
 			cur = sr.end
+			if f := sr.wrong; f != nil && !sr.failed {
+				// A wrong value came back: the caller warns, goes on with it
+				// (its later calls carry incomplete input) and may fail at
+				// its end because of it.
+				prior = true
+				e.logWrongValue(r, o, st, si, cur, f)
+				if stepFail == nil && e.rng.Float64() < f.errRate {
+					stepFail = &result{failed: true, status: 500, msg: "invalid response from " + f.truth.CulpritService}
+				}
+			}
 			if sr.failed {
 				prior = true
 				if st.onError != model.OnErrorContinue && stepFail == nil {
@@ -207,6 +227,14 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 	}
 	sp := &r.spans[si]
 	sp.end, sp.status, sp.retries, sp.timeouts = end, res.status, retries, timeouts
+	if thrown != nil && res.failed && !res.timeout {
+		sp.exc, sp.errType = true, thrown.excType
+		r.logs = append(r.logs, logRec{svc: o.svc, span: si, t: end, sev: severityNumbers["ERROR"],
+			body: fmt.Sprintf("Request processing failed: %s: %s\n\tat %s(%s)", thrown.excType, res.msg, o.name, o.svc.name)})
+	}
+	if wrong != nil && !res.failed {
+		res.wrong = wrong
+	}
 	if res.failed {
 		sp.failed, sp.msg = res.status >= 500, res.msg
 		if badFail {
@@ -226,7 +254,7 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 // which it stops: a refused connection ends the call). A fault that hits the
 // request marks it affected. Connection pools apply their own kind of fault
 // (a held pool) where they are called.
-func (e *Engine) applyFaults(faults []*fault, r *request, t int64) (delay int64, broken, down *fault) {
+func (e *Engine) applyFaults(faults []*fault, r *request, t int64) (delay int64, broken, down, wrong *fault) {
 	s := e.scen(t)
 	for _, f := range faults {
 		if !f.windows.active(s) {
@@ -236,20 +264,34 @@ func (e *Engine) applyFaults(faults []*fault, r *request, t int64) (delay int64,
 		case model.KindLatency:
 			delay += f.lat.sample(e.rng)
 			e.affected(f, r, t)
-		case model.KindError:
+		case model.KindError, model.KindException:
 			if e.rng.Float64() < f.errRate {
 				broken = f
 				e.affected(f, r, t)
 			}
+		case model.KindBadResponse:
+			wrong = f
+			e.affected(f, r, t)
 		case model.KindDependencyDown:
 			e.affected(f, r, t)
 			down = f
 			if !f.hang {
-				return delay, broken, down
+				return delay, broken, down, wrong
 			}
 		}
 	}
-	return delay, broken, down
+	return delay, broken, down, wrong
+}
+
+// logWrongValue is the warning a caller logs about a wrong value that came
+// back from a call of step st.
+func (e *Engine) logWrongValue(r *request, o *op, st *step, si int32, t int64, f *fault) {
+	what := f.truth.CulpritService
+	if st.callee != nil {
+		what = st.callee.svc.name + " " + st.callee.name
+	}
+	msg := cmp.Or(f.msg, "unexpected value")
+	r.logs = append(r.logs, logRec{svc: o.svc, span: si, t: t, sev: severityNumbers["WARN"], body: "Invalid response from " + what + ": " + msg})
 }
 
 // runStep runs a step with its retries.
@@ -259,6 +301,9 @@ func (e *Engine) runStep(r *request, o *op, st *step, t, dl int64, parent int32,
 		for _, c := range st.children {
 			cr := e.runStep(r, o, c, t, dl, parent, bad, retries, timeouts)
 			res.end = max(res.end, cr.end)
+			if res.wrong == nil {
+				res.wrong = cr.wrong
+			}
 			if cr.failed && c.onError != model.OnErrorContinue && !res.failed {
 				res.failed, res.timeout, res.msg = true, cr.timeout, cr.msg
 			}
@@ -310,7 +355,7 @@ func (e *Engine) attempt(r *request, o *op, st *step, t, dl int64, parent int32,
 	var extra int64
 	var broken *fault
 	if st.kind != stepDB {
-		extra, broken, _ = e.applyFaults(st.faults, r, t)
+		extra, broken, _, _ = e.applyFaults(st.faults, r, t)
 	}
 	switch st.kind {
 	case stepWork:
@@ -344,6 +389,7 @@ func (e *Engine) attempt(r *request, o *op, st *step, t, dl int64, parent int32,
 		n2 += extra
 		cr := e.runOp(r, st.callee, t+n1, dl-n2, ci, bad)
 		sp := &r.spans[ci]
+		wrong := cr.wrong
 		end := cr.end + n2
 		if cr.timeout && end >= dl-n2 || end > dl {
 			timeoutSpan(sp, dl, what)
@@ -355,7 +401,7 @@ func (e *Engine) attempt(r *request, o *op, st *step, t, dl int64, parent int32,
 			sp.msg = fmt.Sprintf("%s: %d %s", what, cr.status, statusText(cr.status))
 			return result{end: end, failed: true, status: cr.status, msg: cr.msg}
 		}
-		return result{end: end, status: cr.status}
+		return result{end: end, status: cr.status, wrong: wrong}
 	case stepDep:
 		if broken != nil {
 			ci := e.addSpan(r, kindDep, o.svc, parent, t)
@@ -394,7 +440,7 @@ func (e *Engine) callDependency(r *request, o *op, st *step, t, dl int64, parent
 	if e.rng.Float64() < d.errRate {
 		status = 502
 	}
-	delay, broken, down := e.applyFaults(d.faults, r, t)
+	delay, broken, down, _ := e.applyFaults(d.faults, r, t)
 	lat += delay
 	if broken != nil {
 		status = cmp.Or(broken.status, 503)
