@@ -173,6 +173,9 @@ type Verdict struct {
 	// NewPattern is true when the culprit span failed by taking a path its
 	// operation never took (see Span.Pattern).
 	NewPattern bool
+	// WrongAnswer is the caller's record that blamed the culprit's answer
+	// (a callee that returned a wrong value), nil otherwise.
+	WrongAnswer *Log
 	// Slow is the trace's other anomaly when it failed: a service that
 	// slowed it beyond its usual latency, in another service than the
 	// failure's and not as its cause (a timeout would have made it the
@@ -353,6 +356,10 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 					v.Culprit = int(lc)
 				}
 			}
+		} else if k, l := d.wrongAnswer(spans, c, logs); k >= 0 {
+			// The caller says what failed it: the answer of a call that
+			// succeeded (a wrong value returned).
+			v.Culprit, v.WrongAnswer = int(k), l
 		} else if c >= 0 && ref != nil {
 			// A failure that waited for something slower than usual below
 			// it (a timeout, a circuit breaker opening) is a symptom of
@@ -400,6 +407,9 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 	}
 	if v.Kind == KindError && v.Culprit >= 0 {
 		v.ErrorText = d.errorText(spans, spans[v.Culprit].Service)
+		if v.WrongAnswer != nil {
+			v.ErrorText = v.WrongAnswer.Body
+		}
 	}
 	if v.Culprit >= 0 {
 		c := &spans[v.Culprit]
@@ -408,6 +418,11 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 			v.Dependency = c.dependency()
 		}
 		v.Reason, v.Evidence, v.ReasonFromLogs = reason(spans, v.Culprit, v.Kind, logs)
+		if l := v.WrongAnswer; l != nil {
+			v.Reason = c.Name + " answered " + l.Service + " with a value it could not use: " + sentence(l.Body)
+			v.Evidence = append([]string{l.Service + ": " + l.Body}, v.Evidence...)[:min(maxEvidence, len(v.Evidence)+1)]
+			v.ReasonFromLogs = true
+		}
 		if ref != nil && !v.ReasonFromLogs && v.Kind == KindLatency {
 			if r := partReason(spans, v.Parts, c.Service, ref); r != "" {
 				v.Reason = r
