@@ -243,8 +243,8 @@ type Fault struct {
 	// ExceptionType is the exception thrown (exception faults). Default:
 	// RuntimeException.
 	ExceptionType string `mapstructure:"exception_type"`
-	Status    int     `mapstructure:"status"`
-	Message   string  `mapstructure:"message"`
+	Status        int    `mapstructure:"status"`
+	Message       string `mapstructure:"message"`
 	// Hold is how long each pool connection stays busy after it is taken
 	// (pool_exhaustion), as when connections are held across slow work.
 	Hold time.Duration `mapstructure:"hold"`

@@ -89,7 +89,7 @@ type fault struct {
 	msg          string
 	hold         int64
 	hang         bool
-	excType      string // the exception thrown (exception faults)
+	excType      string       // the exception thrown (exception faults)
 	windows      *windowCache // for the walk, at simulated times
 	truthWindows *windowCache // for the ground truth, at Advance times
 	truth        GroundTruth
