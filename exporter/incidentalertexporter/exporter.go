@@ -116,6 +116,11 @@ func (e *alertExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 			e.logger.Warn("incident record skipped", zap.Error(err))
 			continue
 		}
+		if rec.Standing {
+			// A standing condition (failing since the collector started)
+			// pages no one; its update once judged a change does.
+			continue
+		}
 		batch = append(batch, e.track(ctx, rec, now)...)
 	}
 	if len(batch) == 0 {

@@ -253,3 +253,32 @@ func TestRecordsThatAreNotIncidentsAreIgnoredAndBrokenOnesCounted(t *testing.T) 
 		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "malformed"))},
 	}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 }
+
+// TestAStandingConditionPagesNoOneUntilItChanges: the record of a service
+// failing since the collector started is not an alert; its update once the
+// processor judged it a change is.
+func TestAStandingConditionPagesNoOneUntilItChanges(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	var posts atomic.Int32
+	srv := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		posts.Add(1)
+		w.WriteHeader(http.StatusOK)
+	})}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	exp := newTestExporter(t, "http://"+l.Addr().String(), tt, func(c *Config) { c.QueueSettings = configoptional.None[exporterhelper.QueueBatchConfig]() })
+
+	standing := func(status string, isStanding bool) plog.Logs {
+		ld := incidentRecord("99bde86d8f1e4c2a9d3b5a7c6e0f1a2b", status, "error", "payment", time.Now())
+		lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+		lr.Attributes().PutBool(incidentrecord.AttrStanding, isStanding)
+		return ld
+	}
+	require.NoError(t, exp.ConsumeLogs(context.Background(), standing(incidentrecord.StatusOpen, true)))
+	assert.Zero(t, posts.Load(), "a standing condition pages no one")
+	require.NoError(t, exp.ConsumeLogs(context.Background(), standing(incidentrecord.StatusUpdate, false)))
+	assert.Equal(t, int32(1), posts.Load(), "judged a change: it pages")
+}

@@ -147,7 +147,7 @@ var listTemplate = template.Must(template.New("list").Funcs(funcs).Parse(`<!doct
 <h1>Incidents</h1>
 {{if not .Incidents}}<p>No incident yet.</p>{{else}}
 <table><tr><th>Incident</th><th>Status</th><th>Culprit</th><th>Reason</th><th>Traces</th><th>Since</th></tr>
-{{range .Incidents}}<tr><td><a href="incidents/{{.ID}}">{{short .ID}}</a></td><td class="{{.Status}}">{{.Status}}</td>
+{{range .Incidents}}<tr><td><a href="incidents/{{.ID}}">{{short .ID}}</a></td><td class="{{.Status}}">{{.Status}}{{if .Standing}} (standing){{end}}</td>
 <td>{{.Service}}{{if .Operation}} “{{.Operation}}”{{end}}{{if .Dependency}} → {{.Dependency}}{{end}}</td>
 <td>{{.Reason}}</td><td>{{.TraceCount}}</td><td>{{when .WindowStart}}</td></tr>
 {{end}}</table>{{end}}
@@ -158,6 +158,7 @@ var incidentTemplate = template.Must(template.New("incident").Funcs(funcs).Parse
 <html lang="en"><head><meta charset="utf-8"><title>Incident {{short .In.ID}}: {{.In.Service}}</title>` + style + `</head><body>
 <p><a href="../">All incidents</a></p>
 <h1>Incident {{short .In.ID}} <span class="{{.In.Status}}">{{.In.Status}}</span></h1>
+{{if .In.Standing}}<p id="standing">A standing condition: {{.In.Service}} has failed this way since the collector started, so nothing yet says it changed. It pages no one; it becomes an incident if its failures change.</p>{{end}}
 <table>
 <tr><th>Culprit</th><td id="culprit">{{.In.Service}}{{if .In.Operation}} “{{.In.Operation}}”{{end}}{{if .In.Dependency}} → {{.In.Dependency}}{{end}}</td></tr>
 <tr><th>Reason</th><td id="reason">{{.In.Reason}}</td></tr>

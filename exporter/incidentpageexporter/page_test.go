@@ -265,3 +265,16 @@ func TestThePageInChromium(t *testing.T) {
 	assert.Positive(t, info.Size())
 	t.Logf("screenshot of the incident page: %s", shot)
 }
+
+// TestThePageSaysWhatAStandingConditionIs: a service failing since the
+// collector started is listed, marked standing, with why it pages no one.
+func TestThePageSaysWhatAStandingConditionIs(t *testing.T) {
+	_, lg, base := startPage(t, nil)
+	ld := record(incidentID, "open", 5, t0.Add(8*time.Second))
+	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().PutBool(incidentrecord.AttrStanding, true)
+	require.NoError(t, lg.ConsumeLogs(context.Background(), ld))
+	_, list := get(t, base+"/")
+	assert.Contains(t, list, `<td class="open">open (standing)</td>`)
+	_, page := get(t, base+"/incidents/"+incidentID)
+	assert.Contains(t, page, "A standing condition: payment has failed this way since the collector started")
+}

@@ -14,8 +14,11 @@ import (
 
 // Incident is what the page and its JSON API show of an incident.
 type Incident struct {
-	ID          string      `json:"id"`
-	Status      string      `json:"status"`
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	// Standing: a service failing since the collector started, not judged
+	// a change yet (shown, not alerted).
+	Standing    bool        `json:"standing,omitempty"`
 	Kind        string      `json:"kind"`
 	Service     string      `json:"culprit_service"`
 	Operation   string      `json:"culprit_operation,omitempty"`
@@ -118,7 +121,7 @@ func (s *store) addRecord(r incidentrecord.Record) {
 		}
 	}
 	s.unlist(in)
-	in.Status, in.Kind = r.Status, r.Kind
+	in.Status, in.Kind, in.Standing = r.Status, r.Kind, r.Standing
 	in.Service, in.Operation, in.Dependency = r.Service, r.Operation, r.Dependency
 	in.Reason, in.Confidence, in.Share, in.TraceCount = r.Reason, r.Confidence, r.Share, r.TraceCount
 	in.Affected, in.Evidence, in.TraceIDs = r.Affected, r.Evidence, r.TraceIDs

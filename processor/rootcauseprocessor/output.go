@@ -54,7 +54,7 @@ func incidentLogs(events []incident.Incident, now time.Time, resourceAttrs map[s
 			lr.SetSpanID(in.SpanIDs[0])
 		}
 		rec := incidentrecord.Record{
-			ID: in.ID, Status: string(in.Status), Kind: in.Kind.String(),
+			ID: in.ID, Status: string(in.Status), Kind: in.Kind.String(), Standing: in.Standing,
 			Service: in.CulpritService, Operation: in.CulpritOperation, Dependency: in.Dependency,
 			Reason: in.Reason, Summary: body(in), At: now,
 			Confidence: round(in.Confidence), Share: round(in.Share), TraceCount: int64(in.TraceCount),
@@ -80,7 +80,11 @@ func round(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
 // body is the record's one-line summary.
 func body(in *incident.Incident) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Incident %s %s: %s", in.ID[:min(8, len(in.ID))], in.Status, in.CulpritService)
+	what := "Incident"
+	if in.Standing {
+		what = "Standing condition" // failing since the collector started: not judged a change yet
+	}
+	fmt.Fprintf(&b, "%s %s %s: %s", what, in.ID[:min(8, len(in.ID))], in.Status, in.CulpritService)
 	if in.CulpritOperation != "" {
 		fmt.Fprintf(&b, " %q", in.CulpritOperation)
 	}
@@ -94,8 +98,9 @@ func body(in *incident.Incident) string {
 	return b.String()
 }
 
-// incidentMetrics builds rca.incidents (opened, cumulative) and rca.incidents.active.
-func incidentMetrics(totals []incident.Total, active int, start, now time.Time) pmetric.Metrics {
+// incidentMetrics builds rca.incidents (opened, cumulative), rca.incidents.active
+// and rca.incidents.standing.
+func incidentMetrics(totals []incident.Total, active, standing int, start, now time.Time) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
 	sm := rm.ScopeMetrics().AppendEmpty()
@@ -118,12 +123,20 @@ func incidentMetrics(totals []incident.Total, active int, start, now time.Time) 
 		dp.Attributes().PutStr(incidentrecord.AttrReason, t.Reason)
 	}
 
-	g := sm.Metrics().AppendEmpty()
-	g.SetName("rca.incidents.active")
-	g.SetDescription("Incidents open now.")
-	g.SetUnit("{incidents}")
-	dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
-	dp.SetTimestamp(ts)
-	dp.SetIntValue(int64(active))
+	for _, gauge := range []struct {
+		name, description string
+		value             int
+	}{
+		{"rca.incidents.active", "Incidents open now (standing conditions excluded).", active},
+		{"rca.incidents.standing", "Standing conditions open now: failures steady since the collector started, not judged a change yet.", standing},
+	} {
+		g := sm.Metrics().AppendEmpty()
+		g.SetName(gauge.name)
+		g.SetDescription(gauge.description)
+		g.SetUnit("{incidents}")
+		dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
+		dp.SetTimestamp(ts)
+		dp.SetIntValue(int64(gauge.value))
+	}
 	return md
 }

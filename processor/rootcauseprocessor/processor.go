@@ -180,9 +180,11 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 	}
 	// Called with the store's lock held: standalone, from the decision
 	// loop, which owns the profile; at the stage, from the shards' reports.
-	changed := prof.Changed
+	changed, judged := prof.Changed, prof.Judged
 	if cfg.Mode == ModeIncidents {
-		changed = p.changes.Changed
+		// The shards report changes, not how long they have judged them:
+		// the stage takes every report as judged.
+		changed, judged = p.changes.Changed, nil
 	}
 	p.store = incident.New(incident.Options{
 		Window:         cfg.IncidentWindow,
@@ -193,6 +195,7 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 
 		MaxNewServiceIncidents: cfg.MaxNewServiceIncidents,
 		Changed:                changed,
+		Judged:                 judged,
 	})
 	p.clock = eventtime.New(eventtime.Options{
 		Wall:      func() time.Time { return p.now() },
@@ -691,7 +694,8 @@ func (p *sharedProcessor) emit(ctx context.Context, now time.Time, metrics []*me
 		return
 	}
 	p.lastMetrics = now
-	md := incidentMetrics(p.store.Totals(), p.store.Active(), p.startTime, now)
+	open, standing := p.store.Active()
+	md := incidentMetrics(p.store.Totals(), open-standing, standing, p.startTime, now)
 	for i, m := range metrics {
 		out := md
 		if i < len(metrics)-1 {

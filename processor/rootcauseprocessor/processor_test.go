@@ -22,6 +22,8 @@ import (
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadatatest"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/incidentrecord"
 )
 
 func TestSharedInstance(t *testing.T) {
@@ -252,6 +254,13 @@ func TestIncidentMetrics(t *testing.T) {
 	cfg := testConfig()
 	h := newHarness(t, cfg)
 	r := rand.New(rand.NewPCG(5, 6))
+	// The database worked for more than half a window before it failed:
+	// its failure is a change, an incident, not a standing condition.
+	for i := range 20 {
+		b := login(uint64(100+i), h.clock.Now(), r, false)
+		h.consume(b.td, b.ld)
+		h.advance(time.Second)
+	}
 	b := login(1, h.clock.Now(), r, true)
 	h.consume(b.td, b.ld)
 	h.advance(cfg.DecisionWait + time.Second)
@@ -260,13 +269,15 @@ func TestIncidentMetrics(t *testing.T) {
 	rm := md.ResourceMetrics().At(0)
 	assert.Equal(t, map[string]any{"service.name": "otelcol-rca"}, rm.Resource().Attributes().AsRaw())
 	ms := rm.ScopeMetrics().At(0).Metrics()
-	require.Equal(t, 2, ms.Len())
+	require.Equal(t, 3, ms.Len())
 	assert.Equal(t, "rca.incidents", ms.At(0).Name())
 	dp := ms.At(0).Sum().DataPoints().At(0)
 	assert.Equal(t, int64(1), dp.IntValue())
 	assert.Equal(t, "database", dp.Attributes().AsRaw()["rca.culprit.service"])
 	assert.Equal(t, "rca.incidents.active", ms.At(1).Name())
 	assert.Equal(t, int64(1), ms.At(1).Gauge().DataPoints().At(0).IntValue())
+	assert.Equal(t, "rca.incidents.standing", ms.At(2).Name())
+	assert.Equal(t, int64(0), ms.At(2).Gauge().DataPoints().At(0).IntValue())
 
 	h.advance(cfg.ResolveAfter + h.shared.tickInterval())
 	last := h.msink.AllMetrics()[len(h.msink.AllMetrics())-1]
@@ -308,4 +319,31 @@ func TestForwardsDecidedTracesInChunks(t *testing.T) {
 		total += b.SpanCount()
 	}
 	assert.Equal(t, traces*perTrace, total)
+}
+
+// TestAServiceFailingSinceTheStartIsAStandingCondition: a collector started
+// while the database fails at a steady rate cannot tell that from a fault:
+// its incident is a standing condition (shown, in rca.incidents.standing,
+// not counted as opened, not alerted) until the history can judge a change.
+func TestAServiceFailingSinceTheStartIsAStandingCondition(t *testing.T) {
+	cfg := testConfig()
+	h := newHarness(t, cfg)
+	r := rand.New(rand.NewPCG(5, 6))
+	b := login(1, h.clock.Now(), r, true)
+	h.consume(b.td, b.ld)
+	h.advance(cfg.DecisionWait + time.Second)
+	md := h.msink.AllMetrics()[len(h.msink.AllMetrics())-1]
+	ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	assert.Zero(t, ms.At(0).Sum().DataPoints().Len(), "no incident opened")
+	assert.Equal(t, int64(0), ms.At(1).Gauge().DataPoints().At(0).IntValue())
+	assert.Equal(t, int64(1), ms.At(2).Gauge().DataPoints().At(0).IntValue(), "one standing condition")
+	var standing []bool
+	for _, ld := range h.lsink.AllLogs() {
+		for rec, err := range incidentrecord.All(ld) {
+			require.NoError(t, err)
+			standing = append(standing, rec.Standing)
+		}
+	}
+	require.NotEmpty(t, standing)
+	assert.True(t, standing[0])
 }

@@ -26,6 +26,7 @@ const (
 	AttrID                = "rca.incident.id"
 	AttrStatus            = "rca.incident.status"
 	AttrKind              = "rca.incident.kind"
+	AttrStanding          = "rca.incident.standing"
 	AttrCulpritService    = "rca.culprit.service"
 	AttrCulpritOperation  = "rca.culprit.operation"
 	AttrCulpritDependency = "rca.culprit.dependency"
@@ -71,7 +72,10 @@ const (
 
 // Record is an incident record.
 type Record struct {
-	ID, Status, Kind                      string
+	ID, Status, Kind string
+	// Standing marks a standing condition: a service failing since the
+	// collector started, shown but not alerted until a change is judged.
+	Standing                              bool
 	Service, Operation, Dependency        string
 	Reason                                string
 	Summary                               string // the record's one-line body
@@ -141,6 +145,9 @@ func Read(lr plog.LogRecord) (Record, error) {
 		Confidence: num(AttrConfidence), Share: num(AttrTrafficShare), TraceCount: int64(num(AttrTraceCount)),
 		TraceIDs: strs(AttrTraceIDs), SpanIDs: strs(AttrSpanIDs), Affected: strs(AttrAffected), Evidence: strs(AttrEvidence),
 	}
+	if v, ok := a.Get(AttrStanding); ok && v.Type() == pcommon.ValueTypeBool {
+		r.Standing = v.Bool()
+	}
 	switch {
 	case r.ID == "":
 		return r, errors.New("incident record without " + AttrID)
@@ -182,6 +189,7 @@ func (r Record) Write(lr plog.LogRecord) {
 	a.PutStr(AttrStatus, r.Status)
 	a.PutStr(AttrDocumentID, DocumentID(r))
 	a.PutStr(AttrKind, r.Kind)
+	a.PutBool(AttrStanding, r.Standing)
 	a.PutStr(AttrCulpritService, r.Service)
 	a.PutStr(AttrCulpritOperation, r.Operation)
 	if r.Dependency != "" {

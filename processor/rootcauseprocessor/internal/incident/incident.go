@@ -119,6 +119,12 @@ type Options struct {
 	// the alerts and the metrics series. The others wait, unpublished,
 	// until the budget allows or their service is seen working. Zero means 10.
 	MaxNewServiceIncidents int
+	// Judged, when set, tells whether a culprit's change can be judged at
+	// now: false for a service failing since the collector started, while
+	// the history is too short to tell a change from what it always does.
+	// An incident published then is a standing condition until Judged and
+	// Changed both hold. Nil: always judged.
+	Judged func(service string, now time.Time) bool
 	// Changed, when set, must also hold before an incident is published:
 	// its culprit has changed at event time now, against its own history
 	// (errors beyond its usual rate, latency shifted for a sustained time),
@@ -155,8 +161,13 @@ type Observation struct {
 
 // Incident is a snapshot of an incident.
 type Incident struct {
-	ID               string
-	Status           Status
+	ID     string
+	Status Status
+	// Standing is true while the incident is a standing condition: published
+	// when its culprit's change could not be judged yet (a collector that
+	// has just started knows no history), shown and counted, not alerted.
+	// It becomes an alerting incident once a change of its culprit is judged.
+	Standing         bool
 	Kind             diagnosis.Kind
 	CulpritService   string
 	CulpritOperation string
@@ -474,10 +485,31 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 	r.changed = now
 	r.snap.Status = StatusOpen
 	r.pending = StatusOpen
+	r.snap.Standing = s.opts.Judged != nil && !s.opts.Judged(r.snap.CulpritService, now)
 	if first, last := s.burst(r.early, now); !first.IsZero() {
 		r.snap.WindowStart, r.snap.WindowEnd = first, last
 	}
 	r.early = nil
+	if !r.snap.Standing {
+		s.countOpened(r)
+	}
+}
+
+// judge turns a standing condition into an alerting incident once its
+// culprit's change is judged: what the service did since the collector
+// started is now its history, and it changed against it.
+func (s *Store) judge(r *record, now time.Time) {
+	if !r.published || !r.snap.Standing || s.opts.Judged == nil || !s.opts.Judged(r.snap.CulpritService, now) {
+		return
+	}
+	if s.opts.Changed != nil && !s.opts.Changed(r.snap.CulpritService, now) {
+		return
+	}
+	r.snap.Standing = false
+	r.dirty = true
+	if r.pending == "" {
+		r.pending = StatusUpdate
+	}
 	s.countOpened(r)
 }
 
@@ -803,6 +835,7 @@ func (s *Store) Flush(now time.Time) []Incident {
 		if r.published && (s.opts.Changed == nil || s.opts.Changed(r.snap.CulpritService, now)) {
 			r.changed = now
 		}
+		s.judge(r, now)
 		if now.Sub(r.last) >= s.opts.ResolveAfter || r.published && now.Sub(r.changed) >= s.opts.ResolveAfter {
 			s.resolve(r)
 		} else {
@@ -895,17 +928,20 @@ func (s *Store) OpenWindows() []Window {
 	return out
 }
 
-// Active returns the number of open incidents.
-func (s *Store) Active() int {
+// Active returns the number of open incidents, and of the standing
+// conditions among them.
+func (s *Store) Active() (open, standing int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
 	for _, r := range s.open {
 		if r.published {
-			n++
+			open++
+			if r.snap.Standing {
+				standing++
+			}
 		}
 	}
-	return n
+	return open, standing
 }
 
 // Totals returns the incidents opened so far per culprit service and reason, sorted.

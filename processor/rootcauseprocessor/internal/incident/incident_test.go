@@ -56,13 +56,13 @@ func TestLifecycle(t *testing.T) {
 	assert.InDelta(t, 1/(1+0.4)*0.75, ev[0].Confidence, 1e-9)
 
 	assert.True(t, s.AddEvidence(id, "order: Order processing delayed."))
-	assert.Equal(t, 1, s.Active())
+	assert.Equal(t, 1, first(s.Active()))
 
 	ev = s.Flush(now.Add(31 * time.Second))
 	require.Len(t, ev, 1)
 	assert.Equal(t, StatusResolved, ev[0].Status)
 	assert.Contains(t, ev[0].Evidence, "order: Order processing delayed.")
-	assert.Equal(t, 0, s.Active())
+	assert.Equal(t, 0, first(s.Active()))
 	assert.Equal(t, []Total{{Service: "payment", Reason: "database connection timeout", Count: 1}}, s.Totals())
 }
 
@@ -74,6 +74,8 @@ func TestDeterministicID(t *testing.T) {
 	assert.NotEqual(t, rec(a, t0, obs(3, t0.Add(5*time.Minute))), ID("payment", t0.Truncate(time.Minute)),
 		"a trace beyond the window opens a new incident")
 }
+
+func first(open, _ int) int { return open }
 
 func names(cs []Candidate) []string {
 	out := make([]string, len(cs))
@@ -149,7 +151,7 @@ func TestPublicationGate(t *testing.T) {
 		now = now.Add(20 * time.Second)
 	}
 	assert.Empty(t, s.Flush(now), "no event for background noise")
-	assert.Zero(t, s.Active())
+	assert.Zero(t, first(s.Active()))
 
 	// Noise idle for ResolveAfter is forgotten, counted, never resolved.
 	now = now.Add(time.Minute)
@@ -167,7 +169,7 @@ func TestPublicationGate(t *testing.T) {
 	require.Len(t, ev, 1)
 	assert.Equal(t, StatusOpen, ev[0].Status)
 	assert.Equal(t, 5, ev[0].TraceCount, "the traces before publication count")
-	assert.Equal(t, 1, s.Active())
+	assert.Equal(t, 1, first(s.Active()))
 }
 
 // TestOneIncidentPerCulprit: slow and failed traces of the same culprit are
@@ -622,7 +624,7 @@ func TestAnIncidentOutlivesARestart(t *testing.T) {
 	t.Run("the fault goes on", func(t *testing.T) {
 		after := New(opts)
 		require.Equal(t, 1, after.Restore(saved))
-		assert.Equal(t, 1, after.Active())
+		assert.Equal(t, 1, first(after.Active()))
 		assert.Equal(t, id, rec(after, t0.Add(20*time.Second), obs(2, t0.Add(50*time.Second))), "the same incident")
 		ev := after.Flush(t0.Add(21 * time.Second))
 		require.Len(t, ev, 1)
@@ -637,6 +639,48 @@ func TestAnIncidentOutlivesARestart(t *testing.T) {
 		require.Len(t, ev, 1)
 		assert.Equal(t, StatusResolved, ev[0].Status)
 		assert.Equal(t, id, ev[0].ID)
-		assert.Zero(t, after.Active())
+		assert.Zero(t, first(after.Active()))
 	})
+}
+
+// TestAStandingConditionAlertsOnlyOnceItChanges: a collector that has just
+// started cannot tell a service's steady errors from new ones: their
+// incident is published as a standing condition (shown, counted apart, not
+// alerted, not counted as opened) until the history is long enough to judge
+// a change, and becomes an alerting incident only if its culprit changed.
+func TestAStandingConditionAlertsOnlyOnceItChanges(t *testing.T) {
+	judged, changed := false, true
+	s := New(Options{
+		Window: time.Minute, ResolveAfter: 5 * time.Minute, UpdateInterval: time.Second,
+		Judged:  func(string, time.Time) bool { return judged },
+		Changed: func(string, time.Time) bool { return changed },
+	})
+	id := rec(s, t0, obs(1, t0))
+	ev := s.Flush(t0)
+	require.Len(t, ev, 1)
+	assert.Equal(t, StatusOpen, ev[0].Status)
+	assert.True(t, ev[0].Standing, "nothing to judge the errors against yet")
+	open, standing := s.Active()
+	assert.Equal(t, 1, open)
+	assert.Equal(t, 1, standing)
+	assert.Empty(t, s.Totals(), "a standing condition is not an incident opened")
+
+	// Judged, and the errors go on as they were since the start: no change.
+	judged, changed = true, false
+	rec(s, t0.Add(time.Second), obs(2, t0.Add(time.Second)))
+	ev = s.Flush(t0.Add(2 * time.Second))
+	require.Len(t, ev, 1)
+	assert.True(t, ev[0].Standing)
+	// Then they surge: the condition is now an alerting incident, with the
+	// same ID, counted as opened.
+	changed = true
+	rec(s, t0.Add(3*time.Second), obs(3, t0.Add(3*time.Second)))
+	ev = s.Flush(t0.Add(4 * time.Second))
+	require.Len(t, ev, 1)
+	assert.Equal(t, id, ev[0].ID)
+	assert.Equal(t, StatusUpdate, ev[0].Status)
+	assert.False(t, ev[0].Standing)
+	_, standing = s.Active()
+	assert.Zero(t, standing)
+	assert.Len(t, s.Totals(), 1)
 }

@@ -97,6 +97,9 @@ func (p *Profile) ObserveError(at time.Time, service string, template logtemplat
 		}
 		c = &counter{}
 		p.errors[k] = c
+		if len(p.errorKeys[service]) == 0 {
+			p.errorsFrom[service] = p.observed - 1
+		}
 		p.errorKeys[service] = append(p.errorKeys[service], template)
 	}
 	c.add(idx)
@@ -136,13 +139,7 @@ func (p *Profile) errorChange(service string, idx int64) (surging, failing bool)
 	if len(templates) == 0 {
 		return false, false
 	}
-	inWindow := int64(0)
-	for _, b := range p.seen {
-		if b > idx-buckets && b <= idx {
-			inWindow++
-		}
-	}
-	fresh := p.observed-inWindow < buckets/2 // less than half a window of history: nothing to compare with
+	fresh := !p.judgedAt(idx) // nothing to compare with
 	traces, tracesBefore := p.traffic[service].split(idx)
 	_, allBefore := p.traces.split(idx)
 	for _, t := range templates {
@@ -163,6 +160,32 @@ func (p *Profile) errorChange(service string, idx int64) (surging, failing bool)
 		}
 	}
 	return false, failing
+}
+
+// judgedAt tells whether the history before the window ending at bucket
+// idx holds half a window at least: enough to tell a change from what the
+// services always do.
+func (p *Profile) judgedAt(idx int64) bool {
+	inWindow := int64(0)
+	for _, b := range p.seen {
+		if b > idx-buckets && b <= idx {
+			inWindow++
+		}
+	}
+	return p.observed-inWindow >= buckets/2
+}
+
+// Judged is the incident store's test of a standing condition: false for a
+// service that has failed since the collector started, while the history is
+// too short to judge whether that is a change (its errors can be neither
+// usual nor new yet); true once it is long enough, and for a service that
+// worked for half a window before it failed (its errors are a change).
+func (p *Profile) Judged(service string, now time.Time) bool {
+	if p.judgedAt(min(now.UnixNano()/p.width, p.last)) {
+		return true
+	}
+	from, ok := p.errorsFrom[service]
+	return !ok || from >= buckets/2
 }
 
 // betaBinomialTail is P(X >= n) for X the failures among trials whose
