@@ -278,3 +278,25 @@ func TestThePageSaysWhatAStandingConditionIs(t *testing.T) {
 	_, page := get(t, base+"/incidents/"+incidentID)
 	assert.Contains(t, page, "A standing condition: payment has failed this way since the collector started")
 }
+
+// TestAnIncidentPublishedLateHasASample: published after its fault, the
+// incident lists traces that left the processor long before (here: never
+// seen by the page); the newest trace waiting with its culprit is its
+// sample, and other culprits' traces are not.
+func TestAnIncidentPublishedLateHasASample(t *testing.T) {
+	tr, lg, base := startPage(t, nil)
+	ctx := context.Background()
+	require.NoError(t, tr.ConsumeTraces(ctx, checkout(7, ""))) // payment's, not listed
+	other := checkout(6, "")
+	root := other.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+	root.Attributes().PutStr(incidentrecord.AttrCulpritService, "inventory")
+	require.NoError(t, tr.ConsumeTraces(ctx, other))
+	ld := record(incidentID, "open", 181, t0.Add(8*time.Second))
+	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().PutEmptySlice(incidentrecord.AttrTraceIDs).AppendEmpty().SetStr(pcommon.TraceID{42}.String())
+	require.NoError(t, lg.ConsumeLogs(ctx, ld))
+	_, body := get(t, base+"/api/incidents/"+incidentID)
+	var in Incident
+	require.NoError(t, json.Unmarshal([]byte(body), &in))
+	require.Len(t, in.Samples, 1)
+	assert.Equal(t, pcommon.TraceID{7}.String(), in.Samples[0].TraceID)
+}

@@ -79,7 +79,11 @@ type store struct {
 	maxSpans  int
 	incidents map[string]*Incident
 	order     []string // by first record
-	pending   []Trace  // anomalous traces not yet named by a record, oldest first
+	// pending are the anomalous traces no record named yet, oldest first,
+	// by their culprit service (in pendingOrder, oldest first): decided
+	// before their incident was published, they name its culprit only.
+	pending      map[string][]Trace
+	pendingOrder []string
 	// listed are the trace IDs the latest record of each incident lists
 	// that have not arrived yet: the record and its newest traces leave the
 	// processor together and may come in either order.
@@ -89,7 +93,7 @@ type store struct {
 func newStore(cfg *Config) *store {
 	return &store{
 		max: cfg.MaxIncidents, samples: cfg.Samples, maxSpans: cfg.MaxSpans,
-		incidents: map[string]*Incident{}, listed: map[string]*Incident{},
+		incidents: map[string]*Incident{}, listed: map[string]*Incident{}, pending: map[string][]Trace{},
 	}
 }
 
@@ -145,7 +149,7 @@ func (s *store) addTraces(td ptrace.Traces) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	incidentOf := map[pcommon.TraceID]*Incident{}
-	anomalous := map[pcommon.TraceID]bool{}
+	anomalous := map[pcommon.TraceID]string{} // → culprit service
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, sp := range ss.Spans().All() {
@@ -156,14 +160,14 @@ func (s *store) addTraces(td ptrace.Traces) {
 					if in := s.incidents[v.Str()]; in != nil && len(in.Samples) < s.samples {
 						incidentOf[sp.TraceID()] = in
 					}
-				} else if _, ok := sp.Attributes().Get(incidentrecord.AttrCulpritService); ok && s.samples > 0 {
+				} else if culprit, ok := sp.Attributes().Get(incidentrecord.AttrCulpritService); ok && s.samples > 0 {
 					if in := s.listed[sp.TraceID().String()]; in != nil {
 						delete(s.listed, sp.TraceID().String())
 						if len(in.Samples) < s.samples {
 							incidentOf[sp.TraceID()] = in
 						}
 					} else {
-						anomalous[sp.TraceID()] = true
+						anomalous[sp.TraceID()] = culprit.Str()
 					}
 				}
 			}
@@ -181,7 +185,7 @@ func (s *store) addTraces(td ptrace.Traces) {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, sp := range ss.Spans().All() {
 				id := sp.TraceID()
-				if incidentOf[id] == nil && !anomalous[id] || len(spans[id]) >= s.maxSpans {
+				if _, waiting := anomalous[id]; incidentOf[id] == nil && !waiting || len(spans[id]) >= s.maxSpans {
 					continue
 				}
 				culprit, _ := sp.Attributes().Get(incidentrecord.AttrCulprit)
@@ -200,28 +204,59 @@ func (s *store) addTraces(td ptrace.Traces) {
 	for id, in := range incidentOf {
 		in.addSample(Trace{TraceID: id.String(), Spans: waterfall(spans[id])}, s.samples)
 	}
-	for id := range anomalous {
-		if len(s.pending) == maxPending {
-			s.pending = slices.Delete(s.pending, 0, 1)
-		}
-		s.pending = append(s.pending, Trace{TraceID: id.String(), Spans: waterfall(spans[id])})
+	for id, culprit := range anomalous {
+		s.keepPending(culprit, Trace{TraceID: id.String(), Spans: waterfall(spans[id])})
 	}
 }
 
 // maxPending bounds the anomalous traces waiting for their incident's
-// record: the latest ones, which the record lists among its samples.
-const maxPending = 64
+// record, per culprit service: the latest ones, which the record lists
+// among its samples. The services waiting are bounded by the incidents
+// the page keeps.
+const maxPending = 16
+
+func (s *store) keepPending(culprit string, t Trace) {
+	list, ok := s.pending[culprit]
+	if !ok {
+		if len(s.pendingOrder) >= max(1, s.max) {
+			delete(s.pending, s.pendingOrder[0])
+			s.pendingOrder = slices.Delete(s.pendingOrder, 0, 1)
+		}
+		s.pendingOrder = append(s.pendingOrder, culprit)
+	}
+	if len(list) == maxPending {
+		list = slices.Delete(list, 0, 1)
+	}
+	s.pending[culprit] = append(list, t)
+}
 
 // adoptPending moves the waiting traces that in's record lists to its
 // samples, and expects the others while in still has room.
 func (s *store) adoptPending(in *Incident) {
+	list := s.pending[in.Service]
 	for _, id := range in.TraceIDs {
-		if i := slices.IndexFunc(s.pending, func(t Trace) bool { return t.TraceID == id }); i >= 0 {
-			in.addSample(s.pending[i], s.samples)
-			s.pending = slices.Delete(s.pending, i, i+1)
+		if i := slices.IndexFunc(list, func(t Trace) bool { return t.TraceID == id }); i >= 0 {
+			in.addSample(list[i], s.samples)
+			list = slices.Delete(list, i, i+1)
 		} else if len(in.Samples) < s.samples && !slices.ContainsFunc(in.Samples, func(t Trace) bool { return t.TraceID == id }) {
 			s.listed[id] = in
 		}
+	}
+	// An incident published late (after its fault, once its culprit's change
+	// held) may list only traces that left the processor long before and
+	// are no longer waiting here; the newest still waiting with its culprit
+	// is its trace too (decided before the incident was published, it names
+	// its culprit only): a page never shows an incident without a sample
+	// while one of its traces has come.
+	if len(in.Samples) == 0 && len(list) > 0 {
+		in.addSample(list[len(list)-1], s.samples)
+		list = list[:len(list)-1]
+	}
+	if len(list) > 0 {
+		s.pending[in.Service] = list
+	} else if _, ok := s.pending[in.Service]; ok {
+		delete(s.pending, in.Service)
+		s.pendingOrder = slices.DeleteFunc(s.pendingOrder, func(svc string) bool { return svc == in.Service })
 	}
 }
 
