@@ -72,7 +72,7 @@ service:
 		require.Eventually(t, func() bool {
 			conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 			if err == nil {
-				conn.Close()
+				_ = conn.Close()
 			}
 			return err == nil
 		}, 30*time.Second, 100*time.Millisecond, "the collector did not listen: %s", filepath.Join(out, "otelcol.log"))

@@ -147,9 +147,9 @@ func TestTheInjectionTimeIsTheTimestampOnlyWhenItAgrees(t *testing.T) {
 		assert.Equal(t, tc.want, at.Format(time.TimeOnly), "%+v", tc)
 	}
 	_, err := injectionTime("29/01/2023", "")
-	assert.ErrorContains(t, err, "inject_time")
+	require.ErrorContains(t, err, "inject_time")
 	_, err = injectionTime("", "yesterday")
-	assert.ErrorContains(t, err, "inject_timestamp")
+	require.ErrorContains(t, err, "inject_timestamp")
 }
 
 // sliceCases are the regression slice: one case of each fault type on the

@@ -109,8 +109,10 @@ func Random(seed uint64, o RandomOptions) (*Scenario, error) {
 			op.Logs.Error = []Log{{Severity: "ERROR", Body: "Request failed with status {status}."}}
 			// A request built from a wrong value (a bad_response upstream)
 			// is refused now and then, and takes a little longer.
-			op.BadInput = &BadInput{Latency: lat(1, 5), ErrorRate: 0.3, Status: 422, Message: "invalid request",
-				Logs: Logs{Error: []Log{{Severity: "WARN", Body: "Rejected invalid request: {status}."}}}}
+			op.BadInput = &BadInput{
+				Latency: lat(1, 5), ErrorRate: 0.3, Status: 422, Message: "invalid request",
+				Logs: Logs{Error: []Log{{Severity: "WARN", Body: "Rejected invalid request: {status}."}}},
+			}
 		}
 	}
 	sc.Traffic = Traffic{Rate: o.Rate, Entrypoints: []Entrypoint{{Service: sc.Services[0].Name, Operation: sc.Services[0].Operations[0].Name, Weight: 1}}}

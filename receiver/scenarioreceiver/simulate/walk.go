@@ -229,8 +229,8 @@ func (e *Engine) runOp(r *request, o *op, t, dl int64, parent int32, bad bool) r
 	sp.end, sp.status, sp.retries, sp.timeouts = end, res.status, retries, timeouts
 	if thrown != nil && res.failed && !res.timeout {
 		sp.exc, sp.errType = true, thrown.excType
-		r.logs = append(r.logs, logRec{svc: o.svc, span: si, t: end, sev: severityNumbers["ERROR"],
-			body: fmt.Sprintf("Request processing failed: %s: %s\n\tat %s(%s)", thrown.excType, res.msg, o.name, o.svc.name)})
+		body := fmt.Sprintf("Request processing failed: %s: %s\n\tat %s(%s)", thrown.excType, res.msg, o.name, o.svc.name)
+		r.logs = append(r.logs, logRec{svc: o.svc, span: si, t: end, sev: severityNumbers["ERROR"], body: body})
 	}
 	if wrong != nil && !res.failed {
 		res.wrong = wrong
