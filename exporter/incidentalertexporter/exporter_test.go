@@ -231,16 +231,8 @@ func TestAlertsWaitOutAnAlertmanagerOutage(t *testing.T) {
 func TestRecordsThatAreNotIncidentsAreIgnoredAndBrokenOnesCounted(t *testing.T) {
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
-	var posts atomic.Int32
-	srv := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		posts.Add(1)
-		w.WriteHeader(http.StatusOK)
-	})}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	exp := newTestExporter(t, "http://"+l.Addr().String(), tt, func(c *Config) { c.QueueSettings = configoptional.None[exporterhelper.QueueBatchConfig]() })
+	posts, endpoint := countingAlertmanager(t)
+	exp := newTestExporter(t, endpoint, tt, func(c *Config) { c.QueueSettings = configoptional.None[exporterhelper.QueueBatchConfig]() })
 
 	ld := plog.NewLogs()
 	sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
@@ -260,16 +252,8 @@ func TestRecordsThatAreNotIncidentsAreIgnoredAndBrokenOnesCounted(t *testing.T) 
 func TestAStandingConditionPagesNoOneUntilItChanges(t *testing.T) {
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
-	var posts atomic.Int32
-	srv := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		posts.Add(1)
-		w.WriteHeader(http.StatusOK)
-	})}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	exp := newTestExporter(t, "http://"+l.Addr().String(), tt, func(c *Config) { c.QueueSettings = configoptional.None[exporterhelper.QueueBatchConfig]() })
+	posts, endpoint := countingAlertmanager(t)
+	exp := newTestExporter(t, endpoint, tt, func(c *Config) { c.QueueSettings = configoptional.None[exporterhelper.QueueBatchConfig]() })
 
 	standing := func(status string, isStanding bool) plog.Logs {
 		ld := incidentRecord("99bde86d8f1e4c2a9d3b5a7c6e0f1a2b", status, "error", "payment", time.Now())
@@ -281,4 +265,20 @@ func TestAStandingConditionPagesNoOneUntilItChanges(t *testing.T) {
 	assert.Zero(t, posts.Load(), "a standing condition pages no one")
 	require.NoError(t, exp.ConsumeLogs(context.Background(), standing(incidentrecord.StatusUpdate, false)))
 	assert.Equal(t, int32(1), posts.Load(), "judged a change: it pages")
+}
+
+// countingAlertmanager is an HTTP endpoint on loopback that accepts every
+// post and counts them.
+func countingAlertmanager(t *testing.T) (*atomic.Int32, string) {
+	t.Helper()
+	posts := new(atomic.Int32)
+	srv := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		posts.Add(1)
+		w.WriteHeader(http.StatusOK)
+	})}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return posts, "http://" + l.Addr().String()
 }
