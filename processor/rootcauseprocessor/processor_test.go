@@ -254,15 +254,19 @@ func TestIncidentMetrics(t *testing.T) {
 	cfg := testConfig()
 	h := newHarness(t, cfg)
 	r := rand.New(rand.NewPCG(5, 6))
-	// The database worked for more than half a window before it failed:
-	// its failure is a change, an incident, not a standing condition.
-	for i := range 20 {
+	// The database worked through 40 requests before it failed in 5 of the
+	// next ones: failing at that rate all along, it would not have worked
+	// that long; its failure is a change, an incident, not a standing
+	// condition.
+	for i := range 40 {
 		b := login(uint64(100+i), h.clock.Now(), r, false)
 		h.consume(b.td, b.ld)
 		h.advance(time.Second)
 	}
-	b := login(1, h.clock.Now(), r, true)
-	h.consume(b.td, b.ld)
+	for i := range 5 {
+		b := login(uint64(1+i), h.clock.Now(), r, true)
+		h.consume(b.td, b.ld)
+	}
 	h.advance(cfg.DecisionWait + time.Second)
 	require.NotEmpty(t, h.msink.AllMetrics())
 	md := h.msink.AllMetrics()[len(h.msink.AllMetrics())-1]
@@ -272,7 +276,7 @@ func TestIncidentMetrics(t *testing.T) {
 	require.Equal(t, 3, ms.Len())
 	assert.Equal(t, "rca.incidents", ms.At(0).Name())
 	dp := ms.At(0).Sum().DataPoints().At(0)
-	assert.Equal(t, int64(1), dp.IntValue())
+	assert.Equal(t, int64(1), dp.IntValue(), "one incident opened")
 	assert.Equal(t, "database", dp.Attributes().AsRaw()["rca.culprit.service"])
 	assert.Equal(t, "rca.incidents.active", ms.At(1).Name())
 	assert.Equal(t, int64(1), ms.At(1).Gauge().DataPoints().At(0).IntValue())

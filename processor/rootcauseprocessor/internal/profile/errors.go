@@ -40,6 +40,9 @@ func (c *counter) add(idx int64) {
 
 // window is the count of the window that ends with bucket idx.
 func (c *counter) window(idx int64) int {
+	if c == nil {
+		return 0
+	}
 	n := 0
 	for i := range c.recent {
 		if b := &c.recent[i]; b.idx > idx-buckets && b.idx <= idx {
@@ -98,7 +101,9 @@ func (p *Profile) ObserveError(at time.Time, service string, template logtemplat
 		c = &counter{}
 		p.errors[k] = c
 		if len(p.errorKeys[service]) == 0 {
-			p.errorsFrom[service] = p.observed - 1
+			if c := p.traffic[service]; c != nil {
+				p.workedBefore[service] = max(0, c.total-1) // ObserveTrace counted this trace
+			}
 		}
 		p.errorKeys[service] = append(p.errorKeys[service], template)
 	}
@@ -176,16 +181,31 @@ func (p *Profile) judgedAt(idx int64) bool {
 }
 
 // Judged is the incident store's test of a standing condition: false for a
-// service that has failed since the collector started, while the history is
-// too short to judge whether that is a change (its errors can be neither
-// usual nor new yet); true once it is long enough, and for a service that
-// worked for half a window before it failed (its errors are a change).
+// service that may have failed this way since the collector started, while
+// the history is too short to judge whether that is a change (its errors
+// can be neither usual nor new yet); true once it is long enough, and for a
+// service that worked before it failed for longer than its current error
+// rate makes likely: failing at that rate all along, it would have worked
+// through that many requests less than once in 1/surprise.
 func (p *Profile) Judged(service string, now time.Time) bool {
-	if p.judgedAt(min(now.UnixNano()/p.width, p.last)) {
+	idx := min(now.UnixNano()/p.width, p.last)
+	if p.judgedAt(idx) {
 		return true
 	}
-	from, ok := p.errorsFrom[service]
-	return !ok || from >= buckets/2
+	worked, ok := p.workedBefore[service]
+	if !ok {
+		return true // no error: nothing standing
+	}
+	traces := p.traffic[service].window(idx)
+	failed := 0
+	for _, t := range p.errorKeys[service] {
+		failed += p.errors[errorKey{service, t}].window(idx)
+	}
+	if traces == 0 || failed == 0 {
+		return false
+	}
+	rate := min(1, float64(failed)/float64(traces))
+	return worked > 0 && math.Pow(1-rate, float64(worked)) < surprise
 }
 
 // betaBinomialTail is P(X >= n) for X the failures among trials whose

@@ -75,9 +75,10 @@ type Profile struct {
 	// template of their error; errorKeys lists each service's templates.
 	errors    map[errorKey]*counter
 	errorKeys map[string][]logtemplate.ID
-	// errorsFrom is, for each service with errors, how many buckets had
-	// been observed at its first: 0 when it failed from the start.
-	errorsFrom map[string]int64
+	// workedBefore is, for each service with errors, how many of its traces
+	// had gone through it before its first error: 0 when it failed from
+	// its first request the collector saw.
+	workedBefore map[string]int
 	// templates counts each template's failed traces over all services,
 	// traffic the traces through each service, traces all of them: the
 	// denominators of the error ratios and their prior.
@@ -206,16 +207,16 @@ func New(opts Options) *Profile {
 	}
 	return &Profile{
 		opts: opts, width: w,
-		keys:       map[diagnosis.PartKey]*state{},
-		out:        map[string][]*state{},
-		in:         map[string][]*state{},
-		visits:     map[string][]*state{},
-		blame:      map[string]*serviceBlame{},
-		errors:     map[errorKey]*counter{},
-		errorKeys:  map[string][]logtemplate.ID{},
-		errorsFrom: map[string]int64{},
-		templates:  map[logtemplate.ID]*counter{},
-		traffic:    map[string]*counter{},
+		keys:         map[diagnosis.PartKey]*state{},
+		out:          map[string][]*state{},
+		in:           map[string][]*state{},
+		visits:       map[string][]*state{},
+		blame:        map[string]*serviceBlame{},
+		errors:       map[errorKey]*counter{},
+		errorKeys:    map[string][]logtemplate.ID{},
+		workedBefore: map[string]int{},
+		templates:    map[logtemplate.ID]*counter{},
+		traffic:      map[string]*counter{},
 
 		operations: map[opKey]*opState{},
 		patterns:   map[patternKey]*patternState{},

@@ -316,3 +316,35 @@ func TestNewPathsAreNovelOnlyWhereNewPathsAreRare(t *testing.T) {
 	}
 	assert.False(t, p.NovelPattern("route", "queryByIds", 99999))
 }
+
+// TestAFailureIsJudgedOnceItCannotBeSteadySinceTheStart: a collector that
+// has just started judges a service's failures a change only when the
+// service worked, before its first failure, through more requests than its
+// current error rate makes likely; a service failing from its first
+// request, or rarely, stands until half a window of history exists.
+func TestAFailureIsJudgedOnceItCannotBeSteadySinceTheStart(t *testing.T) {
+	p := newProfile()
+	now := t0
+	trace := func(svc string, failed bool) {
+		now = now.Add(200 * time.Millisecond)
+		p.ObserveTrace(now, []string{svc})
+		if failed {
+			p.ObserveError(now, svc, connectionRefused)
+		}
+	}
+	for i := range 20 {
+		trace("payment", i%2 == 0) // half its requests fail from the first one
+		trace("order", false)      // order works...
+	}
+	for range 10 {
+		trace("order", true) // ...then fails in every request
+	}
+	assert.False(t, p.Judged("payment", now), "failing since the start: maybe steady")
+	assert.True(t, p.Judged("order", now), "20 requests worked, then 10 of 10 failed: a change")
+	assert.True(t, p.Judged("catalog", now), "no failure, nothing standing")
+	for range 90 {
+		trace("gateway", false)
+		now = now.Add(time.Second)
+	}
+	assert.True(t, p.Judged("payment", now), "after a window and a half the history judges")
+}
