@@ -58,6 +58,7 @@ type k8sObjects struct {
 	services     []*corev1.Service
 	deployments  []*appsv1.Deployment
 	statefulSets []*appsv1.StatefulSet
+	secrets      []*corev1.Secret
 	// configMaps maps each generated ConfigMap to its files: key → path.
 	configMaps map[string]map[string]string
 }
@@ -168,6 +169,8 @@ func loadK8s(t *testing.T) *k8sObjects {
 				o.deployments = append(o.deployments, v)
 			case *appsv1.StatefulSet:
 				o.statefulSets = append(o.statefulSets, v)
+			case *corev1.Secret:
+				o.secrets = append(o.secrets, v)
 			default:
 				t.Errorf("%s: document %d: %s is not checked by this test; teach it", res, i, gvk)
 			}
@@ -530,4 +533,53 @@ func stripComments(doc []byte) []byte {
 		}
 	}
 	return out
+}
+
+// TestTheTokenServiceHasASecret: the token service refuses to start without
+// a signing secret of 32 bytes at least; in Kubernetes it gets one from a
+// Secret of the deployment, in compose from a secret file of the repository.
+func TestTheTokenServiceHasASecret(t *testing.T) {
+	o := loadK8s(t)
+	found := false
+	for _, w := range o.workloads() {
+		for _, c := range w.pod.Spec.Containers {
+			if len(c.Args) == 0 || c.Args[0] != "token" {
+				continue
+			}
+			for _, e := range c.Env {
+				if e.Name != "TOKEN_SECRET" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+					continue
+				}
+				ref := e.ValueFrom.SecretKeyRef
+				for _, sec := range o.secrets {
+					if sec.Name == ref.Name && len(sec.StringData[ref.Key]) >= 32 {
+						found = true
+					}
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("deploy/k8s: the token container gets no TOKEN_SECRET of 32 bytes or more from a Secret of the deployment")
+	}
+
+	var compose struct {
+		Services map[string]struct {
+			Command     []string          `yaml:"command"`
+			Environment map[string]string `yaml:"environment"`
+			Secrets     []string          `yaml:"secrets"`
+		} `yaml:"services"`
+		Secrets map[string]struct {
+			File string `yaml:"file"`
+		} `yaml:"secrets"`
+	}
+	readYAML(t, filepath.Join("..", "docker-compose.yml"), &compose)
+	token := compose.Services["token"]
+	if len(token.Secrets) != 1 || token.Environment["TOKEN_SECRET_FILE"] != "/run/secrets/"+token.Secrets[0] {
+		t.Fatalf("docker-compose.yml: token needs TOKEN_SECRET_FILE=/run/secrets/<its secret>, has %v and secrets %v", token.Environment, token.Secrets)
+	}
+	b, err := os.ReadFile(filepath.Join("..", compose.Secrets[token.Secrets[0]].File))
+	if err != nil || len(strings.TrimSpace(string(b))) < 32 {
+		t.Errorf("docker-compose.yml: token's secret file %q: %d bytes, %v", compose.Secrets[token.Secrets[0]].File, len(b), err)
+	}
 }

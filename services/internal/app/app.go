@@ -111,7 +111,7 @@ func Main(ctx context.Context, spec Spec, args []string, stderr io.Writer) int {
 		return fail(1, err)
 	}
 	logger := tel.Logger
-	if err := run(ctx, spec, cfg, tel, *listen, *initial, windows, *grace); err != nil {
+	if err := run(ctx, spec, cfg, tel, *listen, *initial, windows, *grace, stderr); err != nil {
 		logger.Error("service failed", "error", err)
 		code := fail(1, err)
 		_ = flushTelemetry(tel, *grace, stderr, spec.Name) // reports its own error on stderr
@@ -124,7 +124,7 @@ func Main(ctx context.Context, spec Spec, args []string, stderr io.Writer) int {
 }
 
 func run(ctx context.Context, spec Spec, cfg Config, tel *telemetry.Telemetry, listen, initial string,
-	windows []faults.Window, grace time.Duration,
+	windows []faults.Window, grace time.Duration, stderr io.Writer,
 ) (err error) {
 	set := faults.NewSet(tel.Logger)
 	env := Env{
@@ -161,7 +161,10 @@ func run(ctx context.Context, spec Spec, cfg Config, tel *telemetry.Telemetry, l
 	token := os.Getenv(faults.TokenEnv)
 	if token == "" {
 		token = faults.NewToken()
-		tel.Logger.Info("fault switch token made up (set "+faults.TokenEnv+" to choose it)", "token", token)
+		// On the console only: the logger's records are telemetry, and a
+		// secret in telemetry is readable wherever logs are.
+		fmt.Fprintf(stderr, "rca-services %s: fault switch token made up (set %s to choose it): %s\n", spec.Name, faults.TokenEnv, token)
+		tel.Logger.Info("fault switch token made up (set " + faults.TokenEnv + " to choose it); printed on stderr only")
 	}
 	mux.Handle("/admin/faults", set.Handler(token))
 

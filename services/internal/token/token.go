@@ -44,6 +44,9 @@ const MinSecretLen = 32
 type Config struct {
 	// Secret signs the tokens (HS256).
 	Secret string
+	// SecretFile, when set, holds the secret (a mounted Docker or
+	// Kubernetes secret), so that it never sits in the environment.
+	SecretFile string
 	// TTL is the lifetime of an issued token.
 	TTL time.Duration
 	// Issuer is the iss claim.
@@ -54,6 +57,8 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Secret, "secret", os.Getenv("TOKEN_SECRET"),
 		fmt.Sprintf("HS256 signing secret, at least %d bytes (default $TOKEN_SECRET)", MinSecretLen))
+	fs.StringVar(&c.SecretFile, "secret-file", os.Getenv("TOKEN_SECRET_FILE"),
+		"file holding the signing secret, instead of --secret (default $TOKEN_SECRET_FILE)")
 	fs.DurationVar(&c.TTL, "ttl", 15*time.Minute, "lifetime of issued tokens")
 	fs.StringVar(&c.Issuer, "issuer", "otelcol-rca-token", "iss claim of issued tokens")
 }
@@ -61,6 +66,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // Validate reports bad values.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.SecretFile != "" {
+		b, err := os.ReadFile(c.SecretFile)
+		if err != nil {
+			return fmt.Errorf("--secret-file (or TOKEN_SECRET_FILE): %w", err)
+		}
+		c.Secret = strings.TrimRight(string(b), "\r\n")
+	}
 	if len(c.Secret) < MinSecretLen {
 		errs = append(errs, fmt.Errorf("--secret (or TOKEN_SECRET): must be at least %d bytes, got %d", MinSecretLen, len(c.Secret)))
 	}

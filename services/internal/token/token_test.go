@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +71,30 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (&Config{Secret: strings.Repeat("k", MinSecretLen), TTL: 0}).Validate(); err == nil {
 		t.Error("zero TTL accepted")
+	}
+}
+
+// TestTheSecretComesFromAFile: a mounted secret (Docker, Kubernetes) is read
+// from its file, its trailing newline dropped; a file that cannot be read,
+// or holds too short a secret, is refused, naming the flag.
+func TestTheSecretComesFromAFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "secret")
+	if err := os.WriteFile(good, []byte(strings.Repeat("k", MinSecretLen)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &Config{SecretFile: good, TTL: time.Minute}
+	if err := c.Validate(); err != nil || c.Secret != strings.Repeat("k", MinSecretLen) {
+		t.Errorf("secret from %s: %q, %v", good, c.Secret, err)
+	}
+	if err := (&Config{SecretFile: filepath.Join(dir, "missing"), TTL: time.Minute}).Validate(); err == nil || !strings.Contains(err.Error(), "--secret-file") {
+		t.Errorf("missing file: %v", err)
+	}
+	short := filepath.Join(dir, "short")
+	if err := os.WriteFile(short, []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Config{SecretFile: short, TTL: time.Minute}).Validate(); err == nil || !strings.Contains(err.Error(), "at least") {
+		t.Errorf("short secret in a file: %v", err)
 	}
 }
