@@ -3,7 +3,9 @@ package incidentpageexporter // import "github.com/otelcol-rca/otelcol-rca/expor
 import (
 	"encoding/json"
 	"html/template"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	ttemplate "text/template"
 	"time"
@@ -130,6 +132,23 @@ var funcs = template.FuncMap{
 	"short":  func(id string) string { return id[:min(8, len(id))] },
 	"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"mul100": func(f float64) float64 { return 100 * f },
+	"dur":    readableDuration,
+}
+
+// readableDuration rounds a span's duration to what a person compares, as
+// Jaeger shows it: two decimals in its largest unit (1.6s, 800.67ms,
+// 24.16µs), never nine digits.
+func readableDuration(d time.Duration) string {
+	for _, u := range []struct {
+		unit time.Duration
+		name string
+	}{{time.Second, "s"}, {time.Millisecond, "ms"}, {time.Microsecond, "µs"}} {
+		if d >= u.unit || d <= -u.unit {
+			v := math.Round(float64(d)/float64(u.unit)*100) / 100
+			return strconv.FormatFloat(v, 'f', -1, 64) + u.name
+		}
+	}
+	return d.String()
 }
 
 const style = `<style>
@@ -179,7 +198,7 @@ var incidentTemplate = template.Must(template.New("incident").Funcs(funcs).Parse
 {{range .Samples}}<h3>Trace <code>{{.TraceID}}</code>{{if .TraceURL}} <a href="{{.TraceURL}}">in the trace backend</a>{{end}}</h3>
 <table class="waterfall"><tr><th>Service</th><th>Span</th><th>Duration</th><th></th></tr>
 {{range .Bars}}<tr{{if .Culprit}} class="culprit" id="culprit-span"{{end}}><td>{{.Service}}</td>
-<td style="padding-left:{{.Depth}}em">{{.Name}}{{if .Culprit}} ← culprit{{end}}</td><td>{{.Duration}}</td>
+<td style="padding-left:{{.Depth}}em">{{.Name}}{{if .Culprit}} ← culprit{{end}}</td><td>{{dur .Duration}}</td>
 <td><div class="wf"><div class="bar{{if .Error}} error{{end}}{{if .Culprit}} culprit{{end}}" style="left:{{printf "%.2f" .Left}}%;width:{{printf "%.2f" .Width}}%"></div></div></td></tr>
 {{end}}</table>{{end}}
 </body></html>`))

@@ -300,3 +300,15 @@ func TestAnIncidentPublishedLateHasASample(t *testing.T) {
 	require.Len(t, in.Samples, 1)
 	assert.Equal(t, pcommon.TraceID{7}.String(), in.Samples[0].TraceID)
 }
+
+func TestDurationsReadAsJaegerShowsThem(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		1602113290 * time.Nanosecond: "1.6s",
+		800669279 * time.Nanosecond:  "800.67ms",
+		24156 * time.Nanosecond:      "24.16µs",
+		2 * time.Second:              "2s",
+		512 * time.Nanosecond:        "512ns",
+	} {
+		assert.Equal(t, want, readableDuration(d), "%d ns", int64(d))
+	}
+}
