@@ -124,6 +124,9 @@ const (
 	EvidenceFailed
 	// EvidenceSlow: its span on the critical path took longer than usual.
 	EvidenceSlow
+	// EvidenceKinds is the number of Evidence bits; EvidenceAll has each.
+	EvidenceKinds = iota
+	EvidenceAll   = 1<<EvidenceKinds - 1
 )
 
 // Problems counts malformed data found in the trace. Affected spans are
@@ -406,9 +409,10 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 		}
 	}
 	if v.Kind == KindError && v.Culprit >= 0 {
-		v.ErrorText = d.errorText(spans, spans[v.Culprit].Service)
 		if v.WrongAnswer != nil {
 			v.ErrorText = v.WrongAnswer.Body
+		} else {
+			v.ErrorText = d.errorText(spans, spans[v.Culprit].Service)
 		}
 	}
 	if v.Culprit >= 0 {

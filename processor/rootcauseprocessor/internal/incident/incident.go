@@ -43,11 +43,8 @@ const suspectScore = 0.3
 // is normal, and listing it would fill the ranking with names, not evidence.
 const minCandidateScore = 0.005
 
-// evidenceKinds is the number of diagnosis.Evidence bits.
-const evidenceKinds = 3
-
 // evidenceWords say what each diagnosis.Evidence bit counts, lowest first.
-var evidenceWords = [evidenceKinds]string{"started the failure or delay", "failed", "slower than usual"}
+var evidenceWords = [diagnosis.EvidenceKinds]string{"started the failure or delay", "failed", "slower than usual"}
 
 // evidenceSeen is the union of the evidence of its traces.
 func (sp *suspect) evidenceSeen() diagnosis.Evidence {
@@ -202,7 +199,7 @@ type suspect struct {
 	sum  float64
 	// evidence counts the traces that showed each kind of evidence
 	// against it (diagnosis.Evidence bits, lowest first).
-	evidence [evidenceKinds]int
+	evidence [diagnosis.EvidenceKinds]int
 	// recent counts the hits within the window, in processing time.
 	recent windowCounter
 }
@@ -713,7 +710,7 @@ func (s *Store) rank(r *record, now time.Time) {
 		culpritConfidence = 1
 	}
 	for name, sp := range r.suspects {
-		if sp.hits == 0 || sp.evidence == ([evidenceKinds]int{}) {
+		if sp.hits == 0 || sp.evidence == ([diagnosis.EvidenceKinds]int{}) {
 			continue // a bystander: on the incident's traces, and nothing more
 		}
 		support := float64(sp.hits) / n

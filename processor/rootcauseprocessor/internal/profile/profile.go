@@ -613,9 +613,10 @@ func (p *Profile) Changed(service string, now time.Time) bool {
 	// A service at its CPU limit needs no shift of its median to explain
 	// slow requests: its saturation says why (a low-rate service moves too
 	// few samples to shift within a window).
-	shifted = shifted || p.Saturated(service)
+	saturated := p.Saturated(service)
+	shifted = shifted || saturated
 	if !judged {
-		return !failing || p.Saturated(service)
+		return !failing || saturated
 	}
 	return shifted && p.beyondPeak(service, idx)
 }

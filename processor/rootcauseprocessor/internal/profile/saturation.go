@@ -138,20 +138,23 @@ func (s *Saturation) put(service string, at time.Time, ratio float64) {
 // before the one in effect at now: the level it rose from. False when none
 // is known.
 func (s *Saturation) Before(service string, now time.Time) (float64, bool) {
+	x, ok := s.reportAt(service, now)
+	return x.normal, ok && x.hasNormal
+}
+
+// reportAt is a copy of the service's latest report at or before now.
+func (s *Saturation) reportAt(service string, now time.Time) (sample, bool) {
 	if s == nil {
-		return 0, false
+		return sample{}, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.latest[service]
-	if r == nil {
-		return 0, false
+	if r := s.latest[service]; r != nil {
+		if x := r.at(now); x != nil {
+			return *x, true
+		}
 	}
-	x := r.at(now)
-	if x == nil {
-		return 0, false
-	}
-	return x.normal, x.hasNormal
+	return sample{}, false
 }
 
 // Saturated reports whether the service's latest report, at most within
@@ -164,17 +167,8 @@ func (s *Saturation) Saturated(service string, now time.Time, within time.Durati
 // Utilization is the share of its CPU limit the service's latest report at
 // or before now, at most within old, showed; false when there is none.
 func (s *Saturation) Utilization(service string, now time.Time, within time.Duration) (float64, bool) {
-	if s == nil {
-		return 0, false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.latest[service]
-	if r == nil {
-		return 0, false
-	}
-	x := r.at(now)
-	if x == nil || x.at.Before(now.Add(-within)) {
+	x, ok := s.reportAt(service, now)
+	if !ok || x.at.Before(now.Add(-within)) {
 		return 0, false
 	}
 	return x.ratio, true

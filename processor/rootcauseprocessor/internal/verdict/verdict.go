@@ -284,7 +284,7 @@ func decodeObservation(m pcommon.Map) (incident.Observation, error) {
 			if s, ok := e.Map().Get("score"); ok {
 				score = s.Double()
 			}
-			ev := diagnosis.Evidence(attrvalue.IntOf(e.Map(), "evidence") & int64(diagnosis.EvidenceOrigin|diagnosis.EvidenceFailed|diagnosis.EvidenceSlow))
+			ev := diagnosis.Evidence(attrvalue.IntOf(e.Map(), "evidence") & diagnosis.EvidenceAll)
 			o.Candidates = append(o.Candidates, diagnosis.Candidate{Name: attrvalue.Str(e.Map(), "name"), Score: min(1, max(0, score)), Evidence: ev})
 		}
 	}
