@@ -216,7 +216,9 @@ func (j *jaeger) search(ctx context.Context, service, key, value string) ([][]ja
 	if err != nil {
 		return nil, err
 	}
-	q := url.Values{"service": {service}, "tags": {string(tags)}, "lookback": {"1h"}, "limit": {"100"}}
+	// Every trace of the tag, not Jaeger's default hundred: a seed incident
+	// tags several hundred, and the one a record samples may be any of them.
+	q := url.Values{"service": {service}, "tags": {string(tags)}, "lookback": {"1h"}, "limit": {"5000"}}
 	return j.get(ctx, "/api/traces?"+q.Encode())
 }
 
