@@ -3,9 +3,14 @@ package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/process
 import (
 	"errors"
 	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/xconfmap"
 )
 
@@ -72,7 +77,8 @@ type Config struct {
 	// open incidents and the learned baselines across a restart: the same
 	// fault keeps its incident and ID, incidents that ended while the
 	// collector was down get their resolved record, and spans are judged at
-	// once. Saved every update_interval and at shutdown.
+	// once. Saved every update_interval and at shutdown. An ID that is not
+	// among service::extensions fails the start (Validate cannot see them).
 	// Default: none (a restart forgets them).
 	Storage *component.ID `mapstructure:"storage"`
 
@@ -194,7 +200,69 @@ type BaselineConfig struct {
 	_ struct{}
 }
 
-var _ xconfmap.Validator = (*Config)(nil)
+var (
+	_ xconfmap.Validator  = (*Config)(nil)
+	_ confmap.Unmarshaler = (*Config)(nil)
+)
+
+// Unmarshal refuses a number that does not fit its integer setting before
+// decoding: the decoder truncates a fraction (2.5 becomes 2) and wraps a
+// number too large for an int (YAML reads 99999999999999999999 as a float),
+// and Validate would see only the result.
+func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
+	if err := errors.Join(wholeNumbers(conf, reflect.TypeFor[Config](), nil)...); err != nil {
+		return err
+	}
+	return conf.Unmarshal(cfg)
+}
+
+// wholeNumbers checks the values conf gives the integer fields of struct
+// type t, and of its nested structs, path being the keys above them.
+// Durations are left to Validate, which names a number without a unit.
+func wholeNumbers(conf *confmap.Conf, t reflect.Type, path []string) []error {
+	var errs []error
+	for f := range t.Fields() {
+		tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		keys := append(slices.Clone(path), tag)
+		switch f.Type.Kind() {
+		case reflect.Struct:
+			errs = append(errs, wholeNumbers(conf, f.Type, keys)...)
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			if f.Type == reflect.TypeFor[time.Duration]() {
+				continue
+			}
+			if err := wholeNumber(conf.Get(strings.Join(keys, confmap.KeyDelimiter)), f.Type.Bits()); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", strings.Join(keys, "."), err))
+			}
+		}
+	}
+	return errs
+}
+
+// wholeNumber reports why v, as YAML decoded it, is not a signed integer of
+// the given bits; other types are left to the decoder.
+func wholeNumber(v any, bits int) error {
+	limit := math.Ldexp(1, bits-1) // the smallest value too large
+	switch n := v.(type) {
+	case float64:
+		switch {
+		case n != math.Trunc(n):
+			return fmt.Errorf("must be a whole number, got %v", n)
+		case n >= limit:
+			return fmt.Errorf("must be a whole number no larger than %d, got %v", uint64(limit)-1, n)
+		case n < -limit:
+			return fmt.Errorf("must be a whole number no smaller than -%d, got %v", uint64(limit), n)
+		}
+	case uint64:
+		if n >= uint64(limit) {
+			return fmt.Errorf("must be a whole number no larger than %d, got %d", uint64(limit)-1, n)
+		}
+	}
+	return nil
+}
 
 // maxEntries is the ceiling of the bounds on traces, decided IDs and held logs.
 const maxEntries = 10_000_000

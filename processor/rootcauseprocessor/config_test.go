@@ -64,6 +64,13 @@ func TestLoadConfig(t *testing.T) {
 		// Sizes that would hold gigabytes are refused, not preallocated.
 		{id: component.NewIDWithName(metadata.Type, "too_big"), errSubstr: "decided_cache_size: must be at most 10000000, got 50000000"},
 		{id: component.NewIDWithName(metadata.Type, "too_big"), errSubstr: "decision_wait: must be at most 10m0s, got 1h0m0s"},
+		// A fraction is not truncated, nor a number too large for an
+		// integer wrapped around (it was reported as -9223372036854775808).
+		{id: component.NewIDWithName(metadata.Type, "fraction"), errSubstr: "max_spans_per_trace: must be a whole number, got 2.5"},
+		{id: component.NewIDWithName(metadata.Type, "fraction"), errSubstr: "baseline.warmup: must be a whole number, got 1.5"},
+		{id: component.NewIDWithName(metadata.Type, "overflow"), errSubstr: "max_traces: must be a whole number no larger than 9223372036854775807, got 1e+20"},
+		{id: component.NewIDWithName(metadata.Type, "overflow"), errSubstr: "decided_cache_size: must be a whole number no larger than 9223372036854775807, got 10000000000000000000"},
+		{id: component.NewIDWithName(metadata.Type, "overflow"), errSubstr: "min_traces: must be a whole number no smaller than -9223372036854775808, got -1e+20"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
