@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -43,9 +45,12 @@ func openState(ctx context.Context, host component.Host, id component.ID, storag
 	if storageID == nil {
 		return nil, savedState{}, nil
 	}
-	ext, ok := host.GetExtensions()[*storageID]
+	extensions := host.GetExtensions()
+	ext, ok := extensions[*storageID]
 	if !ok {
-		return nil, savedState{}, fmt.Errorf("storage: extension %q not found: add it to service::extensions", storageID)
+		// Validate cannot see the host's extensions: a mistyped ID is
+		// first caught here, and the collector does not start.
+		return nil, savedState{}, missingExtension(*storageID, extensions)
 	}
 	se, ok := ext.(storage.Extension)
 	if !ok {
@@ -67,6 +72,20 @@ func openState(ctx context.Context, host component.Host, id component.ID, storag
 		saved = savedState{}
 	}
 	return st, saved, nil
+}
+
+// missingExtension names the storage ID that is not among the collector's
+// extensions and lists those that are, so that a typo shows at once.
+func missingExtension(id component.ID, extensions map[component.ID]component.Component) error {
+	if len(extensions) == 0 {
+		return fmt.Errorf("storage: no extension %q; the collector has none: define it under extensions and list it in service::extensions", id)
+	}
+	ids := make([]string, 0, len(extensions))
+	for e := range extensions {
+		ids = append(ids, e.String())
+	}
+	slices.Sort(ids)
+	return fmt.Errorf("storage: no extension %q; the collector's extensions (service::extensions) are: %s", id, strings.Join(ids, ", "))
 }
 
 // save writes the state; a failure is logged, and the next save retries.

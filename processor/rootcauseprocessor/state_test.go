@@ -94,25 +94,45 @@ func TestOpenIncidentsOutliveARestart(t *testing.T) {
 }
 
 // TestStorageThatIsNotThereIsAClearError: a `storage` naming a missing or
-// wrong extension fails the start with an error that names it.
+// wrong extension fails the start, and so the collector's, with an error
+// that names the key, the ID and, for a missing one, the extensions there
+// are: Validate cannot see them, so a typo passes `validate`.
 func TestStorageThatIsNotThereIsAClearError(t *testing.T) {
-	for name, host := range map[string]component.Host{
-		"missing":           componenttest.NewNopHost(),
-		"not a storage one": storagetest.NewStorageHost().WithNonStorageExtension("state"),
-	} {
-		t.Run(name, func(t *testing.T) {
+	fileStorage := component.MustNewID("file_storage")
+	tests := []struct {
+		name    string
+		host    component.Host
+		storage component.ID
+		want    string
+	}{
+		{
+			name:    "no extensions",
+			host:    componenttest.NewNopHost(),
+			storage: fileStorage,
+			want:    `storage: no extension "file_storage"; the collector has none: define it under extensions and list it in service::extensions`,
+		},
+		{
+			name:    "a typo",
+			host:    storagetest.NewStorageHost().WithExtension(fileStorage, storagetest.NewInMemoryStorageExtension("")).WithNonStorageExtension("health"),
+			storage: component.MustNewID("file_storag"),
+			want:    `storage: no extension "file_storag"; the collector's extensions (service::extensions) are: file_storage, non_storage/health`,
+		},
+		{
+			name:    "not a storage one",
+			host:    storagetest.NewStorageHost().WithNonStorageExtension("state"),
+			storage: storagetest.NewNonStorageID("state"),
+			want:    `storage: extension "non_storage/state" is not a storage extension (e.g. file_storage)`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig()
-			id := storagetest.NewStorageID("state")
-			if name != "missing" {
-				id = storagetest.NewNonStorageID("state")
-			}
-			cfg.Storage = &id
+			cfg.Storage = &tt.storage
 			f := &factory{instances: map[component.ID]*sharedProcessor{}}
 			p, err := f.instance(processortest.NewNopSettings(metadata.Type), cfg)
 			require.NoError(t, err)
-			err = p.logsProcessor(new(consumertest.LogsSink)).Start(context.Background(), host)
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), id.String())
+			err = p.logsProcessor(new(consumertest.LogsSink)).Start(context.Background(), tt.host)
+			require.EqualError(t, err, tt.want)
 		})
 	}
 }
