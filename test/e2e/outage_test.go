@@ -51,11 +51,15 @@ func newShippedCollector(t *testing.T, dir, esURL, storageDir string) *shippedCo
 		"JAEGER_OTLP_ENDPOINT=" + addr(freePort(t)),
 		"ALERTMANAGER_ENDPOINT=http://" + addr(freePort(t)),
 		"RCA_STORAGE_DIR=" + storageDir,
+		// The collector's own metrics through the shipped reader: the
+		// names the tests read are the ones a user scrapes.
+		"TELEMETRY_METRICS_HOST=127.0.0.1",
+		fmt.Sprintf("TELEMETRY_METRICS_PORT=%d", c.telemetry),
 	}
-	// Only what the shipped file cannot know: VictoriaLogs' field headers,
-	// internal metrics on a port of the test, and OTLP as the only input;
-	// and a failing exporter reported after 2s instead of a minute.
-	override := fmt.Sprintf(`
+	// Only what the shipped file cannot know: VictoriaLogs' field headers
+	// and OTLP as the only input; and a failing exporter reported after 2s
+	// instead of a minute.
+	override := `
 extensions:
   health_check:
     component_health:
@@ -66,19 +70,11 @@ exporters:
       VL-Msg-Field: body.text
       VL-Time-Field: "@timestamp"
 service:
-  telemetry:
-    metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: %d
   pipelines:
     traces: {receivers: [otlp]}
     metrics: {receivers: [otlp]}
     logs: {receivers: [otlp]}
-`, c.telemetry)
+`
 	path := filepath.Join(dir, "override.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(override), 0o600))
 	c.args = []string{"--feature-gates=" + healthGate, "--config", filepath.Join(repoRoot(t), "otelcol-config.yaml"), "--config", path}

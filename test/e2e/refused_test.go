@@ -42,7 +42,7 @@ func TestRefusedOTLPIsCounted(t *testing.T) {
 func (c *shippedCollector) httpRequests(t *testing.T) map[string]float64 {
 	t.Helper()
 	out := map[string]float64{}
-	c.series(t, "http_server_request_duration_seconds_count{", fmt.Sprintf(`server_port="%d"`, c.otlpHTTP), func(line string, v float64) {
+	c.series(t, "http_server_request_duration_count{", fmt.Sprintf(`server_port="%d"`, c.otlpHTTP), func(line string, v float64) {
 		if _, rest, ok := strings.Cut(line, `http_response_status_code="`); ok {
 			code, _, _ := strings.Cut(rest, `"`)
 			out[code] += v
