@@ -22,12 +22,16 @@ COPY deploy/cmd/httpcheck/ deploy/cmd/httpcheck/
 RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     cd deploy && go build -o /out/httpcheck ./cmd/httpcheck
 
-# The distribution. `path:` entries in the manifest resolve from /src.
+# The distribution. `path:` entries in the manifest resolve from /src; what
+# the main package adds to ocb's sources (cmd/otelcol-rca) is copied in
+# first, as `make build` does.
 COPY builder-config.yaml ./
+COPY cmd/ cmd/
 COPY receiver/ receiver/
 COPY processor/ processor/
 COPY exporter/ exporter/
 RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    mkdir -p _build && cp cmd/otelcol-rca/*.go _build/ && \
     ocb --config=builder-config.yaml && cp _build/otelcol-rca /out/otelcol-rca
 # The exporters' queues wait on disk here (file_storage); owned by the user
 # the collector runs as, so that a volume mounted on it starts writable.
@@ -43,6 +47,7 @@ COPY otelcol-config.yaml /etc/otelcol-rca/config.yaml
 EXPOSE 4317 4318 8889 8888 13133
 USER nonroot:nonroot
 # The health check of the shipped config reports the components' status (a
-# failing exporter), which needs this gate; compose's commands keep it.
-ENTRYPOINT ["/otelcol-rca", "--feature-gates=+extension.healthcheck.useComponentStatus"]
+# failing exporter): the distribution turns its feature gate on by default
+# (cmd/otelcol-rca/featuregates.go), so no flag is needed here.
+ENTRYPOINT ["/otelcol-rca"]
 CMD ["--config=/etc/otelcol-rca/config.yaml"]

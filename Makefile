@@ -58,7 +58,12 @@ $(GOLANGCI_LINT):
 .PHONY: tools
 tools: $(BUILDER) $(MDATAGEN) $(VICTORIALOGS) $(JAEGER) ## Install the pinned tools (ocb, mdatagen, VictoriaLogs, Jaeger) into ./.tools/bin
 
-$(COLLECTOR): builder-config.yaml $(BUILDER) $(COMPONENT_SOURCES)
+# cmd/otelcol-rca holds what the distribution's main package adds to the
+# sources ocb generates (the feature gates on by default): copied in first,
+# compiled with them under the manifest's build tag.
+$(COLLECTOR): builder-config.yaml $(BUILDER) $(COMPONENT_SOURCES) $(wildcard cmd/otelcol-rca/*.go)
+	@mkdir -p _build
+	cp cmd/otelcol-rca/*.go _build/
 	$(BUILDER) --config builder-config.yaml
 	@mkdir -p bin
 	cp _build/otelcol-rca $(COLLECTOR)

@@ -43,13 +43,27 @@ service: {pipelines: {traces: {receivers: [otlp], exporters: [otlp_grpc, otlp_ht
 }
 
 func TestValidateShippedConfig(t *testing.T) {
-	out, err := runCollector(t, "validate", "--feature-gates=+extension.healthcheck.useComponentStatus", "--config", "otelcol-config.yaml")
+	out, err := runCollector(t, "validate", "--config", "otelcol-config.yaml")
 	require.NoError(t, err, out)
 }
 
+// TestHealthGateOnByDefault: the distribution turns on the feature gate the
+// shipped health check needs (cmd/otelcol-rca/featuregates.go), and the
+// command line can still turn it off, which the shipped config then fails
+// for, naming the gate.
+func TestHealthGateOnByDefault(t *testing.T) {
+	const gate = "extension.healthcheck.useComponentStatus"
+	out, err := runCollector(t, "featuregate", gate)
+	require.NoError(t, err, out)
+	assert.Regexp(t, `(?m)^Enabled:\s+true$`, out, "the gate is on without a flag")
+
+	out, err = runCollector(t, "validate", "--feature-gates=-"+gate, "--config", "otelcol-config.yaml")
+	require.Error(t, err, "validate accepted the shipped health check with the gate off:\n%s", out)
+	assert.Contains(t, out, gate)
+}
+
 // TestTheImageRunsTheShippedConfig: the image's entrypoint and command, as
-// the Dockerfile writes them, accept the shipped config, whose health check
-// needs a feature gate: an image without it would not start.
+// the Dockerfile writes them, accept the shipped config.
 func TestTheImageRunsTheShippedConfig(t *testing.T) {
 	out, err := runCollector(t, imageArgs(t, dockerfileExec(t, "CMD"))...)
 	require.NoError(t, err, out)

@@ -30,6 +30,7 @@ type manifest struct {
 	Dist struct {
 		Name       string `yaml:"name"`
 		OutputPath string `yaml:"output_path"`
+		BuildTags  string `yaml:"build_tags"`
 	} `yaml:"dist"`
 	Receivers  []manifestModule `yaml:"receivers"`
 	Processors []manifestModule `yaml:"processors"`
@@ -178,6 +179,8 @@ func TestDockerfileBuildsTheManifest(t *testing.T) {
 		top := strings.SplitN(strings.TrimPrefix(mod.Path, "./"), "/", 2)[0]
 		assert.Contains(t, dockerfile, "\nCOPY "+top+"/ "+top+"/\n", "the image build needs %s (manifest path %s)", top, mod.Path)
 	}
+	assert.Contains(t, dockerfile, "\nCOPY cmd/ cmd/\n", "the image build needs cmd/otelcol-rca, the main package's own sources")
+	assert.Contains(t, dockerfile, "cp cmd/otelcol-rca/*.go _build/", "and copies them beside ocb's, as `make build` does")
 	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
 	require.NoError(t, err)
 	want := regexp.MustCompile(`(?m)^export GONOSUMDB := (.+)$`).FindSubmatch(makefile)
@@ -185,4 +188,22 @@ func TestDockerfileBuildsTheManifest(t *testing.T) {
 	got := regexp.MustCompile(`(?m)^ENV GONOSUMDB=(.+)$`).FindStringSubmatch(dockerfile)
 	require.NotNil(t, got, "the Dockerfile sets GONOSUMDB")
 	assert.Equal(t, strings.TrimSpace(string(want[1])), strings.TrimSpace(got[1]))
+}
+
+// TestMainSourcesHaveTheManifestsBuildTag: the main package's own sources
+// (cmd/otelcol-rca) are built only under the manifest's build tag, so that
+// the repository's module, which has no main for them, skips them; a file
+// without it would break `go build ./...`, one with another tag would be
+// left out of the distribution.
+func TestMainSourcesHaveTheManifestsBuildTag(t *testing.T) {
+	tag := loadManifest(t).Dist.BuildTags
+	require.NotEmpty(t, tag, "builder-config.yaml: dist.build_tags")
+	files, err := filepath.Glob(filepath.Join(repoRoot(t), "cmd", "otelcol-rca", "*.go"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		require.NoError(t, err)
+		assert.True(t, strings.HasPrefix(string(raw), "//go:build "+tag+"\n"), "%s starts with //go:build %s", f, tag)
+	}
 }

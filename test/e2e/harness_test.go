@@ -84,9 +84,18 @@ func startProcess(t *testing.T, name, logPath string, bin string, args ...string
 // output is appended to logPath.
 func startProcessEnv(t *testing.T, name, logPath string, env []string, bin string, args ...string) *process {
 	t.Helper()
+	return startProcessIn(t, name, logPath, "", env, bin, args...)
+}
+
+// startProcessIn starts bin in the working directory dir (the test's when
+// empty), with env added to the test's environment; its output is appended
+// to logPath.
+func startProcessIn(t *testing.T, name, logPath, dir string, env []string, bin string, args ...string) *process {
+	t.Helper()
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	require.NoError(t, err)
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	cmd.Stdout = f
 	cmd.Stderr = f
 	cmd.Env = append(os.Environ(), env...)

@@ -77,12 +77,9 @@ service:
 `
 	path := filepath.Join(dir, "override.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(override), 0o600))
-	c.args = []string{"--feature-gates=" + healthGate, "--config", filepath.Join(repoRoot(t), "otelcol-config.yaml"), "--config", path}
+	c.args = []string{"--config", filepath.Join(repoRoot(t), "otelcol-config.yaml"), "--config", path}
 	return c
 }
-
-// healthGate is the feature gate the shipped config's health check needs.
-const healthGate = "+extension.healthcheck.useComponentStatus"
 
 // start runs the collector and waits until it has started its pipelines:
 // its health answers, and no longer says it is starting (503).
