@@ -162,7 +162,7 @@ with the memory of a 512 MiB container (the compose stack's \`mem_limit\`: the m
 processor at the shipped 80%, spike 20%, GOMEMLIMIT 400MiB), flooded over OTLP/HTTP with 1 KB spans (10 spans a
 trace) by clients that send as fast as they can, on the same two cores. What must hold: no crash, RSS under the
 budget, every refusal retryable and counted: at the door by the memory_limiter extension (HTTP 429 before the
-body is read; counted by request in \`http_server_request_duration_seconds_count{http_response_status_code="429"}\`,
+body is read; counted by request in \`http_server_request_duration_count{http_response_status_code="429"}\`,
 times the 100 spans a request holds) or, once decoded, by the processor (503, \`otelcol_receiver_refused_spans\`).
 
 MID

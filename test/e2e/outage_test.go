@@ -29,18 +29,21 @@ import (
 // every endpoint on a loopback port of its own, the log store at esURL, the
 // trace store and Alertmanager unreachable, and its queues in storageDir.
 type shippedCollector struct {
-	otlpHTTP, health, telemetry int
-	env                         []string
-	args                        []string
-	log                         string
+	otlpGRPC, otlpHTTP, health, telemetry int
+	env                                   []string
+	args                                  []string
+	log                                   string
 }
 
 func newShippedCollector(t *testing.T, dir, esURL, storageDir string) *shippedCollector {
 	t.Helper()
-	c := &shippedCollector{otlpHTTP: freePort(t), health: freePort(t), telemetry: freePort(t), log: filepath.Join(dir, "otelcol.log")}
+	c := &shippedCollector{
+		otlpGRPC: freePort(t), otlpHTTP: freePort(t), health: freePort(t), telemetry: freePort(t),
+		log: filepath.Join(dir, "otelcol.log"),
+	}
 	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
 	c.env = []string{
-		"OTLP_GRPC_ENDPOINT=" + addr(freePort(t)),
+		"OTLP_GRPC_ENDPOINT=" + addr(c.otlpGRPC),
 		"OTLP_HTTP_ENDPOINT=" + addr(c.otlpHTTP),
 		"HEALTH_CHECK_ENDPOINT=" + addr(c.health),
 		"PPROF_ENDPOINT=" + addr(freePort(t)),
