@@ -30,6 +30,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/opname"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/validutf8"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/verdict"
 )
 
@@ -366,6 +367,7 @@ func (t *tracesProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) e
 	if td.ResourceSpans().Len() == 0 {
 		return nil
 	}
+	t.shared.repaired(ctx, validutf8.Traces(td))
 	floor := t.shared.clock.Now()
 	t.shared.observe(ctx, td)
 	ceil := t.shared.clock.Now()
@@ -411,6 +413,7 @@ func (m *metricsProcessor) Shutdown(ctx context.Context) error {
 // points of the services involved in open incidents, then forwards md.
 func (m *metricsProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	p := m.shared
+	p.repaired(ctx, validutf8.Metrics(md))
 	p.saturation.Observe(md)
 	if n := p.saturation.TakeRejected(); n > 0 {
 		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
@@ -479,11 +482,21 @@ func (l *logsProcessor) Shutdown(ctx context.Context) error {
 // tags the records linked to an incident, holds those whose trace is not
 // decided yet (they are forwarded by the decision loop) and forwards the rest.
 func (l *logsProcessor) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	l.shared.repaired(ctx, validutf8.Logs(ld))
 	l.shared.consumeLogs(ctx, l, ld)
 	if ld.ResourceLogs().Len() == 0 {
 		return nil
 	}
 	return l.next.ConsumeLogs(ctx, ld)
+}
+
+// repaired counts the strings that were not valid UTF-8 where data enters
+// the processor: everything after it, the diagnosis, the incident records
+// and the exporters downstream, reads valid text.
+func (p *sharedProcessor) repaired(ctx context.Context, n int64) {
+	if n > 0 {
+		p.telemetry.ProcessorRootcauseStringsRepaired.Add(ctx, n)
+	}
 }
 
 func (p *sharedProcessor) recordAssembly(ctx context.Context, st assembly.Stats) {

@@ -44,6 +44,7 @@ type TelemetryBuilder struct {
 	ProcessorRootcauseStreamRefused         metric.Int64Counter
 	ProcessorRootcauseStreamSendFailed      metric.Int64Counter
 	ProcessorRootcauseStreamSent            metric.Int64Counter
+	ProcessorRootcauseStringsRepaired       metric.Int64Counter
 	ProcessorRootcauseTracesBuffered        metric.Int64UpDownCounter
 	ProcessorRootcauseTracesDiagnosed       metric.Int64Counter
 	ProcessorRootcauseTracesEvicted         metric.Int64Counter
@@ -184,6 +185,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_rootcause_stream_sent",
 		metric.WithDescription("Records a rootcause shard (mode shard) wrote for the incident stage, one per anomalous trace (verdict) and one per service and tick with traffic (traffic). [Development]"),
 		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorRootcauseStringsRepaired, err = builder.meter.Int64Counter(
+		"otelcol_processor_rootcause_strings_repaired",
+		metric.WithDescription("Strings of the spans, log records and metrics received that were not valid UTF-8 (names, attribute keys and values, status messages, log bodies, resource attributes such as service.name), repaired where they enter the processor - each run of invalid bytes replaced with U+FFFD - so that JSON written downstream (the file exporter) stays valid. An attribute key that repairs to one its map already has is dropped. [Development]"),
+		metric.WithUnit("{strings}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorRootcauseTracesBuffered, err = builder.meter.Int64UpDownCounter(

@@ -309,6 +309,22 @@ func AssertEqualProcessorRootcauseStreamSent(t *testing.T, tt *componenttest.Tel
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualProcessorRootcauseStringsRepaired(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_rootcause_strings_repaired",
+		Description: "Strings of the spans, log records and metrics received that were not valid UTF-8 (names, attribute keys and values, status messages, log bodies, resource attributes such as service.name), repaired where they enter the processor - each run of invalid bytes replaced with U+FFFD - so that JSON written downstream (the file exporter) stays valid. An attribute key that repairs to one its map already has is dropped. [Development]",
+		Unit:        "{strings}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_rootcause_strings_repaired")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualProcessorRootcauseTracesBuffered(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_rootcause_traces_buffered",

@@ -37,6 +37,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorRootcauseStreamRefused.Add(context.Background(), 1)
 	tb.ProcessorRootcauseStreamSendFailed.Add(context.Background(), 1)
 	tb.ProcessorRootcauseStreamSent.Add(context.Background(), 1)
+	tb.ProcessorRootcauseStringsRepaired.Add(context.Background(), 1)
 	tb.ProcessorRootcauseTracesBuffered.Add(context.Background(), 1)
 	tb.ProcessorRootcauseTracesDiagnosed.Add(context.Background(), 1)
 	tb.ProcessorRootcauseTracesEvicted.Add(context.Background(), 1)
@@ -92,6 +93,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorRootcauseStreamSent(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorRootcauseStringsRepaired(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorRootcauseTracesBuffered(t, testTel,
