@@ -113,6 +113,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		p.stream.seen(services, !v.Anomalous)
 	} else {
 		p.store.Seen(now, services, !v.Anomalous)
+		p.store.SeenOperations(now, services, sc.spans)
 	}
 	if v.Root < 0 {
 		return nil // no span left to judge

@@ -209,6 +209,10 @@ type record struct {
 	key       key
 	published bool
 	recent    windowCounter // anomalous traces, processing time
+	// through counts, while unpublished, the traces through its culprit
+	// operations (SeenOperations): the traffic its share is judged
+	// against when its service's other operations are busier.
+	through windowCounter
 	// operations counts the traces blaming each culprit operation.
 	operations map[string]int
 	// early are the traces of an unpublished incident, newest last, so that
@@ -315,6 +319,27 @@ func (s *Store) SeenCount(now time.Time, service string, traces, normal int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seen(now, service, traces, normal > 0)
+}
+
+// SeenOperations counts a decided trace in the traffic of the culprit
+// operations of the unpublished incidents of its services, spans being the
+// trace's spans: an operation's fault is judged against that operation's
+// traffic too, not only against its service's (see standsOut).
+func (s *Store) SeenOperations(now time.Time, services []string, spans []diagnosis.Span) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, svc := range services {
+		r := s.open[key{svc}]
+		if r == nil || r.published || len(r.operations) == 0 {
+			continue
+		}
+		for i := range spans {
+			if spans[i].Service == svc && r.operations[spans[i].Name] > 0 {
+				r.through.add(now, s.opts.Window)
+				break
+			}
+		}
+	}
 }
 
 func (s *Store) seen(now time.Time, svc string, n int64, normal bool) {
@@ -519,13 +544,33 @@ func (s *Store) standsOut(r *record, now time.Time) bool {
 	if n < int64(s.opts.MinTraces) {
 		return false
 	}
-	if s.opts.MinShare > 0 {
-		if c := s.traffic[r.snap.CulpritService]; c != nil && float64(n) < s.opts.MinShare*float64(c.sum(now, s.opts.Window)) {
-			return false
-		}
+	if s.opts.MinShare > 0 && !s.shareReached(r, n, now) {
+		return false
 	}
 	return s.opts.Changed == nil || s.opts.Changed(r.snap.CulpritService, now)
 }
+
+// shareReached: n, the incident's anomalous traces within the window, are
+// at least MinShare of its culprit service's traffic, or of the traffic
+// through its culprit operations since it was first seen. Either is enough:
+// a fault of a low-rate operation is a large share of that operation's
+// requests however busy the service's other operations are, while an
+// isolated slow request stays a small share of both.
+func (s *Store) shareReached(r *record, n int64, now time.Time) bool {
+	c := s.traffic[r.snap.CulpritService]
+	if c == nil || float64(n) >= s.opts.MinShare*float64(c.sum(now, s.opts.Window)) {
+		return true
+	}
+	through := r.through.sum(now, s.opts.Window)
+	return through > 0 && float64(n) >= operationShare*float64(through)
+}
+
+// operationShare is the share of the traffic through its culprit
+// operations an incident needs when its service's traffic is too busy for
+// MinShare: most of it. The traffic is counted from the incident's first
+// trace on, which an anomalous trace started, so a small share there says
+// little; a fault of the operation hurts most of its requests.
+const operationShare = 0.5
 
 // burst is the time span of the traces that made an incident stand out:
 // those decided within the last Window, from the latest start back to the

@@ -172,6 +172,41 @@ func TestPublicationGate(t *testing.T) {
 	assert.Equal(t, 1, first(s.Active()))
 }
 
+// TestTheShareOfALowRateOperationCounts: a fault of payment's low-rate
+// operation is a small share of payment's traffic while its other
+// operation is busy, but most of its own: it is published; the same count
+// of anomalous traces spread over the busy operation is not.
+func TestTheShareOfALowRateOperationCounts(t *testing.T) {
+	span := func(op string) []diagnosis.Span { return []diagnosis.Span{{Service: "payment", Name: op}} }
+	for _, tc := range []struct {
+		name      string
+		operation string
+		want      bool
+	}{
+		{"the low-rate operation fails", "SELECT accounts", true},
+		{"the busy operation fails as often", "GET /balance", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(Options{Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: 10 * time.Second, MinTraces: 3, MinShare: 0.05})
+			now := t0
+			published := false
+			for i := range 6 {
+				for range 100 {
+					s.Seen(now, []string{"payment"}, true)
+					s.SeenOperations(now, []string{"payment"}, span("GET /balance"))
+				}
+				s.Seen(now, []string{"payment"}, false)
+				s.SeenOperations(now, []string{"payment"}, span(tc.operation))
+				o := obs(byte(1+i), now)
+				o.CulpritOperation = tc.operation
+				_, published = s.Record(now, o)
+				now = now.Add(5 * time.Second)
+			}
+			assert.Equal(t, tc.want, published)
+		})
+	}
+}
+
 // TestOneIncidentPerCulprit: slow and failed traces of the same culprit are
 // one incident, whose kind escalates to error.
 func TestOneIncidentPerCulprit(t *testing.T) {

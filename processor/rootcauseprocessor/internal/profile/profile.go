@@ -34,6 +34,11 @@ const (
 	shiftedShare = 0.5
 	// minSustained is the samples a sustained change needs.
 	minSustained = 3
+	// minSustainedOperation is the samples a sustained change of one
+	// operation judged alone needs: more than a service's, as a service has
+	// many operations and each is one more chance of a chance shift.
+	minSustainedOperation = 10
+	shiftedShareOperation = 0.9
 	// sustainBuckets is the part of the window (half) a change must fill
 	// mostly before it counts as sustained: its median then moved, which a
 	// stall of a few seconds or a burst of slow requests cannot do.
@@ -532,8 +537,7 @@ func (p *Profile) shiftedAt(service string, idx int64) bool {
 // ending at idx, and whether any part of it could be judged at all.
 func (p *Profile) shift(service string, idx int64) (shifted, judged bool) {
 	// Judged at the service level (all its visits, all calls into it, all
-	// its calls out) and for each operation with a reference of its own:
-	// an operation that borrows its reference cannot make a change alone.
+	// its calls out), then for its low-rate operations (below).
 	var groups [][]*state
 	for _, k := range []diagnosis.PartKey{
 		{Kind: diagnosis.PartVisit, Service: service},
@@ -547,9 +551,28 @@ func (p *Profile) shift(service string, idx int64) (shifted, judged bool) {
 		groups = append(groups, out)
 	}
 	for _, g := range groups {
-		sh, j := p.groupShifted(g, idx)
+		sh, j := p.groupShifted(g, idx, minSustained, shiftedShare)
 		judged = judged || j
 		if sh {
+			return true, true
+		}
+	}
+	// An operation with a minority of its service's samples is judged alone
+	// too: however slow, it cannot bring shiftedShare of the service's
+	// samples past their usual latency while the service's other operations
+	// are busier (a fault of a low-rate operation of a busy service). It
+	// needs a reference of its own (a borrowed one cannot make a change
+	// alone) and minSustainedOperation samples.
+	visits := p.keys[diagnosis.PartKey{Kind: diagnosis.PartVisit, Service: service}]
+	if visits == nil {
+		return false, judged
+	}
+	all, _ := visits.window(idx)
+	for _, s := range p.visits[service] {
+		if n, _ := s.window(idx); s.refN < p.minReference() || float64(n) >= shiftedShare*float64(all) {
+			continue
+		}
+		if sh, _ := p.groupShifted([]*state{s}, idx, minSustainedOperation, shiftedShareOperation); sh {
 			return true, true
 		}
 	}
@@ -559,7 +582,7 @@ func (p *Profile) shift(service string, idx int64) (shifted, judged bool) {
 // groupShifted: most of the recent samples of keys took longer than usual,
 // over the last half window, or, for a low-rate group, over the shortest
 // span ending now (up to the whole window) that holds minSustained samples.
-func (p *Profile) groupShifted(keys []*state, idx int64) (shifted, judged bool) {
+func (p *Profile) groupShifted(keys []*state, idx int64, need int, share float64) (shifted, judged bool) {
 	var judgedKeys []*state
 	for _, s := range keys {
 		if _, ok := p.usual(s); ok {
@@ -575,8 +598,8 @@ func (p *Profile) groupShifted(keys []*state, idx int64) (shifted, judged bool) 
 			kn, ko := s.span(idx, k)
 			n, over = n+kn, over+ko
 		}
-		if n >= minSustained {
-			return float64(over) >= shiftedShare*float64(n), true
+		if n >= need {
+			return float64(over) >= share*float64(n), true
 		}
 	}
 	return false, true
