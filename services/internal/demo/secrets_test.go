@@ -168,7 +168,6 @@ func TestNoSecretInTelemetry(t *testing.T) {
 		"an issued JWT":                                      login.Token,
 		"any HS256 JWT (its header, eyJhbGciOi...)":          "eyJhbGciOi",
 		"an Authorization header value (Bearer ...)":         "Bearer ",
-		"the signing secret's file path (TOKEN_SECRET_FILE)": secretFile,
 	} {
 		if hits := sink.find(secret); len(hits) > 0 {
 			t.Errorf("%s is in the telemetry, in %d export request(s); the first: %s", what, len(hits), hits[0])
