@@ -112,8 +112,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	if p.cfg.Mode == ModeShard {
 		p.stream.seen(services, !v.Anomalous)
 	} else {
-		p.store.Seen(now, services, !v.Anomalous)
-		p.store.SeenOperations(now, services, sc.spans)
+		p.store.Seen(now, services, sc.spans, !v.Anomalous)
 	}
 	if v.Root < 0 {
 		return nil // no span left to judge

@@ -210,7 +210,7 @@ type record struct {
 	published bool
 	recent    windowCounter // anomalous traces, processing time
 	// through counts, while unpublished, the traces through its culprit
-	// operations (SeenOperations): the traffic its share is judged
+	// operations (Seen): the traffic its share is judged
 	// against when its service's other operations are busier.
 	through windowCounter
 	// operations counts the traces blaming each culprit operation.
@@ -303,13 +303,24 @@ func New(opts Options) *Store {
 }
 
 // Seen counts a decided trace, normal or anomalous, in the traffic of each of
-// its services at processing time now. A normal trace also shows its
+// its services at processing time now, and, spans being its spans, in the
+// traffic of the culprit operations of their unpublished incidents: an
+// operation's fault is judged against that operation's traffic too, not only
+// against its service's (see shareReached). A normal trace also shows its
 // services working: they are no longer new to MaxNewServiceIncidents.
-func (s *Store) Seen(now time.Time, services []string, normal bool) {
+func (s *Store) Seen(now time.Time, services []string, spans []diagnosis.Span, normal bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, svc := range services {
 		s.seen(now, svc, 1, normal)
+		if r := s.open[key{svc}]; r != nil && !r.published && len(r.operations) > 0 {
+			for i := range spans {
+				if spans[i].Service == svc && r.operations[spans[i].Name] > 0 {
+					r.through.add(now, s.opts.Window)
+					break
+				}
+			}
+		}
 	}
 }
 
@@ -319,27 +330,6 @@ func (s *Store) SeenCount(now time.Time, service string, traces, normal int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seen(now, service, traces, normal > 0)
-}
-
-// SeenOperations counts a decided trace in the traffic of the culprit
-// operations of the unpublished incidents of its services, spans being the
-// trace's spans: an operation's fault is judged against that operation's
-// traffic too, not only against its service's (see standsOut).
-func (s *Store) SeenOperations(now time.Time, services []string, spans []diagnosis.Span) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, svc := range services {
-		r := s.open[key{svc}]
-		if r == nil || r.published || len(r.operations) == 0 {
-			continue
-		}
-		for i := range spans {
-			if spans[i].Service == svc && r.operations[spans[i].Name] > 0 {
-				r.through.add(now, s.opts.Window)
-				break
-			}
-		}
-	}
 }
 
 func (s *Store) seen(now time.Time, svc string, n int64, normal bool) {

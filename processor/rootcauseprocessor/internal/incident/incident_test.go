@@ -137,7 +137,7 @@ func TestPublicationGate(t *testing.T) {
 	now := t0
 	traffic := func(n int) {
 		for range n {
-			s.Seen(now, []string{"order", "payment"}, true)
+			s.Seen(now, []string{"order", "payment"}, nil, true)
 		}
 	}
 	// Background: 1 anomalous trace in 200 through payment, three times a minute.
@@ -192,11 +192,9 @@ func TestTheShareOfALowRateOperationCounts(t *testing.T) {
 			published := false
 			for i := range 6 {
 				for range 100 {
-					s.Seen(now, []string{"payment"}, true)
-					s.SeenOperations(now, []string{"payment"}, span("GET /balance"))
+					s.Seen(now, []string{"payment"}, span("GET /balance"), true)
 				}
-				s.Seen(now, []string{"payment"}, false)
-				s.SeenOperations(now, []string{"payment"}, span(tc.operation))
+				s.Seen(now, []string{"payment"}, span(tc.operation), false)
 				o := obs(byte(1+i), now)
 				o.CulpritOperation = tc.operation
 				_, published = s.Record(now, o)
@@ -434,7 +432,7 @@ func TestShareIsTheWorstPartOfTheCulpritsTraffic(t *testing.T) {
 	var now time.Time
 	for i := range 240 {
 		now = t0.Add(time.Duration(i) * time.Second)
-		s.Seen(now, []string{"order", "payment"}, true)
+		s.Seen(now, []string{"order", "payment"}, nil, true)
 		if i >= 30 && i < 120 && i%4 == 0 {
 			rec(s, now, obs(byte(i), now)) // for 90 s, one request in four fails
 		}
@@ -495,7 +493,7 @@ func TestAFloodOfSmallIncidentsKeepsTheLargeOne(t *testing.T) {
 func TestMadeUpServicesCannotFloodTheIncidentList(t *testing.T) {
 	s := New(Options{Window: time.Minute, ResolveAfter: 2 * time.Minute, UpdateInterval: 10 * time.Second, MinTraces: 3, MaxNewServiceIncidents: 5})
 	now := t0
-	s.Seen(now, []string{"order", "payment"}, true)
+	s.Seen(now, []string{"order", "payment"}, nil, true)
 	n := 1000
 	flood := func() { now = madeUpServices(s, now, &n) }
 	published := func(events []Incident) (fakes int, real bool) {
@@ -542,7 +540,7 @@ func madeUpServices(s *Store, now time.Time, n *int) time.Time {
 			o.CulpritService = fmt.Sprintf("fake-%d", svc)
 			o.Reason = fmt.Sprintf("%d %s", svc, strings.Repeat("x", 100))
 			o.Affected = []string{o.CulpritService}
-			s.Seen(now, []string{o.CulpritService}, false)
+			s.Seen(now, []string{o.CulpritService}, nil, false)
 			rec(s, now, o)
 		}
 	}
@@ -567,13 +565,13 @@ func byTrace(s *Store, id pcommon.TraceID) (Incident, bool) {
 func TestCandidatesAreWeighedAgainstNormalTraffic(t *testing.T) {
 	s := New(Options{Window: time.Minute, ResolveAfter: time.Minute, UpdateInterval: time.Second})
 	for range 100 {
-		s.Seen(t0, []string{"gateway"}, true)
+		s.Seen(t0, []string{"gateway"}, nil, true)
 	}
 	for i := range byte(4) {
 		o := obs(i+1, t0)
 		o.CulpritService, o.Dependency = "seat", ""
 		o.Candidates = []diagnosis.Candidate{{Name: "gateway", Score: 0.9, Evidence: diagnosis.EvidenceFailed}, {Name: "seat", Score: 0.8, Evidence: diagnosis.EvidenceOrigin | diagnosis.EvidenceSlow}}
-		s.Seen(t0, []string{"gateway", "seat"}, true)
+		s.Seen(t0, []string{"gateway", "seat"}, nil, true)
 		s.Record(t0, o)
 	}
 	ev := s.Flush(t0)
@@ -591,7 +589,7 @@ func TestCandidatesAreWeighedAgainstNormalTraffic(t *testing.T) {
 func TestOnlyNamesWithEvidenceAreCandidates(t *testing.T) {
 	s := New(Options{Window: time.Minute, ResolveAfter: time.Minute, UpdateInterval: time.Second})
 	for range 10_000 {
-		s.Seen(t0, []string{"gateway"}, true)
+		s.Seen(t0, []string{"gateway"}, nil, true)
 	}
 	for i := range byte(4) {
 		o := obs(i+1, t0)
@@ -601,7 +599,7 @@ func TestOnlyNamesWithEvidenceAreCandidates(t *testing.T) {
 			{Name: "auth", Score: 0.05},                                       // a bystander
 			{Name: "gateway", Score: 0.4, Evidence: diagnosis.EvidenceFailed}, // failed, but 4 of its 10,004 traces
 		}
-		s.Seen(t0, []string{"gateway", "seat", "auth"}, true)
+		s.Seen(t0, []string{"gateway", "seat", "auth"}, nil, true)
 		s.Record(t0, o)
 	}
 	ev := s.Flush(t0)
