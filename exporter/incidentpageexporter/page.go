@@ -194,7 +194,7 @@ var incidentTemplate = template.Must(template.New("incident").Funcs(funcs).Parse
 <table id="timeline"><tr><th>At</th><th>Record</th><th>Traces</th></tr>
 {{range .In.Timeline}}<tr><td>{{when .At}}</td><td class="{{.Status}}">{{.Status}}</td><td>{{.TraceCount}}</td></tr>{{end}}</table>
 <h2>Sample traces</h2>
-{{if not .Samples}}<p>None kept yet: sample traces are those decided after the incident opened.</p>{{end}}
+{{if not .Samples}}<p>None yet: no trace of this incident has reached the page.</p>{{end}}
 {{range .Samples}}<h3>Trace <code>{{.TraceID}}</code>{{if .TraceURL}} <a href="{{.TraceURL}}">in the trace backend</a>{{end}}</h3>
 <table class="waterfall"><tr><th>Service</th><th>Span</th><th>Duration</th><th></th></tr>
 {{range .Bars}}<tr{{if .Culprit}} class="culprit" id="culprit-span"{{end}}><td>{{.Service}}</td>

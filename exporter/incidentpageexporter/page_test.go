@@ -162,40 +162,6 @@ func TestThePageShowsAnIncidentAndItsTrace(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, code)
 }
 
-// TestTracesDecidedBeforeTheIncidentAreItsSamples: an incident published
-// after its fault ended has no trace tagged with its ID; the traces its
-// record lists, decided before, are its samples.
-func TestTracesDecidedBeforeTheIncidentAreItsSamples(t *testing.T) {
-	tr, lg, base := startPage(t, nil)
-	ctx := context.Background()
-	require.NoError(t, tr.ConsumeTraces(ctx, checkout(9, ""))) // listed by the record
-	require.NoError(t, tr.ConsumeTraces(ctx, checkout(8, ""))) // not listed
-	require.NoError(t, lg.ConsumeLogs(ctx, record(incidentID, "open", 5, t0.Add(8*time.Second))))
-	_, body := get(t, base+"/api/incidents/"+incidentID)
-	var in Incident
-	require.NoError(t, json.Unmarshal([]byte(body), &in))
-	require.Len(t, in.Samples, 1)
-	assert.Equal(t, pcommon.TraceID{9}.String(), in.Samples[0].TraceID)
-	assert.True(t, in.Samples[0].Spans[2].Culprit)
-}
-
-// TestTracesListedBeforeTheyArriveAreItsSamples: the record that opens an
-// incident and the newest traces it lists leave the processor together, in
-// two pipelines; the traces may come second.
-func TestTracesListedBeforeTheyArriveAreItsSamples(t *testing.T) {
-	tr, lg, base := startPage(t, nil)
-	ctx := context.Background()
-	require.NoError(t, lg.ConsumeLogs(ctx, record(incidentID, "open", 5, t0.Add(8*time.Second))))
-	require.NoError(t, tr.ConsumeTraces(ctx, checkout(8, ""))) // not listed
-	require.NoError(t, tr.ConsumeTraces(ctx, checkout(9, ""))) // listed by the record
-	_, body := get(t, base+"/api/incidents/"+incidentID)
-	var in Incident
-	require.NoError(t, json.Unmarshal([]byte(body), &in))
-	require.Len(t, in.Samples, 1)
-	assert.Equal(t, pcommon.TraceID{9}.String(), in.Samples[0].TraceID)
-	assert.True(t, in.Samples[0].Spans[2].Culprit)
-}
-
 // TestThePageIsBounded: incidents beyond max_incidents are forgotten oldest
 // first, and an incident keeps at most `samples` traces.
 func TestThePageIsBounded(t *testing.T) {
@@ -279,26 +245,110 @@ func TestThePageSaysWhatAStandingConditionIs(t *testing.T) {
 	assert.Contains(t, page, "A standing condition: payment has failed this way since the collector started")
 }
 
-// TestAnIncidentPublishedLateHasASample: published after its fault, the
-// incident lists traces that left the processor long before (here: never
-// seen by the page); the newest trace waiting with its culprit is its
-// sample, and other culprits' traces are not.
-func TestAnIncidentPublishedLateHasASample(t *testing.T) {
+// TestAnIncidentHasASampleInAnyOrder: an incident's records and its
+// traces leave the processor in two pipelines and come in any order. Its
+// sample is a trace tagged with its ID or one its record lists, whichever
+// came first and whatever culprit it names; an incident published late,
+// whose listed traces came long before, takes the newest trace naming its
+// culprit, not another culprit's.
+func TestAnIncidentHasASampleInAnyOrder(t *testing.T) {
+	open := func(listed byte) plog.Logs {
+		ld := record(incidentID, "open", 5, t0.Add(8*time.Second))
+		ids := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().PutEmptySlice(incidentrecord.AttrTraceIDs)
+		ids.AppendEmpty().SetStr(pcommon.TraceID{listed}.String())
+		return ld
+	}
+	naming := func(culprit string, td ptrace.Traces) ptrace.Traces {
+		td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().PutStr(incidentrecord.AttrCulpritService, culprit)
+		return td
+	}
+	for _, c := range []struct {
+		name  string
+		comes []any // ptrace.Traces and plog.Logs, in order
+		want  byte
+	}{
+		{"the traces it lists came first", []any{checkout(9, ""), checkout(8, ""), open(9)}, 9},
+		{"the traces it lists come after it", []any{open(9), checkout(8, ""), checkout(9, "")}, 9},
+		// Before, dropped as traces of an unknown incident: a published
+		// incident with no trace decided before it waiting (min_traces: 1, a
+		// collector restarted mid-incident) had none.
+		{"traces tagged with its ID came first", []any{checkout(1, incidentID), open(42)}, 1},
+		// A symptom folded into it, or a trace slowed by its culprit that
+		// failed in another service; before, it waited under the other name.
+		{"a trace it lists names another culprit", []any{naming("order", checkout(9, "")), open(9)}, 9},
+		{"published late", []any{checkout(7, ""), naming("inventory", checkout(6, "")), open(42)}, 7},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tr, lg, base := startPage(t, nil)
+			ctx := context.Background()
+			for _, x := range c.comes {
+				switch x := x.(type) {
+				case ptrace.Traces:
+					require.NoError(t, tr.ConsumeTraces(ctx, x))
+				case plog.Logs:
+					require.NoError(t, lg.ConsumeLogs(ctx, x))
+				}
+			}
+			oneSample(t, base, pcommon.TraceID{c.want})
+		})
+	}
+}
+
+// TestATraceWithoutItsRootIsASample: a trace decided before its root span
+// came (a late root, or an upstream that exports nowhere here) has its top
+// span tagged, which has a parent: it is a sample, with its culprit span
+// marked, and its root joins it when it comes late in a batch of its own.
+func TestATraceWithoutItsRootIsASample(t *testing.T) {
 	tr, lg, base := startPage(t, nil)
 	ctx := context.Background()
-	require.NoError(t, tr.ConsumeTraces(ctx, checkout(7, ""))) // payment's, not listed
-	other := checkout(6, "")
-	root := other.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
-	root.Attributes().PutStr(incidentrecord.AttrCulpritService, "inventory")
-	require.NoError(t, tr.ConsumeTraces(ctx, other))
-	ld := record(incidentID, "open", 181, t0.Add(8*time.Second))
-	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().PutEmptySlice(incidentrecord.AttrTraceIDs).AppendEmpty().SetStr(pcommon.TraceID{42}.String())
-	require.NoError(t, lg.ConsumeLogs(ctx, ld))
-	_, body := get(t, base+"/api/incidents/"+incidentID)
+	require.NoError(t, lg.ConsumeLogs(ctx, record(incidentID, "open", 5, t0.Add(8*time.Second))))
+	decided, late := checkout(1, incidentID), ptrace.NewTraces()
+	decided.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
+		if rs.ScopeSpans().At(0).Spans().At(0).ParentSpanID().IsEmpty() {
+			rs.MoveTo(late.ResourceSpans().AppendEmpty()) // tagged as a late root, as the processor does
+			return true
+		}
+		return false
+	})
+	top := decided.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+	require.Equal(t, "POST /pay", top.Name())
+	top.Attributes().PutStr(incidentrecord.AttrID, incidentID)
+	top.Attributes().PutStr(incidentrecord.AttrCulpritService, "payment")
+
+	require.NoError(t, tr.ConsumeTraces(ctx, decided))
+	in := apiIncident(t, base, incidentID)
+	require.Len(t, in.Samples, 1)
+	require.Len(t, in.Samples[0].Spans, 2)
+	assert.True(t, in.Samples[0].Spans[1].Culprit)
+
+	require.NoError(t, tr.ConsumeTraces(ctx, late))
+	in = apiIncident(t, base, incidentID)
+	require.Len(t, in.Samples, 1, "the late root is the same trace")
+	spans := in.Samples[0].Spans
+	require.Len(t, spans, 3)
+	assert.Equal(t, []string{"POST /orders", "POST /pay", "gateway.authenticate"}, []string{spans[0].Name, spans[1].Name, spans[2].Name})
+	assert.Equal(t, []int{0, 1, 2}, []int{spans[0].Depth, spans[1].Depth, spans[2].Depth})
+	assert.True(t, spans[2].Culprit)
+}
+
+func apiIncident(t *testing.T, base, id string) Incident {
+	t.Helper()
+	code, body := get(t, base+"/api/incidents/"+id)
+	require.Equal(t, http.StatusOK, code)
 	var in Incident
 	require.NoError(t, json.Unmarshal([]byte(body), &in))
+	return in
+}
+
+// oneSample checks that the incident has one sample, the trace want, whole,
+// with its culprit span marked.
+func oneSample(t *testing.T, base string, want pcommon.TraceID) {
+	t.Helper()
+	in := apiIncident(t, base, incidentID)
 	require.Len(t, in.Samples, 1)
-	assert.Equal(t, pcommon.TraceID{7}.String(), in.Samples[0].TraceID)
+	assert.Equal(t, want.String(), in.Samples[0].TraceID)
+	require.Len(t, in.Samples[0].Spans, 3)
+	assert.True(t, in.Samples[0].Spans[2].Culprit)
 }
 
 func TestDurationsReadAsJaegerShowsThem(t *testing.T) {

@@ -1,6 +1,7 @@
 package incidentpageexporter // import "github.com/otelcol-rca/otelcol-rca/exporter/incidentpageexporter"
 
 import (
+	"encoding/hex"
 	"slices"
 	"sync"
 	"time"
@@ -71,29 +72,52 @@ type Span struct {
 }
 
 // store owns the incidents the page shows: at most max, the oldest
-// forgotten first; each keeps at most samples sample traces.
+// forgotten first; each shows at most samples sample traces.
 type store struct {
 	mu        sync.Mutex
 	max       int
 	samples   int
 	maxSpans  int
-	incidents map[string]*Incident
+	incidents map[string]*incident
 	order     []string // by first record
-	// pending are the anomalous traces no record named yet, oldest first,
-	// by their culprit service (in pendingOrder, oldest first): decided
-	// before their incident was published, they name its culprit only.
-	pending      map[string][]Trace
-	pendingOrder []string
+	// traces are the anomalous traces kept: waiting among the latest of
+	// their culprit's, or shown as an incident's sample, or both.
+	traces map[pcommon.TraceID]*kept
+	// recent are the latest anomalous traces by the culprit service they
+	// name, oldest first (the services in recentOrder, oldest first).
+	recent      map[string][]*kept
+	recentOrder []string
 	// listed are the trace IDs the latest record of each incident lists
-	// that have not arrived yet: the record and its newest traces leave the
-	// processor together and may come in either order.
-	listed map[string]*Incident
+	// that have not come yet: the record and its newest traces leave the
+	// processor together, in two pipelines, and may come in either order.
+	listed map[pcommon.TraceID]*incident
+}
+
+// incident is an incident as the store keeps it: its samples are built
+// into Incident.Samples when it is read.
+type incident struct {
+	Incident
+	samples []*kept
+}
+
+// kept is an anomalous trace: the spans of it that came, in whichever
+// batches they came, and what the processor tagged it with.
+type kept struct {
+	id pcommon.TraceID
+	// incident is the incident ID it was tagged with, "" when it was
+	// decided before its incident was published (it names its culprit only).
+	incident string
+	culprit  string
+	spans    []Span
+	waiting  bool // among recent
+	shown    int  // the incidents it is a sample of
 }
 
 func newStore(cfg *Config) *store {
 	return &store{
 		max: cfg.MaxIncidents, samples: cfg.Samples, maxSpans: cfg.MaxSpans,
-		incidents: map[string]*Incident{}, listed: map[string]*Incident{}, pending: map[string][]Trace{},
+		incidents: map[string]*incident{}, traces: map[pcommon.TraceID]*kept{},
+		recent: map[string][]*kept{}, listed: map[pcommon.TraceID]*incident{},
 	}
 }
 
@@ -115,12 +139,11 @@ func (s *store) addRecords(ld plog.Logs) (malformed int) {
 func (s *store) addRecord(r incidentrecord.Record) {
 	in := s.incidents[r.ID]
 	if in == nil {
-		in = &Incident{ID: r.ID}
+		in = &incident{Incident: Incident{ID: r.ID}}
 		s.incidents[r.ID] = in
 		s.order = append(s.order, r.ID)
 		if len(s.order) > s.max {
-			s.unlist(s.incidents[s.order[0]])
-			delete(s.incidents, s.order[0])
+			s.forget(s.incidents[s.order[0]])
 			s.order = slices.Delete(s.order, 0, 1)
 		}
 	}
@@ -135,48 +158,43 @@ func (s *store) addRecord(r incidentrecord.Record) {
 	}
 	in.WindowStart, in.WindowEnd = r.WindowStart, r.WindowEnd
 	in.Timeline = append(in.Timeline, Event{At: r.At, Status: r.Status, TraceCount: r.TraceCount})
-	s.adoptPending(in)
+	s.adopt(in)
 }
 
-// addTraces keeps the sample traces of the incidents: a trace whose root
-// the processor tagged with an incident's ID (decided once the incident was
-// published) joins it at once; an anomalous trace decided before (its root
-// names a culprit only) waits among the latest ones until a record of its
-// incident lists it in rca.trace_ids, or joins at once when the record came
-// first. The processor forwards a decided trace whole, so all of its spans
-// are in the batch.
+// addTraces keeps the anomalous traces of td, whole: the processor tags one
+// span of each (its root, or its top span when the root had not come) with
+// the culprit service, and with the incident ID once the incident is
+// published. A trace tagged with a known incident's ID is its sample at
+// once, as is a trace the incident's record listed before it came; every
+// one waits among the latest of its culprit's for a record that lists it or
+// names its culprit. Spans of a kept trace that come in a later batch (a
+// late root, a trace a batch split) join it.
 func (s *store) addTraces(td ptrace.Traces) {
+	if s.samples == 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	incidentOf := map[pcommon.TraceID]*Incident{}
-	anomalous := map[pcommon.TraceID]string{} // → culprit service
+	var fresh []*kept
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, sp := range ss.Spans().All() {
-				if !sp.ParentSpanID().IsEmpty() {
+				culprit, ok := sp.Attributes().Get(incidentrecord.AttrCulpritService)
+				if !ok || s.traces[sp.TraceID()] != nil {
 					continue
 				}
-				if v, ok := sp.Attributes().Get(incidentrecord.AttrID); ok {
-					if in := s.incidents[v.Str()]; in != nil && len(in.Samples) < s.samples {
-						incidentOf[sp.TraceID()] = in
-					}
-				} else if culprit, ok := sp.Attributes().Get(incidentrecord.AttrCulpritService); ok && s.samples > 0 {
-					if in := s.listed[sp.TraceID().String()]; in != nil {
-						delete(s.listed, sp.TraceID().String())
-						if len(in.Samples) < s.samples {
-							incidentOf[sp.TraceID()] = in
-						}
-					} else {
-						anomalous[sp.TraceID()] = culprit.Str()
-					}
+				k := &kept{id: sp.TraceID(), culprit: culprit.Str()}
+				if id, ok := sp.Attributes().Get(incidentrecord.AttrID); ok {
+					k.incident = id.Str()
 				}
+				s.traces[k.id] = k
+				fresh = append(fresh, k)
 			}
 		}
 	}
-	if len(incidentOf) == 0 && len(anomalous) == 0 {
+	if len(s.traces) == 0 {
 		return
 	}
-	spans := map[pcommon.TraceID][]Span{}
 	for _, rs := range td.ResourceSpans().All() {
 		service := ""
 		if v, ok := rs.Resource().Attributes().Get("service.name"); ok {
@@ -184,8 +202,8 @@ func (s *store) addTraces(td ptrace.Traces) {
 		}
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, sp := range ss.Spans().All() {
-				id := sp.TraceID()
-				if _, waiting := anomalous[id]; incidentOf[id] == nil && !waiting || len(spans[id]) >= s.maxSpans {
+				k := s.traces[sp.TraceID()]
+				if k == nil || len(k.spans) >= s.maxSpans {
 					continue
 				}
 				culprit, _ := sp.Attributes().Get(incidentrecord.AttrCulprit)
@@ -197,83 +215,144 @@ func (s *store) addTraces(td ptrace.Traces) {
 				if !sp.ParentSpanID().IsEmpty() {
 					span.ParentID = sp.ParentSpanID().String()
 				}
-				spans[id] = append(spans[id], span)
+				k.spans = append(k.spans, span)
 			}
 		}
 	}
-	for id, in := range incidentOf {
-		in.addSample(Trace{TraceID: id.String(), Spans: waterfall(spans[id])}, s.samples)
-	}
-	for id, culprit := range anomalous {
-		s.keepPending(culprit, Trace{TraceID: id.String(), Spans: waterfall(spans[id])})
+	for _, k := range fresh {
+		if in := s.incidents[k.incident]; in != nil {
+			s.show(in, k)
+		}
+		if in := s.listed[k.id]; in != nil {
+			delete(s.listed, k.id)
+			s.show(in, k)
+		}
+		s.wait(k)
 	}
 }
 
-// maxPending bounds the anomalous traces waiting for their incident's
-// record, per culprit service: the latest ones, which the record lists
-// among its samples. The services waiting are bounded by the incidents
-// the page keeps.
-const maxPending = 16
+// maxRecent bounds the latest anomalous traces kept per culprit service,
+// for the records to come: the newest ones, which a record lists among its
+// samples. The services are bounded by the incidents the page keeps.
+const maxRecent = 16
 
-func (s *store) keepPending(culprit string, t Trace) {
-	list, ok := s.pending[culprit]
+// wait keeps k among the latest traces naming its culprit.
+func (s *store) wait(k *kept) {
+	list, ok := s.recent[k.culprit]
 	if !ok {
-		if len(s.pendingOrder) >= max(1, s.max) {
-			delete(s.pending, s.pendingOrder[0])
-			s.pendingOrder = slices.Delete(s.pendingOrder, 0, 1)
+		if len(s.recentOrder) >= max(1, s.max) {
+			for _, old := range s.recent[s.recentOrder[0]] {
+				s.release(old)
+			}
+			delete(s.recent, s.recentOrder[0])
+			s.recentOrder = slices.Delete(s.recentOrder, 0, 1)
 		}
-		s.pendingOrder = append(s.pendingOrder, culprit)
+		s.recentOrder = append(s.recentOrder, k.culprit)
 	}
-	if len(list) == maxPending {
+	if len(list) == maxRecent {
+		s.release(list[0])
 		list = slices.Delete(list, 0, 1)
 	}
-	s.pending[culprit] = append(list, t)
+	k.waiting = true
+	s.recent[k.culprit] = append(list, k)
 }
 
-// adoptPending moves the waiting traces that in's record lists to its
-// samples, and expects the others while in still has room.
-func (s *store) adoptPending(in *Incident) {
-	list := s.pending[in.Service]
-	for _, id := range in.TraceIDs {
-		if i := slices.IndexFunc(list, func(t Trace) bool { return t.TraceID == id }); i >= 0 {
-			in.addSample(list[i], s.samples)
-			list = slices.Delete(list, i, i+1)
-		} else if len(in.Samples) < s.samples && !slices.ContainsFunc(in.Samples, func(t Trace) bool { return t.TraceID == id }) {
+// release takes old out of the latest traces; it is forgotten unless an
+// incident shows it.
+func (s *store) release(old *kept) {
+	old.waiting = false
+	if old.shown == 0 {
+		delete(s.traces, old.id)
+	}
+}
+
+// show makes k a sample of in, while in has room.
+func (s *store) show(in *incident, k *kept) {
+	if len(in.samples) < s.samples && !slices.Contains(in.samples, k) {
+		in.samples = append(in.samples, k)
+		k.shown++
+	}
+}
+
+// adopt gives in, on a record, the samples that came before it: the traces
+// tagged with its ID, then those its record lists, whatever culprit they
+// name; it expects the others listed while it has room. When none of its
+// traces is kept (an incident published late lists traces that came long
+// before, no longer among the latest), its sample is the newest trace that
+// names its culprit and belongs to no other incident (neither tagged with
+// nor shown by one), one with its culprit span marked first: the page shows
+// no published incident without a sample while such a trace is kept.
+func (s *store) adopt(in *incident) {
+	for _, svc := range s.recentOrder {
+		for _, k := range s.recent[svc] {
+			if k.incident == in.ID {
+				s.show(in, k)
+			}
+		}
+	}
+	for _, text := range in.TraceIDs {
+		id, ok := parseTraceID(text)
+		if !ok {
+			continue
+		}
+		if k := s.traces[id]; k != nil {
+			s.show(in, k)
+		} else if len(in.samples) < s.samples {
 			s.listed[id] = in
 		}
 	}
-	// An incident published late (after its fault, once its culprit's change
-	// held) may list only traces that left the processor long before and
-	// are no longer waiting here; the newest still waiting with its culprit
-	// is its trace too (decided before the incident was published, it names
-	// its culprit only): a page never shows an incident without a sample
-	// while one of its traces has come.
-	if len(in.Samples) == 0 && len(list) > 0 {
-		in.addSample(list[len(list)-1], s.samples)
-		list = list[:len(list)-1]
+	if len(in.samples) > 0 || s.samples == 0 {
+		return
 	}
-	if len(list) > 0 {
-		s.pending[in.Service] = list
-	} else if _, ok := s.pending[in.Service]; ok {
-		delete(s.pending, in.Service)
-		s.pendingOrder = slices.DeleteFunc(s.pendingOrder, func(svc string) bool { return svc == in.Service })
+	var newest *kept
+	list := s.recent[in.Service]
+	for i := len(list) - 1; i >= 0; i-- {
+		k := list[i]
+		if k.incident != "" && k.incident != in.ID || k.shown > 0 {
+			continue // another incident's
+		}
+		if slices.ContainsFunc(k.spans, func(sp Span) bool { return sp.Culprit }) {
+			newest = k
+			break
+		}
+		if newest == nil {
+			newest = k
+		}
 	}
+	if newest != nil {
+		s.show(in, newest)
+	}
+}
+
+func parseTraceID(text string) (pcommon.TraceID, bool) {
+	var id pcommon.TraceID
+	if hex.DecodedLen(len(text)) != len(id) {
+		return id, false
+	}
+	_, err := hex.Decode(id[:], []byte(text))
+	return id, err == nil
 }
 
 // unlist forgets the traces in's previous record listed: a newer record
 // lists its own, so listed holds at most one record's IDs per incident.
-func (s *store) unlist(in *Incident) {
-	for _, id := range in.TraceIDs {
-		if s.listed[id] == in {
+func (s *store) unlist(in *incident) {
+	for _, text := range in.TraceIDs {
+		if id, ok := parseTraceID(text); ok && s.listed[id] == in {
 			delete(s.listed, id)
 		}
 	}
 }
 
-func (in *Incident) addSample(t Trace, max int) {
-	if len(in.Samples) < max && !slices.ContainsFunc(in.Samples, func(s Trace) bool { return s.TraceID == t.TraceID }) {
-		in.Samples = append(in.Samples, t)
+// forget drops in and the samples only it shows.
+func (s *store) forget(in *incident) {
+	s.unlist(in)
+	for _, k := range in.samples {
+		k.shown--
+		if k.shown == 0 && !k.waiting {
+			delete(s.traces, k.id)
+		}
 	}
+	delete(s.incidents, in.ID)
 }
 
 // waterfall orders a trace's spans depth-first from its roots, children by
@@ -338,12 +417,16 @@ func (s *store) get(id string) (Incident, bool) {
 	return s.copyOf(in), true
 }
 
-// copyOf copies an incident out of the lock; its slices are replaced, never
-// modified in place, except Candidates, Timeline and Samples, copied here.
-func (s *store) copyOf(in *Incident) Incident {
-	c := *in
+// copyOf copies an incident out of the lock, with its samples' waterfalls;
+// its slices are replaced, never modified in place, except Candidates and
+// Timeline, copied here.
+func (s *store) copyOf(in *incident) Incident {
+	c := in.Incident
 	c.Candidates = slices.Clone(in.Candidates)
 	c.Timeline = slices.Clone(in.Timeline)
-	c.Samples = slices.Clone(in.Samples)
+	c.Samples = make([]Trace, 0, len(in.samples))
+	for _, k := range in.samples {
+		c.Samples = append(c.Samples, Trace{TraceID: k.id.String(), Spans: waterfall(k.spans)})
+	}
 	return c
 }
