@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	ttemplate "text/template"
@@ -90,6 +91,7 @@ func (h *handler) incidentPage(w http.ResponseWriter, r *http.Request) {
 	}
 	type sample struct {
 		TraceID, TraceURL string
+		Duration          time.Duration
 		Bars              []bar
 	}
 	var samples []sample
@@ -104,7 +106,8 @@ func (h *handler) incidentPage(w http.ResponseWriter, r *http.Request) {
 				last = sp.End
 			}
 		}
-		total := float64(last.Sub(first))
+		s.Duration = last.Sub(first)
+		total := float64(s.Duration)
 		for _, sp := range tr.Spans {
 			b := bar{Span: sp, Duration: sp.End.Sub(sp.Start)}
 			if total > 0 {
@@ -115,8 +118,12 @@ func (h *handler) incidentPage(w http.ResponseWriter, r *http.Request) {
 		}
 		samples = append(samples, s)
 	}
+	var window time.Duration // shown when the record dates both ends
+	if !in.WindowStart.IsZero() && in.WindowEnd.After(in.WindowStart) {
+		window = in.WindowEnd.Sub(in.WindowStart)
+	}
 	render(w, incidentTemplate, map[string]any{
-		"In": in, "Samples": samples,
+		"In": in, "Samples": samples, "Window": window,
 		"Dashboard": h.link(h.dashURL, linkFields{IncidentID: in.ID}),
 	})
 }
@@ -135,20 +142,51 @@ var funcs = template.FuncMap{
 	"dur":    readableDuration,
 }
 
-// readableDuration rounds a span's duration to what a person compares, as
-// Jaeger shows it: two decimals in its largest unit (1.6s, 800.67ms,
-// 24.16µs), never nine digits.
+// readableDuration is how the page writes a duration, everywhere, as
+// Jaeger writes it: two decimals in the largest unit below a minute (1.6s,
+// 800.67ms), whole microseconds below a millisecond (24µs: Jaeger's
+// resolution), nanoseconds below a microsecond, and from a minute on whole
+// units of the two largest (1m 16s, 1h 5m); never nine digits. A value
+// that rounds up to the next unit is written in it (1s, not 1000ms).
 func readableDuration(d time.Duration) string {
-	for _, u := range []struct {
-		unit time.Duration
-		name string
-	}{{time.Second, "s"}, {time.Millisecond, "ms"}, {time.Microsecond, "µs"}} {
-		if d >= u.unit || d <= -u.unit {
-			v := math.Round(float64(d)/float64(u.unit)*100) / 100
-			return strconv.FormatFloat(v, 'f', -1, 64) + u.name
-		}
+	if d < 0 {
+		return "-" + readableDuration(-max(d, -math.MaxInt64))
 	}
-	return d.String()
+	if d < time.Microsecond {
+		return d.String() // 0s, 512ns
+	}
+	i := slices.IndexFunc(durationUnits, func(u durationUnit) bool { return d >= u.unit })
+	r := d.Round(durationUnits[i].precision)
+	if i > 0 && r >= durationUnits[i-1].unit {
+		i--
+		r = r.Round(durationUnits[i].precision)
+	}
+	u := durationUnits[i]
+	if u.unit < time.Minute {
+		return strconv.FormatFloat(float64(r)/float64(u.unit), 'f', -1, 64) + u.name
+	}
+	next := durationUnits[i+1]
+	out := strconv.FormatInt(int64(r/u.unit), 10) + u.name
+	if rest := r % u.unit / next.unit; rest > 0 {
+		out += " " + strconv.FormatInt(int64(rest), 10) + next.name
+	}
+	return out
+}
+
+type durationUnit struct {
+	unit, precision time.Duration
+	name            string
+}
+
+// durationUnits are the units of readableDuration, largest first, each
+// with what it is rounded to.
+var durationUnits = []durationUnit{
+	{24 * time.Hour, time.Hour, "d"},
+	{time.Hour, time.Minute, "h"},
+	{time.Minute, time.Second, "m"},
+	{time.Second, 10 * time.Millisecond, "s"},
+	{time.Millisecond, 10 * time.Microsecond, "ms"},
+	{time.Microsecond, time.Microsecond, "µs"},
 }
 
 const style = `<style>
@@ -183,7 +221,7 @@ var incidentTemplate = template.Must(template.New("incident").Funcs(funcs).Parse
 <tr><th>Reason</th><td id="reason">{{.In.Reason}}</td></tr>
 <tr><th>Kind</th><td>{{.In.Kind}}, confidence {{printf "%.2f" .In.Confidence}}, {{.In.TraceCount}} traces ({{printf "%.0f" (mul100 .In.Share)}}% of {{.In.Service}}'s requests at worst)</td></tr>
 <tr><th>Affected</th><td>{{range $i, $s := .In.Affected}}{{if $i}}, {{end}}{{$s}}{{end}}</td></tr>
-<tr><th>Window</th><td>{{when .In.WindowStart}} – {{when .In.WindowEnd}}</td></tr>
+<tr><th>Window</th><td>{{when .In.WindowStart}} – {{when .In.WindowEnd}}{{if .Window}} ({{dur .Window}}){{end}}</td></tr>
 {{if .Dashboard}}<tr><th>Dashboard</th><td><a href="{{.Dashboard}}">open</a></td></tr>{{end}}
 </table>
 <h2>Candidates</h2>
@@ -195,7 +233,7 @@ var incidentTemplate = template.Must(template.New("incident").Funcs(funcs).Parse
 {{range .In.Timeline}}<tr><td>{{when .At}}</td><td class="{{.Status}}">{{.Status}}</td><td>{{.TraceCount}}</td></tr>{{end}}</table>
 <h2>Sample traces</h2>
 {{if not .Samples}}<p>None yet: no trace of this incident has reached the page.</p>{{end}}
-{{range .Samples}}<h3>Trace <code>{{.TraceID}}</code>{{if .TraceURL}} <a href="{{.TraceURL}}">in the trace backend</a>{{end}}</h3>
+{{range .Samples}}<h3>Trace <code>{{.TraceID}}</code>, {{dur .Duration}}{{if .TraceURL}} <a href="{{.TraceURL}}">in the trace backend</a>{{end}}</h3>
 <table class="waterfall"><tr><th>Service</th><th>Span</th><th>Duration</th><th></th></tr>
 {{range .Bars}}<tr{{if .Culprit}} class="culprit" id="culprit-span"{{end}}><td>{{.Service}}</td>
 <td style="padding-left:{{.Depth}}em">{{.Name}}{{if .Culprit}} ← culprit{{end}}</td><td>{{dur .Duration}}</td>

@@ -70,7 +70,7 @@ func checkout(trace byte, id string) ptrace.Traces {
 		sp.Attributes().PutStr(incidentrecord.AttrCulpritService, "payment")
 	})
 	add("payment", 2, 1, "POST /pay", 10*time.Millisecond, 1590*time.Millisecond, nil)
-	add("payment", 3, 2, "gateway.authenticate", 20*time.Millisecond, 1580*time.Millisecond, func(sp ptrace.Span) {
+	add("payment", 3, 2, "gateway.authenticate", 20*time.Millisecond, 1580*time.Millisecond+669279, func(sp ptrace.Span) {
 		sp.Attributes().PutBool(incidentrecord.AttrCulprit, true)
 		sp.Status().SetCode(ptrace.StatusCodeError)
 	})
@@ -143,9 +143,13 @@ func TestThePageShowsAnIncidentAndItsTrace(t *testing.T) {
 		`<td class="open">open</td><td>5</td>`, `<td class="update">update</td><td>49</td>`,
 		`id="culprit-span"`, "gateway.authenticate ← culprit",
 		`href="http://jaeger:16686/trace/01000000000000000000000000000000"`,
+		"<code>01000000000000000000000000000000</code>, 1.6s", "<td>1.58s</td>",
+		"gateway.authenticate ← culprit</td><td>1.56s</td>", // 1.560669279s
+		"14:00:38 UTC (38s)",
 	} {
 		assert.Contains(t, page, want)
 	}
+	assert.NotContains(t, page, "1.560669279s", "durations are rounded")
 
 	code, body := get(t, base+"/api/incidents/"+incidentID)
 	require.Equal(t, http.StatusOK, code)
@@ -219,6 +223,7 @@ func TestThePageInChromium(t *testing.T) {
 	assert.Contains(t, dom, "database connection timeout during payment gateway authentication")
 	assert.Contains(t, dom, `id="culprit-span"`)
 	assert.Contains(t, dom, "gateway.authenticate ← culprit", "the culprit span is marked")
+	assert.Contains(t, dom, "<td>1.56s</td>", "its duration, rounded")
 
 	dir := os.Getenv("RCA_ARTIFACTS")
 	if dir == "" {
@@ -351,13 +356,27 @@ func oneSample(t *testing.T, base string, want pcommon.TraceID) {
 	assert.True(t, in.Samples[0].Spans[2].Culprit)
 }
 
+// TestDurationsReadAsJaegerShowsThem: two decimals in the largest unit
+// below a minute, whole microseconds (Jaeger's resolution) below a
+// millisecond, minutes and seconds above; rounding that reaches the next
+// unit reads in it.
 func TestDurationsReadAsJaegerShowsThem(t *testing.T) {
 	for d, want := range map[time.Duration]string{
-		1602113290 * time.Nanosecond: "1.6s",
-		800669279 * time.Nanosecond:  "800.67ms",
-		24156 * time.Nanosecond:      "24.16µs",
-		2 * time.Second:              "2s",
-		512 * time.Nanosecond:        "512ns",
+		1602113290 * time.Nanosecond:  "1.6s",
+		800669279 * time.Nanosecond:   "800.67ms",
+		24156 * time.Nanosecond:       "24µs",
+		24656 * time.Nanosecond:       "25µs",
+		2 * time.Second:               "2s",
+		59994 * time.Millisecond:      "59.99s",
+		59996 * time.Millisecond:      "1m",
+		75500 * time.Millisecond:      "1m 16s",
+		3599600 * time.Millisecond:    "1h",
+		26*time.Hour + 31*time.Minute: "1d 3h",
+		999996 * time.Microsecond:     "1s",
+		999600 * time.Nanosecond:      "1ms",
+		512 * time.Nanosecond:         "512ns",
+		0:                             "0s",
+		-1602113290:                   "-1.6s",
 	} {
 		assert.Equal(t, want, readableDuration(d), "%d ns", int64(d))
 	}
