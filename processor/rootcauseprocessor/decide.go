@@ -142,12 +142,17 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		}
 		return nil
 	}
+	// A failure the culprit logs at its usual rate, in a request it did not
+	// slow, is what the service always does: it joins an incident, never
+	// makes one.
+	chronic := false
 	if v.Kind == diagnosis.KindError {
 		template, _ := p.templates.Template(v.ErrorText)
 		p.profile.ObserveError(end, v.CulpritService, template)
 		if n := p.templates.TakeRejected(); n > 0 {
 			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
 		}
+		chronic = v.Slow.Culprit < 0 && !v.Slowed(v.CulpritService) && !p.profile.ErrorsSurging(v.CulpritService, template, end)
 	}
 	if v.NewPattern {
 		v.Reason = p.newPatternReason(v.CulpritOperation, patterns[sc.spans[v.Culprit].ID])
@@ -170,6 +175,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		Callers:          v.Callers,
 		Evidence:         v.Evidence,
 		Candidates:       v.Candidates, // read, not kept, by the store
+		Chronic:          chronic,
 	}
 	if v.Culprit >= 0 {
 		obs.CulpritSpanID = sc.spans[v.Culprit].ID

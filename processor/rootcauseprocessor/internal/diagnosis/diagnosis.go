@@ -186,6 +186,17 @@ type Verdict struct {
 	Slow Slow
 }
 
+// Slowed tells whether the trace blames service for some of its latency:
+// one of its parts took longer than usual.
+func (v *Verdict) Slowed(service string) bool {
+	for _, b := range v.Blames {
+		if b.Service == service && b.Excess > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Slow is a latency culprit beside a failure.
 type Slow struct {
 	Culprit            int

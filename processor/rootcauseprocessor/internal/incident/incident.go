@@ -154,6 +154,11 @@ type Observation struct {
 	Evidence       []string
 	// Callers are the services on the path from the root to the culprit.
 	Callers []string
+	// Chronic: the trace failed, in time, with an error its culprit logs at
+	// its usual rate. It joins its culprit's incident under way, or the one
+	// it is a symptom of, but never opens one nor counts toward publishing
+	// one: what a service always does is no incident.
+	Chronic bool
 }
 
 // Incident is a snapshot of an incident.
@@ -375,19 +380,26 @@ func (s *Store) Record(now time.Time, o Observation, also ...Observation) (strin
 	}
 	o.clean()
 	r := s.route(now, o, nil)
-	s.traces.Put(o.TraceID, r)
+	if r != nil {
+		s.traces.Put(o.TraceID, r)
+	}
 	for _, a := range also {
 		if a.CulpritService != "" && a.CulpritService != o.CulpritService {
 			a.clean()
 			s.route(now, a, r)
 		}
 	}
+	if r == nil {
+		return "", false // chronic: in no incident
+	}
 	return r.snap.ID, r.published
 }
 
 // route adds o to its incident, opening one if needed, and returns it. An
 // observation that would fold into counted, the incident that counts its
-// trace already, is that incident's symptom and is not counted twice.
+// trace already, is that incident's symptom and is not counted twice. A
+// chronic observation with no published incident to join is not counted:
+// route returns nil.
 func (s *Store) route(now time.Time, o Observation, counted *record) *record {
 	k := key{o.CulpritService}
 	r := s.open[k]
@@ -408,6 +420,9 @@ func (s *Store) route(now time.Time, o Observation, counted *record) *record {
 			o.Candidates = nil // its own blame would rank the symptom beside the cause
 			r = into
 		}
+	}
+	if o.Chronic && (r == nil || !r.published) {
+		return nil
 	}
 	if r == nil {
 		r = s.openRecord(k, o)

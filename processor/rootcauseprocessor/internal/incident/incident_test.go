@@ -717,3 +717,54 @@ func TestAStandingConditionAlertsOnlyOnceItChanges(t *testing.T) {
 	assert.Zero(t, standing)
 	assert.Len(t, s.Totals(), 1)
 }
+
+// TestAChronicErrorJoinsButNeverMakesAnIncident: the errors a service logs at
+// its usual rate open no incident however many of them come, and do not help
+// a new error past the gate; once the new error opens an incident, the
+// chronic ones during it join it, and a chronic failure that is another
+// incident's symptom folds into it.
+func TestAChronicErrorJoinsButNeverMakesAnIncident(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: time.Second, MinTraces: 3})
+	chronic := func(n byte, at time.Time) Observation {
+		o := obs(n, at)
+		o.CulpritService, o.Reason, o.Chronic = "food", "foodStoresListResult is null", true
+		o.Affected, o.Candidates = []string{"food"}, []diagnosis.Candidate{{Name: "food", Score: 1, Evidence: diagnosis.EvidenceOrigin}}
+		return o
+	}
+	now := t0
+	for i := range 10 {
+		id, published := s.Record(now, chronic(byte(1+i), now))
+		assert.Empty(t, id, "a chronic failure has no incident to name")
+		assert.False(t, published)
+		now = now.Add(time.Second)
+	}
+	assert.Empty(t, s.Flush(now), "ten chronic failures open nothing")
+
+	// A new error of the same service: two of them are not enough with the
+	// chronic ones, three are.
+	fresh := func(n byte, at time.Time) Observation {
+		o := chronic(n, at)
+		o.Reason, o.Chronic = "NullPointerException", false
+		return o
+	}
+	_, published := s.Record(now, fresh(20, now))
+	assert.False(t, published)
+	_, published = s.Record(now, fresh(21, now))
+	assert.False(t, published, "the chronic failures do not count toward the gate")
+	id, published := s.Record(now, fresh(22, now))
+	require.True(t, published)
+	joined, published := s.Record(now, chronic(23, now))
+	assert.True(t, published)
+	assert.Equal(t, id, joined, "a chronic failure during the incident joins it")
+	evs := s.Flush(now)
+	require.Len(t, evs, 1)
+	assert.Equal(t, 4, evs[0].TraceCount)
+	assert.Equal(t, "NullPointerException", evs[0].Reason)
+
+	// Another service's chronic failure in a trace where food failed too is
+	// food's incident's symptom.
+	symptom := chronic(24, now)
+	symptom.CulpritService, symptom.Affected = "station", []string{"food", "station"}
+	got, _ := s.Record(now, symptom)
+	assert.Equal(t, id, got)
+}

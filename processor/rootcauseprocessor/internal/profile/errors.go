@@ -140,31 +140,39 @@ func (p *Profile) errorsSurging(service string, idx int64) bool {
 // errorChange is errorsSurging, and whether the service failed in the
 // window at all (surging or as usual).
 func (p *Profile) errorChange(service string, idx int64) (surging, failing bool) {
-	templates := p.errorKeys[service]
-	if len(templates) == 0 {
-		return false, false
-	}
-	fresh := !p.judgedAt(idx) // nothing to compare with
-	traces, tracesBefore := p.traffic[service].split(idx)
-	_, allBefore := p.traces.split(idx)
-	for _, t := range templates {
-		n, k := p.errors[errorKey{service, t}].split(idx)
-		if n == 0 {
-			continue
-		}
-		failing = true
-		if fresh {
+	for _, t := range p.errorKeys[service] {
+		s, f := p.templateChange(service, t, idx)
+		if s {
 			return true, true
 		}
-		_, shared := p.templates[t].split(idx)
-		prior := (float64(shared) + 0.5) / (float64(allBefore) + 1)
-		a := prior + float64(k)
-		b := 1 - prior + float64(max(0, tracesBefore-k))
-		if betaBinomialTail(n, max(n, traces), a, b) < surprise {
-			return true, true
-		}
+		failing = failing || f
 	}
 	return false, failing
+}
+
+// templateChange is errorChange for one of the service's error templates.
+func (p *Profile) templateChange(service string, t logtemplate.ID, idx int64) (surging, failing bool) {
+	n, k := p.errors[errorKey{service, t}].split(idx)
+	if n == 0 {
+		return false, false
+	}
+	if !p.judgedAt(idx) {
+		return true, true // nothing to compare with
+	}
+	traces, tracesBefore := p.traffic[service].split(idx)
+	_, allBefore := p.traces.split(idx)
+	_, shared := p.templates[t].split(idx)
+	prior := (float64(shared) + 0.5) / (float64(allBefore) + 1)
+	a := prior + float64(k)
+	b := 1 - prior + float64(max(0, tracesBefore-k))
+	return betaBinomialTail(n, max(n, traces), a, b) < surprise, true
+}
+
+// ErrorsSurging tells whether the service's errors of one template surge at
+// now beyond their usual rate (or are new): errorsSurging for the template.
+func (p *Profile) ErrorsSurging(service string, t logtemplate.ID, now time.Time) bool {
+	surging, _ := p.templateChange(service, t, min(now.UnixNano()/p.width, p.last))
+	return surging
 }
 
 // judgedAt tells whether the history before the window ending at bucket

@@ -226,11 +226,14 @@ func TestErrorsSurgeOnlyBeyondTheUsualShare(t *testing.T) {
 	assert.True(t, p.errorsSurging("execute", p.last), "one trace in ten failing")
 	now = feed(p, now, 2*time.Minute, false, steady)
 	assert.False(t, p.errorsSurging("execute", p.last))
+	p.ObserveError(now, "execute", orderStatusWrong) // at its usual rate
 	for range 3 {
 		now = feed(p, now, time.Second, false, steady)
 		p.ObserveError(now, "execute", connectionRefused)
 	}
 	assert.True(t, p.errorsSurging("execute", p.last), "a new error")
+	assert.True(t, p.ErrorsSurging("execute", connectionRefused, now), "the new error, judged alone")
+	assert.False(t, p.ErrorsSurging("execute", orderStatusWrong, now), "the usual error beside it, judged alone")
 	assert.False(t, p.errorsSurging("food", p.last), "no errors at all")
 }
 

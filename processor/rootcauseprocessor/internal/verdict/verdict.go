@@ -235,6 +235,7 @@ func encodeObservation(m pcommon.Map, o *incident.Observation) {
 	m.PutStr("dependency", o.Dependency)
 	m.PutStr("reason", o.Reason)
 	m.PutBool("reason_from_logs", o.ReasonFromLogs)
+	m.PutBool("chronic", o.Chronic)
 	cands := m.PutEmptySlice("candidates")
 	for _, c := range o.Candidates {
 		cm := cands.AppendEmpty().SetEmptyMap()
@@ -274,6 +275,9 @@ func decodeObservation(m pcommon.Map) (incident.Observation, error) {
 	o.CulpritOperation, o.Dependency, o.Reason = attrvalue.Str(m, "operation"), attrvalue.Str(m, "dependency"), attrvalue.Str(m, "reason")
 	if v, ok := m.Get("reason_from_logs"); ok {
 		o.ReasonFromLogs = v.Bool()
+	}
+	if v, ok := m.Get("chronic"); ok {
+		o.Chronic = v.Bool()
 	}
 	if c, ok := m.Get("candidates"); ok && c.Type() == pcommon.ValueTypeSlice {
 		for _, e := range c.Slice().All() {

@@ -20,7 +20,7 @@ func observation(service string) incident.Observation {
 		TraceID: pcommon.TraceID{1, 2, 3}, CulpritSpanID: pcommon.SpanID{4, 5},
 		Start: at.Add(-2 * time.Second), End: at.Add(-time.Second),
 		Kind: diagnosis.KindError, CulpritService: service, CulpritOperation: "POST /query", Dependency: "sqlite",
-		Reason: "database connection timeout", ReasonFromLogs: true,
+		Reason: "database connection timeout", ReasonFromLogs: true, Chronic: true,
 		Candidates: []diagnosis.Candidate{{Name: service, Score: 0.9}, {Name: "user", Score: 0.25}},
 		Affected:   []string{service, "user"}, Callers: []string{"gateway", "user"},
 		Evidence: []string{service + ": Database connection timeout."},
@@ -31,7 +31,7 @@ func observation(service string) incident.Observation {
 // shard wrote it, beside the application's own logs, which stay.
 func TestVerdictsAndTrafficRoundTrip(t *testing.T) {
 	slow := observation("catalog")
-	slow.Kind, slow.Dependency, slow.ReasonFromLogs, slow.Evidence = diagnosis.KindLatency, "", false, nil
+	slow.Kind, slow.Dependency, slow.ReasonFromLogs, slow.Evidence, slow.Chronic = diagnosis.KindLatency, "", false, nil, false
 	sent := Verdict{At: at, Observations: []incident.Observation{observation("database"), slow}, Changed: []string{"database"}}
 	traffic := Traffic{At: at, Service: "database", Traces: 40, Normal: 31, Changed: true}
 
