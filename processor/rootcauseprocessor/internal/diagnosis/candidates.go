@@ -67,6 +67,18 @@ func (d *Diagnoser) candidates(spans []Span, v *Verdict, b Baselines) []Candidat
 			bump(s.dependency(), score*dependencyShare, ev)
 		}
 	}
+	// The services the trace blames for excess beyond their parts' usual
+	// latency (the blame that picks a latency culprit) were slow in it:
+	// scored by their share of the largest blame, as the critical path's.
+	maxBlame := 0.0
+	for _, bl := range v.Blames {
+		maxBlame = max(maxBlame, float64(bl.Excess))
+	}
+	for _, bl := range v.Blames {
+		if bl.Excess > 0 {
+			bump(bl.Service, scoreOnPath*float64(bl.Excess)/maxBlame, EvidenceSlow)
+		}
+	}
 	slices.SortFunc(out, func(a, b Candidate) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Name, b.Name))
 	})

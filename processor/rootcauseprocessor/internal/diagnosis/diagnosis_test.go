@@ -154,6 +154,10 @@ func TestAFailedTraceSlowedElsewhereNamesBoth(t *testing.T) {
 	assert.Contains(t, v.Slow.Reason, "slow GET /trips")
 	assert.NotContains(t, v.Slow.Delayed, "food", "food failed at once: the time travel lost is not its doing")
 	assert.Contains(t, v.Slow.Delayed, "travel")
+	i := slices.IndexFunc(v.Candidates, func(c Candidate) bool { return c.Name == "travel" })
+	require.GreaterOrEqual(t, i, 0)
+	assert.Equal(t, EvidenceSlow, v.Candidates[i].Evidence, "the failure's candidates name the service that slowed it, and why")
+	assert.InDelta(t, scoreOnPath, v.Candidates[i].Score, 1e-9, "the most blamed for the delay")
 
 	// Travel's time lost after food failed early is travel waiting and
 	// retrying around the failure: food's doing too.
