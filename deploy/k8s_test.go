@@ -255,6 +255,10 @@ func TestKubernetesObjectsHangTogether(t *testing.T) {
 				volumes[c.Name] = true
 			}
 		}
+		for _, c := range w.pod.Spec.InitContainers {
+			where := where + " init container " + c.Name
+			checkContainer(t, o, where, w.pod, c, volumes)
+		}
 		for _, c := range w.pod.Spec.Containers {
 			where := where + " container " + c.Name
 			checkContainer(t, o, where, w.pod, c, volumes)
