@@ -399,17 +399,7 @@ func hasPort(pod *corev1.PodTemplateSpec, port string) bool {
 // routes to a headless Service that selects the shards.
 func TestKubernetesCollectorsValidate(t *testing.T) {
 	o := loadK8s(t)
-	bin := os.Getenv("RCA_COLLECTOR")
-	if bin == "" {
-		bin = filepath.Join("..", "bin", "otelcol-rca")
-	}
-	bin, err := filepath.Abs(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("the collector binary: %v (make build)", err)
-	}
+	bin := collectorBinary(t)
 	entrypoint := dockerfileEntrypoint(t)
 	checked := 0
 	for _, w := range o.workloads() {
@@ -460,6 +450,24 @@ func TestKubernetesCollectorsValidate(t *testing.T) {
 	case !slices.ContainsFunc(o.selected(s), func(w workload) bool { return w.kind == "StatefulSet" }):
 		t.Errorf("Service %s does not select the rootcause StatefulSet", s.Name)
 	}
+}
+
+// collectorBinary is the built distribution: $RCA_COLLECTOR, or make
+// build's bin/otelcol-rca; an absolute path.
+func collectorBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("RCA_COLLECTOR")
+	if bin == "" {
+		bin = filepath.Join("..", "bin", "otelcol-rca")
+	}
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("the collector binary: %v (make build)", err)
+	}
+	return bin
 }
 
 // localConfig maps a --config argument to the file in this repository the
