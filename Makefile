@@ -108,6 +108,10 @@ bench-accuracy-bare: ## The accuracy benchmark on bare traces (no kind, status, 
 bench-overload: build ## Overload: the shipped config under a flood of 1 KB spans for a minute; RSS against its memory budget, refusals counted
 	cd test/e2e && RCA_OVERLOAD=1 go test -run '^TestOverload$$' -count=1 -timeout 10m -v . | grep -v -e '^=== RUN' -e '^PASS' -e '^ok '
 
+.PHONY: bench-stack
+bench-stack: build $(VICTORIALOGS) $(JAEGER) ## The stack as shipped: real exporters into Jaeger and the log store, 1 KB and 10 KB spans at 10k, 50k spans/s and a flood, under compose's memory cap; Jaeger up, then down
+	set -o pipefail; cd test/e2e && RCA_STACK=1 RCA_VICTORIALOGS=$(VICTORIALOGS) RCA_JAEGER=$(JAEGER) go test -run '^TestStack$$' -count=1 -timeout 90m -v . | grep -e 'stack_test.go' -e '^ *|' -e '^--- ' -e '^ok ' -e '^FAIL' -e 'Error'
+
 # The real-world benchmark replays every dataset folder of ../shared/datasets
 # (beside the repository, or where this project's machines keep it);
 # DATASET=<folder> picks one, CASES=3,7 some of its cases (indexes in time

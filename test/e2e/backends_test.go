@@ -81,12 +81,22 @@ func (v *victoriaLogs) query(ctx context.Context, q string) ([]map[string]any, e
 
 // jaeger is a real Jaeger v2 (memory storage) receiving OTLP and Zipkin.
 type jaeger struct {
-	otlp   string // OTLP/gRPC host:port
-	zipkin string // Zipkin v2 spans URL
-	query  string // query service and UI base URL
+	otlp    string // OTLP/gRPC host:port
+	zipkin  string // Zipkin v2 spans URL
+	query   string // query service and UI base URL
+	metrics string // its own metrics (Prometheus text) URL
+	proc    *process
 }
 
 func startJaeger(t *testing.T, dir, name string) *jaeger {
+	t.Helper()
+	return startJaegerAt(t, dir, name, freePort(t), 100000)
+}
+
+// startJaegerAt starts Jaeger with its OTLP/gRPC receiver on otlpPort
+// (default limits: 4 MiB a message) and its memory store holding at most
+// maxTraces traces.
+func startJaegerAt(t *testing.T, dir, name string, otlpPort, maxTraces int) *jaeger {
 	t.Helper()
 	bin := os.Getenv("RCA_JAEGER")
 	if bin == "" {
@@ -95,7 +105,7 @@ func startJaeger(t *testing.T, dir, name string) *jaeger {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("jaeger is missing at %s (`make test` builds it; or set RCA_JAEGER): %v", bin, err)
 	}
-	otlpPort, zipkinPort, httpPort, grpcPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	zipkinPort, httpPort, grpcPort, metricsPort := freePort(t), freePort(t), freePort(t), freePort(t)
 	config := fmt.Sprintf(`
 service:
   extensions: [jaeger_storage, jaeger_query]
@@ -105,7 +115,10 @@ service:
       processors: [batch]
       exporters: [jaeger_storage_exporter]
   telemetry:
-    metrics: {level: none}
+    metrics:
+      level: basic
+      readers:
+        - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}
 extensions:
   jaeger_query:
     storage: {traces: memstore}
@@ -114,7 +127,7 @@ extensions:
   jaeger_storage:
     backends:
       memstore:
-        memory: {max_traces: 100000}
+        memory: {max_traces: %d}
 receivers:
   otlp:
     protocols:
@@ -126,14 +139,15 @@ processors:
 exporters:
   jaeger_storage_exporter:
     trace_storage: memstore
-`, httpPort, grpcPort, otlpPort, zipkinPort)
+`, metricsPort, httpPort, grpcPort, maxTraces, otlpPort, zipkinPort)
 	path := filepath.Join(dir, name+".yaml")
 	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
-	startProcess(t, name, filepath.Join(dir, name+".log"), bin, "--config", path)
 	j := &jaeger{
-		otlp:   fmt.Sprintf("127.0.0.1:%d", otlpPort),
-		zipkin: fmt.Sprintf("http://127.0.0.1:%d/api/v2/spans", zipkinPort),
-		query:  fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		otlp:    fmt.Sprintf("127.0.0.1:%d", otlpPort),
+		zipkin:  fmt.Sprintf("http://127.0.0.1:%d/api/v2/spans", zipkinPort),
+		query:   fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort),
+		proc:    startProcess(t, name, filepath.Join(dir, name+".log"), bin, "--config", path),
 	}
 	waitHTTP(t, j.query+"/api/services", 60*time.Second)
 	return j

@@ -33,6 +33,10 @@ type shippedCollector struct {
 	env                                   []string
 	args                                  []string
 	log                                   string
+	// launcher, when set, is the command the collector runs through: it
+	// ends by executing its arguments (the binary and args) in its own
+	// process, so the process is the collector's.
+	launcher []string
 }
 
 func newShippedCollector(t *testing.T, dir, esURL, storageDir string) *shippedCollector {
@@ -88,7 +92,9 @@ service:
 // its health answers, and no longer says it is starting (503).
 func (c *shippedCollector) start(t *testing.T) *process {
 	t.Helper()
-	p := startProcessEnv(t, "otelcol-rca", c.log, c.env, collectorBinary(t), c.args...)
+	cmd := append(slices.Clone(c.launcher), collectorBinary(t))
+	cmd = append(cmd, c.args...)
+	p := startProcessEnv(t, "otelcol-rca", c.log, c.env, cmd[0], cmd[1:]...)
 	require.Eventually(t, func() bool {
 		code, _ := c.healthStatus()
 		return code != 0 && code != http.StatusServiceUnavailable
@@ -222,7 +228,14 @@ func (c *shippedCollector) counter(t *testing.T, name, label string) float64 {
 // sample line of name that has the label label, and its value.
 func (c *shippedCollector) series(t *testing.T, name, label string, each func(line string, v float64)) {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.telemetry))
+	scrapeSeries(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", c.telemetry), name, label, each)
+}
+
+// scrapeSeries reads the Prometheus text at url and calls each with every
+// sample line of name that has the label label, and its value.
+func scrapeSeries(t *testing.T, url, name, label string, each func(line string, v float64)) {
+	t.Helper()
+	resp, err := http.Get(url)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)

@@ -1,0 +1,402 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+)
+
+// TestStack benchmarks the stack as shipped: the collector on
+// otelcol-config.yaml with its real exporters, against a real Jaeger v2 (its
+// OTLP/gRPC receiver with the default 4 MiB limit) and a real log store
+// (VictoriaLogs on the Elasticsearch bulk path), with the memory compose
+// gives it (mem_limit as a cgroup's limit where this machine lets the test
+// make one, GOMEMLIMIT as compose sets it), loaded over OTLP/gRPC as the
+// compose stack's services send. Spans of 1 KB and 10 KB, at 10k and 50k
+// spans/s and a flood (5× the higher rate, more than the clients can send
+// here); each once with every backend up, and once with Jaeger down until
+// the load has ended, then back. Every row must keep the collector alive
+// (no OOM kill in the cgroup) and its anonymous RSS under the cap, drop no
+// span as too large, count every refusal, and account for every span it
+// accepted (delivered to Jaeger, or dropped and counted).
+//
+// It is a benchmark (make bench-stack), not part of make test: about two
+// minutes a row. RCA_STACK_DURATION sets the load's length (default 1m),
+// RCA_STACK_ROWS a regular expression the rows' names must match
+// ("1KB/10k/up"), RCA_STACK_REPORT a file for the table, RCA_STACK_LOGS a
+// folder to keep each row's collector log in.
+func TestStack(t *testing.T) {
+	if os.Getenv("RCA_STACK") == "" {
+		t.Skip("benchmark: make bench-stack")
+	}
+	duration := loadDuration(t, "RCA_STACK_DURATION")
+	rows := regexp.MustCompile(os.Getenv("RCA_STACK_ROWS"))
+	budget := composeCollectorMemory(t)
+	_, capErr := newMemoryCap(t, budget.limit)
+	capping := "a cgroup's memory limit"
+	if capErr != nil {
+		capping = "GOMEMLIMIT alone (no cgroup: " + capErr.Error() + ")"
+	}
+	t.Logf("memory cap %d MiB by %s, GOMEMLIMIT %s", budget.limit>>20, capping, budget.goMemLimit)
+
+	var report strings.Builder
+	for _, jaegerUp := range []bool{true, false} {
+		for _, spanBytes := range []int{1 << 10, 10 << 10} {
+			for _, rate := range []int{10000, 50000, 250000} {
+				row := stackRow{spanBytes: spanBytes, spansPerSecond: rate, jaegerUp: jaegerUp}
+				if !rows.MatchString(row.name()) {
+					continue
+				}
+				t.Run(row.name(), func(t *testing.T) {
+					line := runStackRow(t, row, budget, duration)
+					t.Logf("%s%s", stackHeader, line)
+					report.WriteString(line)
+				})
+			}
+		}
+	}
+	out := fmt.Sprintf("Memory cap: %d MiB by %s; GOMEMLIMIT %s; %s of load a row.\n\n%s%s",
+		budget.limit>>20, capping, budget.goMemLimit, duration, stackHeader, report.String())
+	t.Logf("stack:\n%s", out)
+	if path := os.Getenv("RCA_STACK_REPORT"); path != "" {
+		require.NoError(t, os.WriteFile(path, []byte(out), 0o644))
+	}
+}
+
+const stackHeader = `| Spans | Jaeger | Target spans/s | Offered spans/s | Accepted | Refused: counted / seen | Delivered to Jaeger | Delivered to the log store | Dropped and counted (Jaeger exporter) | Dropped as too large | Unaccounted | RSS peak MiB (anonymous + files) / cap | cgroup peak MiB | OOM kills |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|
+`
+
+type stackRow struct {
+	spanBytes, spansPerSecond int
+	jaegerUp                  bool
+}
+
+func (r stackRow) name() string {
+	state := "up"
+	if !r.jaegerUp {
+		state = "down"
+	}
+	return fmt.Sprintf("%dKB/%dk/%s", r.spanBytes>>10, r.spansPerSecond/1000, state)
+}
+
+// runStackRow runs one row on fresh backends and a fresh collector and
+// returns its line of the table.
+func runStackRow(t *testing.T, row stackRow, budget collectorMemory, duration time.Duration) string {
+	dir := t.TempDir()
+	logStore := startVictoriaLogs(t, dir)
+	// Jaeger's memory store keeps the last few thousand traces (the
+	// benchmark counts what Jaeger's receiver accepted, not what it keeps):
+	// 10 KB spans would otherwise take gigabytes.
+	jaegerPort, jaegerTraces := freePort(t), 2000
+	var trace *jaeger
+	if row.jaegerUp {
+		trace = startJaegerAt(t, dir, "jaeger", jaegerPort, jaegerTraces)
+	}
+	c := newShippedCollector(t, dir, logStore.url+"/insert/elasticsearch/", filepath.Join(dir, "storage"))
+	c.env = append(c.env, fmt.Sprintf("JAEGER_OTLP_ENDPOINT=127.0.0.1:%d", jaegerPort), "GOMEMLIMIT="+budget.goMemLimit)
+	cg, err := newMemoryCap(t, budget.limit)
+	if err != nil {
+		// The shipped percentages of the container's memory, which the
+		// memory_limiter cannot read without a cgroup.
+		override, _ := memoryLimiterOverride(t, dir, int(budget.limit>>20))
+		c.args = append(c.args, "--config", override)
+	} else {
+		c.launcher = cg.launcher()
+	}
+	collector := c.start(t)
+	if keep := os.Getenv("RCA_STACK_LOGS"); keep != "" {
+		defer func() {
+			raw, err := os.ReadFile(c.log)
+			assert.NoError(t, err)
+			assert.NoError(t, os.WriteFile(filepath.Join(keep, strings.ReplaceAll(row.name(), "/", "-")+".log"), raw, 0o644))
+		}()
+	}
+	if raw, err := os.ReadFile(c.log); err == nil {
+		for _, l := range strings.Split(string(raw), "\n") {
+			if strings.Contains(l, "Memory limiter configured") {
+				t.Log(l)
+			}
+		}
+	}
+	mem := sampleMemory(collector.cmd.Process.Pid)
+	load := generateLoad(t, c, loadSpec{clients: 8, spansPerSecond: row.spansPerSecond, spanBytes: row.spanBytes, grpc: true}, duration)
+
+	const jaegerExporter, logExporter = `exporter="otlp_grpc/jaeger"`, `exporter="elasticsearch"`
+	alive := func() bool {
+		select {
+		case <-collector.exited:
+			return false
+		default:
+			return true
+		}
+	}
+	accepted := func() float64 { return c.counter(t, "otelcol_receiver_accepted_spans", `receiver="otlp"`) }
+	// Out of an exporter: sent, failed for good, or refused by its full
+	// queue; what is left waits in its queue (or in rootcause and batch).
+	out := func(exporter string) float64 {
+		return c.counter(t, "otelcol_exporter_sent_spans", exporter) + c.counter(t, "otelcol_exporter_send_failed_spans", exporter) +
+			c.counter(t, "otelcol_exporter_enqueue_failed_spans", exporter)
+	}
+	drained := func(exporter string, within time.Duration) {
+		deadline := time.Now().Add(within)
+		for alive() && time.Now().Before(deadline) && out(exporter) < accepted() {
+			time.Sleep(time.Second)
+		}
+	}
+	if row.jaegerUp {
+		drained(jaegerExporter, 3*time.Minute)
+	} else if alive() {
+		// Decided (decision_wait) and queued on disk, then Jaeger comes back
+		// and the queue drains into it.
+		time.Sleep(15 * time.Second)
+		trace = startJaegerAt(t, dir, "jaeger", jaegerPort, jaegerTraces)
+		drained(jaegerExporter, 5*time.Minute)
+	}
+	if alive() {
+		drained(logExporter, time.Minute)
+	}
+	peak := mem.stop()
+	ooms := cg.oomKills()
+	jaegerState := "up"
+	if !row.jaegerUp {
+		jaegerState = "down, back after the load"
+	}
+	line := func(cells string) string {
+		return fmt.Sprintf("| %d KB | %s | %d | %.0f | %s |\n", row.spanBytes>>10, jaegerState, row.spansPerSecond,
+			float64(load.offered.Load())/duration.Seconds(), cells)
+	}
+	memory := fmt.Sprintf("%d (%d + %d) / %d | %d", peak.rss>>20, peak.anon>>20, peak.file>>20, budget.limit>>20, cg.peakUsage()>>20)
+	if !alive() {
+		t.Errorf("the collector exited (OOM kills: %d); its log: %s", ooms, c.log)
+		return line(fmt.Sprintf("collector exited | | | | | | | | %s | %d", memory, ooms))
+	}
+
+	acceptedSpans := accepted()
+	refusedCounted := c.counter(t, "otelcol_receiver_refused_spans", `receiver="otlp"`)
+	toJaeger := counterAt(t, trace.metrics, "otelcol_receiver_accepted_spans", `receiver="otlp"`)
+	toLogStore := c.counter(t, "otelcol_exporter_sent_spans", logExporter)
+	dropped := c.counter(t, "otelcol_exporter_send_failed_spans", jaegerExporter) + c.counter(t, "otelcol_exporter_enqueue_failed_spans", jaegerExporter)
+	tooLarge, splitFailures := droppedAsTooLarge(t, c.log)
+	unaccounted := acceptedSpans - toJaeger - dropped
+
+	// The pages of the files the collector maps (its binary, the queues'
+	// database) count in its RSS, but they are page cache, which the
+	// kernel reclaims under the cap: the anonymous part is what must fit.
+	assert.Less(t, peak.anon, budget.limit, "anonymous RSS stays under the cap")
+	assert.Zero(t, ooms, "no OOM kill")
+	assert.Zero(t, tooLarge, "spans dropped as too large")
+	assert.Zero(t, splitFailures, "requests the exporter could not split")
+	assert.Equal(t, float64(load.refused.Load()), refusedCounted, "every refusal is counted")
+	assert.Zero(t, load.other.Load(), "refusals are retryable (UNAVAILABLE), never other errors")
+	assert.Equal(t, float64(load.accepted.Load()), acceptedSpans, "every acceptance is counted")
+	assert.Zero(t, unaccounted, "every accepted span reached Jaeger or was dropped and counted")
+	code, body := c.healthStatus()
+	assert.Equal(t, http.StatusOK, code, "healthy at the end: %s", body)
+
+	return line(fmt.Sprintf("%.0f | %.0f / %d | %.0f | %.0f | %.0f | %.0f | %.0f | %s | %d",
+		acceptedSpans, refusedCounted, load.refused.Load(), toJaeger, toLogStore, dropped, tooLarge, unaccounted, memory, ooms))
+}
+
+// counterAt sums the counter name over the series with label at a
+// Prometheus endpoint.
+func counterAt(t *testing.T, url, name, label string) float64 {
+	t.Helper()
+	var sum float64
+	scrapeSeries(t, url, name, label, func(_ string, v float64) { sum += v })
+	return sum
+}
+
+var droppedItems = regexp.MustCompile(`"dropped_items": (\d+)`)
+
+// droppedAsTooLarge reads the collector's log for exports dropped because
+// the receiver refused a message over its size limit (gRPC
+// RESOURCE_EXHAUSTED: the exporter does not retry it), summing their
+// spans, and counts the requests the exporter could not split under its
+// byte bound (which it drops without counting).
+func droppedAsTooLarge(t *testing.T, log string) (spans float64, splitFailures int) {
+	t.Helper()
+	raw, err := os.ReadFile(log)
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(raw), "\n") {
+		switch {
+		case strings.Contains(line, "Failed to split request"):
+			splitFailures++
+		case strings.Contains(line, "Dropping data.") && (strings.Contains(line, "ResourceExhausted") || strings.Contains(line, "larger than max")):
+			if m := droppedItems.FindStringSubmatch(line); m != nil {
+				n, _ := strconv.ParseFloat(m[1], 64)
+				spans += n
+			}
+		}
+	}
+	return spans, splitFailures
+}
+
+// collectorMemory is the memory docker-compose.yml gives the collector.
+type collectorMemory struct {
+	limit      int64  // mem_limit, bytes
+	goMemLimit string // GOMEMLIMIT as set there
+}
+
+func composeCollectorMemory(t *testing.T) collectorMemory {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "docker-compose.yml"))
+	require.NoError(t, err)
+	var compose struct {
+		Services map[string]struct {
+			MemLimit    string            `yaml:"mem_limit"`
+			Environment map[string]string `yaml:"environment"`
+		} `yaml:"services"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &compose))
+	svc := compose.Services["otelcol-rca"]
+	limit, err := dockerBytes(svc.MemLimit)
+	require.NoError(t, err, "mem_limit of otelcol-rca")
+	require.NotEmpty(t, svc.Environment["GOMEMLIMIT"], "GOMEMLIMIT of otelcol-rca")
+	return collectorMemory{limit: limit, goMemLimit: svc.Environment["GOMEMLIMIT"]}
+}
+
+// dockerBytes reads a compose memory size: bytes, or a number with b, k, m
+// or g (powers of 1024).
+func dockerBytes(v string) (int64, error) {
+	units := map[byte]int64{'b': 1, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30}
+	v = strings.ToLower(strings.TrimSpace(v))
+	mult := int64(1)
+	if v != "" {
+		if u, ok := units[v[len(v)-1]]; ok {
+			mult, v = u, v[:len(v)-1]
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("memory size %q: %w", v, err)
+	}
+	return n * mult, nil
+}
+
+// memoryLimiterOverride writes a config that sets both memory_limiters to
+// what the shipped percentages make of budgetMiB, as they compute them in a
+// container of that size; it returns the file and the limit in MiB.
+func memoryLimiterOverride(t *testing.T, dir string, budgetMiB int) (path string, limitMiB int) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "otelcol-config.yaml"))
+	require.NoError(t, err)
+	var shipped struct {
+		Processors struct {
+			MemoryLimiter struct {
+				Limit int `yaml:"limit_percentage"`
+				Spike int `yaml:"spike_limit_percentage"`
+			} `yaml:"memory_limiter"`
+		} `yaml:"processors"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &shipped))
+	limiter := shipped.Processors.MemoryLimiter
+	require.Positive(t, limiter.Limit, "the shipped memory_limiter's limit_percentage")
+	limitMiB = budgetMiB * limiter.Limit / 100
+	path = filepath.Join(dir, "memory-limiter.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`
+extensions:
+  memory_limiter:
+    limit_percentage: 0
+    spike_limit_percentage: 0
+    limit_mib: %[1]d
+    spike_limit_mib: %[2]d
+processors:
+  memory_limiter:
+    limit_percentage: 0
+    spike_limit_percentage: 0
+    limit_mib: %[1]d
+    spike_limit_mib: %[2]d
+`, limitMiB, budgetMiB*limiter.Spike/100)), 0o600))
+	return path, limitMiB
+}
+
+// memoryCap is a memory cgroup (v1) with a limit, made under this test's
+// own, as a container engine makes one for a container: the kernel
+// reclaims the page cache of what is inside and OOM-kills it beyond the
+// limit.
+type memoryCap struct {
+	dir string
+}
+
+// newMemoryCap makes the cgroup, removed when the test ends; an error
+// where this machine does not let the test make one.
+func newMemoryCap(t *testing.T, limit int64) (*memoryCap, error) {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	var own string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.SplitN(line, ":", 3); len(f) == 3 && slices.Contains(strings.Split(f[1], ","), "memory") {
+			own = f[2]
+		}
+	}
+	if own == "" {
+		return nil, errors.New("no cgroup v1 memory controller in /proc/self/cgroup")
+	}
+	dir := filepath.Join("/sys/fs/cgroup/memory", own, fmt.Sprintf("rca-stack-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() {
+		// After the processes inside have exited (cleanups run last in,
+		// first out: theirs were registered later).
+		for range 50 {
+			if os.Remove(dir) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o600); err != nil {
+		return nil, fmt.Errorf("set the memory limit: %w", err)
+	}
+	return &memoryCap{dir: dir}, nil
+}
+
+// launcher runs a command inside the cgroup: the shell enters it, then
+// executes the command in its own process.
+func (m *memoryCap) launcher() []string {
+	return []string{"/bin/sh", "-c", `echo $$ > "$0" && exec "$@"`, filepath.Join(m.dir, "cgroup.procs")}
+}
+
+// peakUsage is the most memory the cgroup was charged, page cache
+// included; 0 without one.
+func (m *memoryCap) peakUsage() int64 {
+	if m == nil {
+		return 0
+	}
+	raw, _ := os.ReadFile(filepath.Join(m.dir, "memory.max_usage_in_bytes"))
+	v, _ := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+	return v
+}
+
+// oomKills is how many processes the kernel killed in the cgroup for
+// memory; 0 without one.
+func (m *memoryCap) oomKills() int {
+	if m == nil {
+		return 0
+	}
+	raw, _ := os.ReadFile(filepath.Join(m.dir, "memory.oom_control"))
+	for _, line := range strings.Split(string(raw), "\n") {
+		if n, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			v, _ := strconv.Atoi(n)
+			return v
+		}
+	}
+	return 0
+}
