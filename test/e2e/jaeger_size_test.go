@@ -20,8 +20,8 @@ import (
 // TestLargeSpansReachJaeger sends 10 KB spans in a burst through the
 // shipped configuration to a real Jaeger v2 with its default OTLP/gRPC
 // limit (4 MiB a message). rootcause releases the traces it decides
-// together and the batch processor joins them up to 8192 spans, about
-// 20 MB here: sent as one request, Jaeger would refuse it
+// together and the batch processor joins them up to 1024 spans, about
+// 10 MB here: sent as one request, Jaeger would refuse it
 // (ResourceExhausted) and the exporter would drop it for good. The shipped
 // exporter bounds its requests by bytes instead: Jaeger stores every span,
 // and the exporter counts no failure.
