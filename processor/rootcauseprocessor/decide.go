@@ -143,8 +143,9 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		return nil
 	}
 	// A failure the culprit logs at its usual rate, in a request it did not
-	// slow, is what the service always does: it joins an incident, never
-	// makes one.
+	// slow and no other service slowed, is what the service always does: it
+	// joins an incident, never makes one. Judged at now, the window the
+	// publication gate judges, which holds every decided trace's end.
 	chronic := false
 	if v.Kind == diagnosis.KindError {
 		template, _ := p.templates.Template(v.ErrorText)
@@ -152,7 +153,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		if n := p.templates.TakeRejected(); n > 0 {
 			p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["baselines"])
 		}
-		chronic = v.Slow.Culprit < 0 && !v.Slowed(v.CulpritService) && !p.profile.ErrorsSurging(v.CulpritService, template, end)
+		chronic = v.Slow.Culprit < 0 && !v.Slowed(v.CulpritService) && !p.profile.TemplateSurging(v.CulpritService, template, now)
 	}
 	if v.NewPattern {
 		v.Reason = p.newPatternReason(v.CulpritOperation, patterns[sc.spans[v.Culprit].ID])
@@ -190,6 +191,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		// The delay is a symptom only of a service that could have caused it.
 		slow.Affected = sl.Delayed
 		slow.CulpritSpanID = sc.spans[sl.Culprit].ID
+		slow.Chronic = false // a delay is never a usual error
 		slow.Candidates = []diagnosis.Candidate{{Name: sl.Service, Score: 1, Evidence: diagnosis.EvidenceOrigin | diagnosis.EvidenceSlow}}
 		also = append(also, slow)
 	}
@@ -204,7 +206,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		if published {
 			d.IncidentID = id
 		}
-		if path != nil {
+		if path != nil && id != "" { // a chronic failure in no incident is no exemplar
 			p.exemplars.Add(now, tr.ID, id, path)
 		}
 	}

@@ -193,7 +193,7 @@ func (p *sharedProcessor) readStream(ctx context.Context, ld plog.Logs) {
 		}
 		o := v.Observations[0]
 		id, published := p.store.Record(now, o, v.Observations[1:]...)
-		if v.Path != nil {
+		if v.Path != nil && id != "" { // a chronic failure in no incident is no exemplar
 			p.exemplars.Add(now, o.TraceID, id, v.Path)
 		}
 		d := &loglink.Decision{Culprit: o.CulpritService}

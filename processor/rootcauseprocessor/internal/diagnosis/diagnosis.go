@@ -179,6 +179,8 @@ type Verdict struct {
 	// WrongAnswer is the caller's record that blamed the culprit's answer
 	// (a callee that returned a wrong value), nil otherwise.
 	WrongAnswer *Log
+	// slowed lists the services with a breached part (see Slowed).
+	slowed []string
 	// Slow is the trace's other anomaly when it failed: a service that
 	// slowed it beyond its usual latency, in another service than the
 	// failure's and not as its cause (a timeout would have made it the
@@ -186,16 +188,10 @@ type Verdict struct {
 	Slow Slow
 }
 
-// Slowed tells whether the trace blames service for some of its latency:
-// one of its parts took longer than usual.
-func (v *Verdict) Slowed(service string) bool {
-	for _, b := range v.Blames {
-		if b.Service == service && b.Excess > 0 {
-			return true
-		}
-	}
-	return false
-}
+// Slowed tells whether service was far slower than usual in the trace: one
+// of its parts (a visit, a call into it or out of it) breached its usual
+// latency, by the test that makes a part an anomaly on its own.
+func (v *Verdict) Slowed(service string) bool { return slices.Contains(v.slowed, service) }
 
 // Slow is a latency culprit beside a failure.
 type Slow struct {
@@ -311,6 +307,14 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 		for _, bl := range d.blames {
 			if bl.total > 0 {
 				v.Blames = append(v.Blames, Blame{Service: bl.service, Excess: time.Duration(bl.total), Span: bl.span})
+			}
+		}
+		for k := range v.Parts {
+			if p := &v.Parts[k]; ref.Breached(p.Key, p.Value) {
+				v.slowed = appendUnique(v.slowed, p.Key.Service)
+				if p.Key.Peer != "" {
+					v.slowed = appendUnique(v.slowed, p.Key.Peer)
+				}
 			}
 		}
 	}

@@ -158,6 +158,8 @@ func TestAFailedTraceSlowedElsewhereNamesBoth(t *testing.T) {
 	require.GreaterOrEqual(t, i, 0)
 	assert.Equal(t, EvidenceSlow, v.Candidates[i].Evidence, "the failure's candidates name the service that slowed it, and why")
 	assert.InDelta(t, scoreOnPath, v.Candidates[i].Score, 1e-9, "the most blamed for the delay")
+	assert.True(t, v.Slowed("travel"), "300ms of its own, far beyond its usual 10ms")
+	assert.False(t, v.Slowed("food"), "food failed at once")
 
 	// Travel's time lost after food failed early is travel waiting and
 	// retrying around the failure: food's doing too.

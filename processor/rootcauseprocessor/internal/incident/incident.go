@@ -154,10 +154,12 @@ type Observation struct {
 	Evidence       []string
 	// Callers are the services on the path from the root to the culprit.
 	Callers []string
-	// Chronic: the trace failed, in time, with an error its culprit logs at
-	// its usual rate. It joins its culprit's incident under way, or the one
-	// it is a symptom of, but never opens one nor counts toward publishing
-	// one: what a service always does is no incident.
+	// Chronic: the trace failed with an error its culprit logs at its usual
+	// rate, and neither the culprit nor another service slowed it. It is
+	// counted in its culprit's incident if that is published when it comes,
+	// or in the incident it is a symptom of; it never opens one nor counts
+	// toward publishing one: what a service always does is no incident. A
+	// chronic observation comes with no others (Record's also).
 	Chronic bool
 }
 
@@ -366,7 +368,8 @@ func ID(service string, windowStart time.Time) string {
 
 // Record adds an anomalous trace at processing time now. It returns its
 // incident's ID and whether the incident is published (open or resolved);
-// an unpublished incident's ID must not be shown to users yet.
+// an unpublished incident's ID must not be shown to users yet. A chronic
+// trace that no published incident takes is in none: "", false.
 // A trace recorded twice (e.g. seen by two pipelines) counts once.
 //
 // also are the trace's other, independent anomalies (a request that failed

@@ -749,9 +749,12 @@ func TestAChronicErrorJoinsButNeverMakesAnIncident(t *testing.T) {
 	}
 	_, published := s.Record(now, fresh(20, now))
 	assert.False(t, published)
+	id, published := s.Record(now, chronic(30, now))
+	assert.Empty(t, id, "a chronic failure does not join an unpublished incident")
+	assert.False(t, published)
 	_, published = s.Record(now, fresh(21, now))
 	assert.False(t, published, "the chronic failures do not count toward the gate")
-	id, published := s.Record(now, fresh(22, now))
+	id, published = s.Record(now, fresh(22, now))
 	require.True(t, published)
 	joined, published := s.Record(now, chronic(23, now))
 	assert.True(t, published)

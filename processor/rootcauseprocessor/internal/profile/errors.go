@@ -168,11 +168,14 @@ func (p *Profile) templateChange(service string, t logtemplate.ID, idx int64) (s
 	return betaBinomialTail(n, max(n, traces), a, b) < surprise, true
 }
 
-// ErrorsSurging tells whether the service's errors of one template surge at
-// now beyond their usual rate (or are new): errorsSurging for the template.
-func (p *Profile) ErrorsSurging(service string, t logtemplate.ID, now time.Time) bool {
-	surging, _ := p.templateChange(service, t, min(now.UnixNano()/p.width, p.last))
-	return surging
+// TemplateSurging is errorsSurging for one of the service's error templates,
+// judged over the window that ends at now (as Changed judges it): true while
+// the history is too short to judge, and when the template has no count in
+// the window (refused by MaxKeys, or recorded later than the window): an
+// error not known to be usual is not taken for a usual one.
+func (p *Profile) TemplateSurging(service string, t logtemplate.ID, now time.Time) bool {
+	surging, counted := p.templateChange(service, t, min(now.UnixNano()/p.width, p.last))
+	return surging || !counted
 }
 
 // judgedAt tells whether the history before the window ending at bucket

@@ -232,8 +232,8 @@ func TestErrorsSurgeOnlyBeyondTheUsualShare(t *testing.T) {
 		p.ObserveError(now, "execute", connectionRefused)
 	}
 	assert.True(t, p.errorsSurging("execute", p.last), "a new error")
-	assert.True(t, p.ErrorsSurging("execute", connectionRefused, now), "the new error, judged alone")
-	assert.False(t, p.ErrorsSurging("execute", orderStatusWrong, now), "the usual error beside it, judged alone")
+	assert.True(t, p.TemplateSurging("execute", connectionRefused, now), "the new error, judged alone")
+	assert.False(t, p.TemplateSurging("execute", orderStatusWrong, now), "the usual error beside it, judged alone")
 	assert.False(t, p.errorsSurging("food", p.last), "no errors at all")
 }
 
