@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/incidentrecord"
 )
@@ -20,9 +22,9 @@ func foodRequest(n uint64, start time.Time, msg string) *traceBuilder {
 		b.span(&c, "food", "GET /foods", server, 2, 10)
 		return b
 	}
-	c.Status().SetCode(2) // error
+	c.Status().SetCode(ptrace.StatusCodeError)
 	f := b.span(&c, "food", "GET /foods", server, 2, 10, errorStatus(msg), attr("http.response.status_code", 500))
-	b.log("food", 17, msg, f)
+	b.log("food", plog.SeverityNumberError, msg, f)
 	return b
 }
 
