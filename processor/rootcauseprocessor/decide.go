@@ -305,6 +305,8 @@ func toSpan(s ptrace.Span, service string) diagnosis.Span {
 		switch k {
 		case "http.response.status_code", "http.status_code":
 			d.HTTPStatus = attrvalue.Int(v)
+		case "rpc.grpc.status_code":
+			d.GRPCStatus, d.HasGRPCStatus = attrvalue.Int(v), true
 		case "error.type":
 			d.ErrorType = v.AsString()
 		case "peer.service":

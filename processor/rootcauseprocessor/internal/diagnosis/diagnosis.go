@@ -27,7 +27,11 @@ type Span struct {
 	// succeeded, whatever its exceptions and logs.
 	StatusOK      bool
 	StatusMessage string
-	HTTPStatus    int64  // http.response.status_code, 0 when absent
+	HTTPStatus    int64 // http.response.status_code, 0 when absent
+	// GRPCStatus is the gRPC status code (rpc.grpc.status_code); valid when
+	// HasGRPCStatus, as 0 is OK.
+	GRPCStatus    int64
+	HasGRPCStatus bool
 	ErrorType     string // error.type
 	PeerService   string // peer.service
 	ServerAddress string // server.address
@@ -40,11 +44,54 @@ type Span struct {
 	Pattern uint64
 }
 
-func (s *Span) failed() bool { return s.StatusError || s.HTTPStatus >= 500 }
+func (s *Span) failed() bool { return s.StatusError || s.HTTPStatus >= 500 || s.grpcFailed() }
 
-// succeeded: the span says it succeeded, by an OK status or an HTTP status
-// below 500; a span with neither says nothing either way.
-func (s *Span) succeeded() bool { return s.StatusOK || s.HTTPStatus > 0 && s.HTTPStatus < 500 }
+// succeeded: the span says it succeeded, by an OK status, an HTTP status
+// below 500 or a gRPC status that is no failure; a span with none says
+// nothing either way.
+func (s *Span) succeeded() bool {
+	return s.StatusOK || s.HTTPStatus > 0 && s.HTTPStatus < 500 || s.HasGRPCStatus && !s.grpcFailed()
+}
+
+// grpcFailed reads the gRPC status as OpenTelemetry's semantic conventions
+// read it on a server: the codes that are the server's own fault (UNKNOWN,
+// DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS) are a
+// failure, not those that answer the request as asked (NOT_FOUND,
+// INVALID_ARGUMENT, ...). A client is read the same way, as an HTTP client
+// is by the same 5xx as its server: a NOT_FOUND it was given is no fault of
+// either end, while a deadline or an unavailable server is one whichever
+// end records it.
+func (s *Span) grpcFailed() bool {
+	if !s.HasGRPCStatus {
+		return false
+	}
+	switch s.GRPCStatus {
+	case 2, 4, 12, 13, 14, 15:
+		return true
+	}
+	return false
+}
+
+// grpcCodes are the gRPC status codes' names, by code.
+var grpcCodes = [...]string{
+	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+	"UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+}
+
+// statusText is the failure a span's own status code states ("HTTP 503",
+// "gRPC UNAVAILABLE"); "" when its codes state none.
+func (s *Span) statusText() string {
+	switch {
+	case s.HTTPStatus >= 500:
+		return "HTTP " + itoa(s.HTTPStatus)
+	case s.grpcFailed() && s.GRPCStatus < int64(len(grpcCodes)):
+		return "gRPC " + grpcCodes[s.GRPCStatus]
+	case s.grpcFailed():
+		return "gRPC status " + itoa(s.GRPCStatus)
+	}
+	return ""
+}
 
 func (s *Span) duration() int64 { return max(0, s.End-s.Start) }
 
@@ -493,8 +540,8 @@ func (d *Diagnoser) failureText(spans []Span, service string) string {
 			return s.Exceptions[0]
 		case s.StatusMessage != "":
 			return s.StatusMessage
-		case s.HTTPStatus >= 500:
-			return "HTTP " + itoa(s.HTTPStatus)
+		case s.statusText() != "":
+			return s.statusText()
 		case d.novel[i]:
 			return NewPatternText + s.Name
 		}

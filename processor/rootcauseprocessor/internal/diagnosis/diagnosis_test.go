@@ -113,6 +113,36 @@ func TestErrorPropagatesThroughSilentSpans(t *testing.T) {
 	assert.Equal(t, "travel", v.CulpritService)
 }
 
+// gRPC services often record their outcome only as rpc.grpc.status_code:
+// the cart's server span answered UNAVAILABLE, its caller's client span saw
+// it, and the frontend failed in turn. The cart is where it started; a
+// NOT_FOUND answered by the cart is no failure of it.
+func TestGRPCStatusCodesTellAFailure(t *testing.T) {
+	spans := []Span{
+		sp(1, 0, "frontend", "GET /cart", ptrace.SpanKindServer, 0, 100),
+		sp(2, 1, "frontend", "hipstershop.CartService/GetCart", ptrace.SpanKindClient, 10, 90),
+		sp(3, 2, "cartservice", "hipstershop.CartService/GetCart", ptrace.SpanKindServer, 11, 89),
+	}
+	spans[0].HTTPStatus = 500
+	spans[1].GRPCStatus, spans[1].HasGRPCStatus = 14, true
+	spans[2].GRPCStatus, spans[2].HasGRPCStatus = 14, true
+	v := NewDiagnoser().Diagnose(spans, nil, fixed{})
+	assert.Equal(t, KindError, v.Kind)
+	assert.Equal(t, "cartservice", v.CulpritService)
+	assert.Equal(t, "gRPC UNAVAILABLE", v.ErrorText)
+	assert.Contains(t, v.Reason, "gRPC UNAVAILABLE")
+
+	spans[1].GRPCStatus, spans[2].GRPCStatus = 5, 5 // NOT_FOUND
+	v = NewDiagnoser().Diagnose(spans, nil, fixed{})
+	assert.Equal(t, "frontend", v.CulpritService, "the cart answered NOT_FOUND, as asked: the frontend's 500 is its own")
+	assert.True(t, spans[2].succeeded())
+
+	spans[1].GRPCStatus, spans[2].GRPCStatus = 0, 0
+	spans[0].HTTPStatus = 200
+	v = NewDiagnoser().Diagnose(spans, nil, fixed{})
+	assert.False(t, v.Anomalous, "OK")
+}
+
 // usualRef is a Reference where every part usually takes 10ms and breaches
 // beyond 50ms.
 type usualRef struct{ fixed }

@@ -128,8 +128,8 @@ func spanReason(s *Span, kind Kind) string {
 	if detail == "" {
 		detail = s.ErrorType
 	}
-	if detail == "" && s.HTTPStatus >= 500 {
-		detail = "HTTP " + itoa(s.HTTPStatus)
+	if detail == "" {
+		detail = s.statusText()
 	}
 	if detail == "" {
 		detail = "error"
