@@ -93,7 +93,7 @@ test-testbed: build ## Full testbed runs: correctness, 10k and 50k spans/s throu
 	cd testbed && RCA_TESTBED_FULL=1 go test -count=1 -timeout 60m ./...
 
 .PHONY: bench
-bench: build ## Run every benchmark (speed, memory, accuracy, testbed peers) and regenerate BENCHMARKS.md
+bench: build $(VICTORIALOGS) $(JAEGER) ## Run every benchmark (speed, memory, accuracy, testbed peers, overload, the stack) and regenerate BENCHMARKS.md
 	./scripts/bench.sh
 
 .PHONY: bench-accuracy

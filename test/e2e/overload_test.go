@@ -99,7 +99,7 @@ service:
 	assert.Equal(t, accepted, int64(metricAccepted), "and every acceptance")
 }
 
-const overloadHeader = `| Load for | Clients | Offered spans/s | Accepted spans/s | Offered / accepted | Refused spans/s | Refused at the door | RSS max MiB | Budget / memory_limiter / GOMEMLIMIT MiB | Refused: counted / seen by clients | Other answers |
+const overloadHeader = `| Load for | Clients | Offered spans/s | Accepted spans/s | Offered / accepted | Refused spans/s | Refused at the door | RSS max MiB | Budget / memory_limiter MiB / GOMEMLIMIT | Refused: counted / seen by clients | Other answers |
 |---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|
 `
 
