@@ -5,6 +5,18 @@ import (
 	"strings"
 )
 
+// grpcBatches bounds what an OTLP/gRPC exporter sends at once, as the
+// shipped configs do (otelcol-config.yaml): at most 3 MiB of protobuf a
+// request, under the 4 MiB a gRPC server accepts by default; a request
+// refused as too large is dropped, not retried. Indented for an exporter's
+// settings (four spaces).
+const grpcBatches = `    sending_queue:
+      batch:
+        sizer: bytes
+        min_size: 0
+        max_size: 3145728
+`
+
 // Ports are the loopback ports of a run, all derived from one base.
 type Ports struct{ Base int }
 
@@ -129,7 +141,7 @@ func gatewayConfig(p Ports, shards int) string {
 	var hosts, metricsExporters, shardExporters []string
 	for i := range shards {
 		hosts = append(hosts, fmt.Sprintf("127.0.0.1:%d", p.ShardOTLP(i)))
-		shardExporters = append(shardExporters, fmt.Sprintf("  otlp_grpc/shard%d:\n    endpoint: 127.0.0.1:%d\n    tls:\n      insecure: true\n", i, p.ShardOTLP(i)))
+		shardExporters = append(shardExporters, fmt.Sprintf("  otlp_grpc/shard%d:\n    endpoint: 127.0.0.1:%d\n    tls:\n      insecure: true\n", i, p.ShardOTLP(i))+grpcBatches)
 		metricsExporters = append(metricsExporters, fmt.Sprintf("otlp_grpc/shard%d", i))
 	}
 	return fmt.Sprintf(`# Written by rca-demo for one run (--shards); regenerated every time.
@@ -158,14 +170,14 @@ exporters:
       otlp:
         tls:
           insecure: true
-    resolver:
+%[9]s    resolver:
       static:
         hostnames: [%[4]s]
   otlp_grpc/stage:
     endpoint: 127.0.0.1:%[5]d
     tls:
       insecure: true
-%[6]s
+%[8]s%[6]s
 service:
   extensions: [health_check]
   telemetry:
@@ -187,7 +199,7 @@ service:
       processors: [memory_limiter]
       exporters: [otlp_grpc/stage, %[7]s]
 `, p.OTLPGRPC(), p.OTLPHTTP(), p.Health(), strings.Join(hosts, ", "), p.StageOTLP(),
-		strings.Join(shardExporters, ""), strings.Join(metricsExporters, ", "))
+		strings.Join(shardExporters, ""), strings.Join(metricsExporters, ", "), grpcBatches, indent(grpcBatches, "    "))
 }
 
 // shardConfig is one rootcause shard: it diagnoses the traces routed to it,
@@ -218,7 +230,7 @@ exporters:
     endpoint: 127.0.0.1:%[4]d
     tls:
       insecure: true
-  debug:
+%[5]s  debug:
     verbosity: basic
 
 service:
@@ -241,7 +253,7 @@ service:
       receivers: [otlp]
       processors: [memory_limiter, rootcause, batch]
       exporters: [otlp_grpc/stage]
-`, p.ShardOTLP(i), p.ShardHealth(i), withMode(rootcause, "shard"), p.StageOTLP())
+`, p.ShardOTLP(i), p.ShardHealth(i), withMode(rootcause, "shard"), p.StageOTLP(), grpcBatches)
 }
 
 // stageConfig is the incident stage: the shards' verdicts in, the incidents
@@ -254,4 +266,15 @@ func stageConfig(p Ports, incidentsPath, rootcause, alertmanager string) string 
 		rootcause: withMode(rootcause, "incidents"), tracesProcessors: "memory_limiter, batch",
 		incidentsPath: incidentsPath, alertmanager: alertmanager,
 	}.config(" (--shards)")
+}
+
+// indent prefixes every line of s with prefix.
+func indent(s, prefix string) string {
+	lines := strings.SplitAfter(s, "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = prefix + l
+		}
+	}
+	return strings.Join(lines, "")
 }
