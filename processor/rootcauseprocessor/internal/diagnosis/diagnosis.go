@@ -320,6 +320,7 @@ type Diagnoser struct {
 	slowCalls  map[[2]string]callCount // see countSlowCalls
 	excesses   []time.Duration         // of each part, -1 when unknown; see blameParts
 	intervals  [][2]int64
+	breaches   []int32 // the parts far beyond their usual latency (Reference.Breached)
 }
 
 // NewDiagnoser returns a Diagnoser.
@@ -356,12 +357,20 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 				v.Blames = append(v.Blames, Blame{Service: bl.service, Excess: time.Duration(bl.total), Span: bl.span})
 			}
 		}
-		for k := range v.Parts {
-			if p := &v.Parts[k]; ref.Breached(p.Key, p.Value) {
-				v.slowed = appendUnique(v.slowed, p.Key.Service)
-				if p.Key.Peer != "" {
-					v.slowed = appendUnique(v.slowed, p.Key.Peer)
-				}
+	}
+	// The parts far beyond their usual latency, judged once: they make a
+	// request slow without an objective of its own, and say which services
+	// were slowed in it.
+	d.breaches = d.breaches[:0]
+	for k := range v.Parts {
+		if ref == nil {
+			break
+		}
+		if p := &v.Parts[k]; ref.Breached(p.Key, p.Value) {
+			d.breaches = append(d.breaches, int32(k))
+			v.slowed = appendUnique(v.slowed, p.Key.Service)
+			if p.Key.Peer != "" {
+				v.slowed = appendUnique(v.slowed, p.Key.Peer)
 			}
 		}
 	}
@@ -398,15 +407,13 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 			v.Affected = appendUnique(v.Affected, s.Service)
 		}
 	}
-	if !anyFailed && !anyBreached && ref != nil {
+	if !anyFailed && !anyBreached {
 		// Without a learned objective of its own (a low-rate operation, a
 		// fresh deployment), a request is slow when one of its parts is
 		// far beyond what that part, its service or all parts usually take.
-		for k := range v.Parts {
-			if p := &v.Parts[k]; ref.Breached(p.Key, p.Value) {
-				anyBreached = true
-				v.Affected = appendUnique(v.Affected, spans[p.Span].Service)
-			}
+		for _, k := range d.breaches {
+			anyBreached = true
+			v.Affected = appendUnique(v.Affected, spans[v.Parts[k].Span].Service)
 		}
 	}
 	switch {
