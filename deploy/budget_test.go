@@ -56,6 +56,9 @@ type collectorContainer struct {
 	// fanout is how many backends each exporter of the loadbalancing kind
 	// sends to (an exporter and its queue each).
 	fanout int
+	// volume is the size of the volume its file_storage writes to, bytes;
+	// 0 where it has none.
+	volume int64
 }
 
 // memoryBudget is what each part of a collector may take, in bytes.
@@ -140,14 +143,20 @@ func TestMemoryBudgetAddsUp(t *testing.T) {
 				c.name, mib(b.exportersTotal()), mib(b.exportersShare()), mib(b.softLimit()))
 		}
 	}
-	want := table.String() + "\n" + exporters.String()
-	t.Logf("the memory budget:\n%s", want)
+	readmeShows(t, "the memory budget", table.String()+"\n"+exporters.String())
+}
+
+// readmeShows fails the test unless README.md holds the tables want, which
+// the shipped files give.
+func readmeShows(t *testing.T, what, want string) {
+	t.Helper()
+	t.Logf("%s:\n%s", what, want)
 	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(readme), want) {
-		t.Errorf("README.md does not show the memory budget as the shipped files give it; its tables should read:\n%s", want)
+		t.Errorf("README.md does not show %s as the shipped files give it; its tables should read:\n%s", what, want)
 	}
 }
 
@@ -331,7 +340,7 @@ func shippedCollectors(t *testing.T) []collectorContainer {
 		t.Fatalf("docker-compose.yml otelcol-rca GOMEMLIMIT: %v", err)
 	}
 	out := []collectorContainer{{
-		name: "compose otelcol-rca", limit: limit, goMemLimit: goMemLimit,
+		name: "compose otelcol-rca", limit: limit, goMemLimit: goMemLimit, volume: composeVolumeBytes,
 		config: mergedConfig(t, svc.Command, func(path string) string {
 			if path == "/etc/otelcol-rca/config.yaml" { // the mounted otelcol-config.yaml
 				return filepath.Join("..", "otelcol-config.yaml")
@@ -370,6 +379,7 @@ func shippedCollectors(t *testing.T) []collectorContainer {
 			role := strings.TrimSuffix(filepath.Base(args[len(args)-1]), ".yaml")
 			out = append(out, collectorContainer{
 				name: fmt.Sprintf("k8s %s (%s)", w.name, role), limit: mem.Value(), goMemLimit: goMemLimit, fanout: shards,
+				volume: storageVolume(o, w, container, env["RCA_STORAGE_DIR"]),
 				config: mergedConfig(t, args, func(path string) string { return filepath.Join("..", path) }),
 			})
 		}
@@ -433,7 +443,7 @@ func dig(v any, keys ...string) any {
 }
 
 // intOf reads an integer setting; 0 when it is not set.
-func intOf(t *testing.T, where string, v any, keys ...string) int64 {
+func intOf(t testing.TB, where string, v any, keys ...string) int64 {
 	t.Helper()
 	switch n := dig(v, keys...).(type) {
 	case nil:
