@@ -2,8 +2,10 @@ package deploy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -59,9 +61,13 @@ import (
 // one counts as met; the collectors run with their backends down, which
 // their health check reports only after a minute of failures.
 //
-// One pod a workload: replicas are the same container, and the gateway's own
-// metrics listen on the collector's built-in localhost:8888, which is in no
-// file to give each replica its own address.
+// One pod a workload: replicas are the same container.
+//
+// In Kubernetes, every collector's own metrics must be scraped by Prometheus
+// (k8s/config/prometheus.yml): once the stack has settled, each of its scrape
+// targets is fetched as Prometheus would (a static host:port, or the
+// addresses a headless Service lists), and every collector must have been
+// scraped for the collector's own metrics.
 
 // TestDeploymentsStart runs docker-compose.yml and deploy/k8s as described
 // above, and checks that the compose stack fails as it would when the token
@@ -108,7 +114,10 @@ func TestDeploymentsStart(t *testing.T) {
 	})
 
 	t.Run("kubernetes", func(t *testing.T) {
-		failures := runStack(t, k8sStack(t, images, loadK8s(t), 2))
+		o := loadK8s(t)
+		s := k8sStack(t, images, o, 2)
+		s.whileUp = func() map[string]error { return scrapeOwnMetrics(t, s, o) }
+		failures := runStack(t, s)
 		for _, name := range slices.Sorted(maps.Keys(failures)) {
 			t.Errorf("%s: %v", name, failures[name])
 		}
@@ -116,8 +125,7 @@ func TestDeploymentsStart(t *testing.T) {
 }
 
 // lockStacks keeps two runs of this test on one machine apart: their stacks
-// use the same loopback addresses, and the gateway the collector's built-in
-// 127.0.0.1:8888.
+// use the same loopback addresses.
 func lockStacks(t *testing.T) {
 	t.Helper()
 	f, err := os.OpenFile(filepath.Join(os.TempDir(), "otelcol-rca-deployments-start.lock"), os.O_CREATE|os.O_RDWR, 0o644)
@@ -535,4 +543,86 @@ func containerPort(t *testing.T, c *container, kc corev1.Container, port string)
 	}
 	t.Fatalf("%s: a probe names the port %q, which the container does not have", c.name, port)
 	return ""
+}
+
+// ownMetric is a metric every collector exposes among its own.
+const ownMetric = "otelcol_process_uptime"
+
+// scrapeOwnMetrics fetches every target of the Kubernetes Prometheus's scrape
+// jobs in the running stack s, and fails each collector container (image
+// otelcol-rca) whose own metrics no job scraped.
+func scrapeOwnMetrics(t *testing.T, s *stack, o *k8sObjects) map[string]error {
+	t.Helper()
+	var prom struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			MetricsPath   string `yaml:"metrics_path"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+			DNSSDConfigs []struct {
+				Names []string `yaml:"names"`
+				Type  string   `yaml:"type"`
+				Port  int      `yaml:"port"`
+			} `yaml:"dns_sd_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	readYAML(t, filepath.Join(k8sDir, "config", "prometheus.yml"), &prom)
+	scraped := map[string]string{} // address → the job that scraped its own metrics
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, job := range prom.ScrapeConfigs {
+		var targets []string // host:port, the hosts as Kubernetes names
+		for _, sc := range job.StaticConfigs {
+			targets = append(targets, sc.Targets...)
+		}
+		for _, sd := range job.DNSSDConfigs {
+			for _, name := range sd.Names {
+				svc := o.service(name)
+				if svc == nil || svc.Spec.ClusterIP != corev1.ClusterIPNone || sd.Type != "A" {
+					// A Service's own address would hand each scrape to any one of its pods.
+					t.Errorf("prometheus.yml job %s: %s is not a headless Service listed by A records: Prometheus would not reach each pod", job.JobName, name)
+					continue
+				}
+				targets = append(targets, net.JoinHostPort(name, strconv.Itoa(sd.Port)))
+			}
+		}
+		for _, target := range targets {
+			host, port, err := net.SplitHostPort(target)
+			addr, ok := s.addrs[host]
+			if err != nil || !ok {
+				t.Errorf("prometheus.yml job %s: target %s names nothing in the deployment", job.JobName, target)
+				continue
+			}
+			url := "http://" + net.JoinHostPort(addr, port) + cmp.Or(job.MetricsPath, "/metrics")
+			resp, err := client.Get(url)
+			if err != nil {
+				t.Errorf("prometheus.yml job %s: scrape %s (%s): %v", job.JobName, target, url, err)
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("prometheus.yml job %s: scrape %s (%s): %s", job.JobName, target, url, resp.Status)
+				continue
+			}
+			if bytes.Contains(body, []byte(ownMetric)) {
+				scraped[addr] = job.JobName
+				t.Logf("prometheus.yml job %s scrapes %s (%s): the collector's own metrics", job.JobName, target, url)
+			}
+		}
+	}
+	failures := map[string]error{}
+	for _, w := range o.workloads() {
+		for _, kc := range w.pod.Spec.Containers {
+			if !strings.HasPrefix(kc.Image, "otelcol-rca:") {
+				continue
+			}
+			for _, c := range s.containers {
+				if (c.name == w.name || c.name == w.name+"-0") && scraped[c.addr] == "" {
+					failures[c.name] = fmt.Errorf("its own metrics (%s) are scraped by no job of k8s/config/prometheus.yml", ownMetric)
+				}
+			}
+		}
+	}
+	return failures
 }

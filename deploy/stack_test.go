@@ -235,6 +235,9 @@ type stack struct {
 	dir        string
 	addrs      map[string]string
 	containers []*container
+	// whileUp, when set, checks the stack once every container has
+	// settled, before it is stopped: failures by container name.
+	whileUp func() map[string]error
 }
 
 // newStack gives every name its own loopback address, in 127.0.<block>.0/24.
@@ -524,6 +527,13 @@ func runStack(t *testing.T, s *stack) map[string]error {
 				failures[name] = fmt.Errorf("exited (%s) after turning healthy; its output ends:\n%s", p.exitStatus(), p.tail())
 			}
 		default:
+		}
+	}
+	if s.whileUp != nil {
+		for name, err := range s.whileUp() {
+			if failures[name] == nil {
+				failures[name] = err
+			}
 		}
 	}
 	return failures
