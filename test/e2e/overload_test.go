@@ -267,42 +267,52 @@ func overloadTraces(seq uint64, payloadBytes int) ptrace.Traces {
 // and the pages of files it maps (its binary, the queues' database), which
 // are page cache the kernel can drop.
 type memoryPeak struct {
-	rss, anon, file int64
+	rss, anon, file, shmem int64
 }
 
-type memorySampler struct {
-	pid  int
+// peakSampler folds a sample into its peak every 250 ms until stopped.
+type peakSampler[T any] struct {
 	done chan struct{}
-	out  chan memoryPeak
+	out  chan T
 }
 
-// sampleMemory samples pid's memory every 250 ms until stop.
-func sampleMemory(pid int) *memorySampler {
-	m := &memorySampler{pid: pid, done: make(chan struct{}), out: make(chan memoryPeak, 1)}
+// samplePeak starts folding: fold takes the peak so far and returns it
+// with the sample it takes now.
+func samplePeak[T any](fold func(peak T) T) *peakSampler[T] {
+	s := &peakSampler[T]{done: make(chan struct{}), out: make(chan T, 1)}
 	go func() {
-		var peak memoryPeak
+		var peak T
 		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			s := procStatus(pid)
-			peak.rss = max(peak.rss, s["VmRSS"], s["VmHWM"])
-			peak.anon = max(peak.anon, s["RssAnon"])
-			peak.file = max(peak.file, s["RssFile"])
+			peak = fold(peak)
 			select {
-			case <-m.done:
-				m.out <- peak
+			case <-s.done:
+				s.out <- peak
 				return
 			case <-tick.C:
 			}
 		}
 	}()
-	return m
+	return s
 }
 
 // stop ends the sampling, with a last sample, and returns the peak.
-func (m *memorySampler) stop() memoryPeak {
-	close(m.done)
-	return <-m.out
+func (s *peakSampler[T]) stop() T {
+	close(s.done)
+	return <-s.out
+}
+
+// sampleMemory samples pid's memory every 250 ms until stop.
+func sampleMemory(pid int) *peakSampler[memoryPeak] {
+	return samplePeak(func(peak memoryPeak) memoryPeak {
+		s := procStatus(pid)
+		peak.rss = max(peak.rss, s["VmRSS"], s["VmHWM"])
+		peak.anon = max(peak.anon, s["RssAnon"])
+		peak.file = max(peak.file, s["RssFile"])
+		peak.shmem = max(peak.shmem, s["RssShmem"])
+		return peak
+	})
 }
 
 // procStatus reads the sizes of /proc/<pid>/status (VmRSS, VmHWM,

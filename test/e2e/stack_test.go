@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,9 +29,14 @@ import (
 // spans/s and a flood (5× the higher rate, more than the clients can send
 // here); each once with every backend up, and once with Jaeger down until
 // the load has ended, then back. Every row must keep the collector alive
-// (no OOM kill in the cgroup) and its anonymous RSS under the cap, drop no
-// span as too large, count every refusal, and account for every span it
-// accepted (delivered to Jaeger, or dropped and counted).
+// (no OOM kill in the cgroup) and the cgroup's charge the kernel cannot
+// reclaim under the cap (anonymous, shared and kernel memory, dirty file
+// pages: what its OOM decision depends on; without a cgroup, the anonymous
+// RSS), drop no span as too large, count every refusal, and account for
+// every span it accepted (delivered to Jaeger, or dropped and counted).
+// Reported beside it: the process's RSS with the pages of the files it
+// maps, the cgroup's whole charge (page cache included), and the space the
+// queues' files take on disk, at their peak and once drained (compacted).
 //
 // It is a benchmark (make bench-stack), not part of make test: about two
 // minutes a row. RCA_STACK_DURATION sets the load's length (default 1m),
@@ -75,8 +81,8 @@ func TestStack(t *testing.T) {
 	}
 }
 
-const stackHeader = `| Spans | Jaeger | Target spans/s | Offered spans/s | Accepted | Refused: counted / seen | Delivered to Jaeger | Delivered to the log store | Dropped and counted (Jaeger exporter) | Dropped as too large | Unaccounted | RSS peak MiB (anonymous + files) / cap | cgroup peak MiB | OOM kills |
-|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|
+const stackHeader = `| Spans | Jaeger | Target spans/s | Offered spans/s | Accepted | Refused: counted / seen | Delivered to Jaeger | Delivered to the log store | Dropped and counted (Jaeger exporter) | Dropped as too large | Unaccounted | RSS peak MiB (anonymous + file + shmem) | cgroup charge peak MiB | Unreclaimable charge peak MiB (anonymous + shmem + kernel + dirty) / cap | Queue files on disk MiB: peak / at the end | OOM kills |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|---:|
 `
 
 type stackRow struct {
@@ -132,6 +138,8 @@ func runStackRow(t *testing.T, row stackRow, budget collectorMemory, duration ti
 		}
 	}
 	mem := sampleMemory(collector.cmd.Process.Pid)
+	charge := cg.sample()
+	disk := sampleDisk(filepath.Join(dir, "storage"))
 	load := generateLoad(t, c, loadSpec{clients: 8, spansPerSecond: row.spansPerSecond, spanBytes: row.spanBytes, grpc: true}, duration)
 
 	const jaegerExporter, logExporter = `exporter="otlp_grpc/jaeger"`, `exporter="elasticsearch"`
@@ -168,7 +176,14 @@ func runStackRow(t *testing.T, row stackRow, budget collectorMemory, duration ti
 	if alive() {
 		drained(logExporter, time.Minute)
 	}
+	// The queues drained: a file that grew past compaction's threshold is
+	// rewritten small within its check interval (5 s).
+	for deadline := time.Now().Add(15 * time.Second); alive() && time.Now().Before(deadline) && disk.largestNow() > compactionNeeded; {
+		time.Sleep(time.Second)
+	}
 	peak := mem.stop()
+	chargePeak := charge.stop()
+	diskPeak, diskEnd := disk.stop()
 	ooms := cg.oomKills()
 	jaegerState := "up"
 	if !row.jaegerUp {
@@ -178,10 +193,11 @@ func runStackRow(t *testing.T, row stackRow, budget collectorMemory, duration ti
 		return fmt.Sprintf("| %d KB | %s | %d | %.0f | %s |\n", row.spanBytes>>10, jaegerState, row.spansPerSecond,
 			float64(load.offered.Load())/duration.Seconds(), cells)
 	}
-	memory := fmt.Sprintf("%d (%d + %d) / %d | %d", peak.rss>>20, peak.anon>>20, peak.file>>20, budget.limit>>20, cg.peakUsage()>>20)
+	memory := fmt.Sprintf("%d (%d + %d + %d) | %d | %s / %d | %d / %d", peak.rss>>20, peak.anon>>20, peak.file>>20, peak.shmem>>20,
+		cg.peakUsage()>>20, chargePeak, budget.limit>>20, diskPeak>>20, diskEnd>>20)
 	if !alive() {
 		t.Errorf("the collector exited (OOM kills: %d); its log: %s", ooms, c.log)
-		return line(fmt.Sprintf("collector exited | | | | | | | | %s | %d", memory, ooms))
+		return line(fmt.Sprintf("collector exited | | | | | | | %s | %d", memory, ooms))
 	}
 
 	acceptedSpans := accepted()
@@ -193,9 +209,15 @@ func runStackRow(t *testing.T, row stackRow, budget collectorMemory, duration ti
 	unaccounted := acceptedSpans - toJaeger - dropped
 
 	// The pages of the files the collector maps (its binary, the queues'
-	// database) count in its RSS, but they are page cache, which the
-	// kernel reclaims under the cap: the anonymous part is what must fit.
-	assert.Less(t, peak.anon, budget.limit, "anonymous RSS stays under the cap")
+	// database) count in its RSS, but clean ones are page cache, which the
+	// kernel reclaims under the cap before it OOM-kills: what must fit is
+	// what it cannot reclaim (no swap here). Without a cgroup, the
+	// anonymous RSS.
+	if chargePeak.sampled {
+		assert.Less(t, chargePeak.unreclaimable(), budget.limit, "the cgroup's unreclaimable charge stays under the cap")
+	} else {
+		assert.Less(t, peak.anon, budget.limit, "anonymous RSS stays under the cap")
+	}
 	assert.Zero(t, ooms, "no OOM kill")
 	assert.Zero(t, tooLarge, "spans dropped as too large")
 	assert.Zero(t, splitFailures, "requests the exporter could not split")
@@ -385,6 +407,71 @@ func (m *memoryCap) peakUsage() int64 {
 	return v
 }
 
+// chargePeak is the sample of a cgroup's memory.stat at which the charge
+// the kernel cannot reclaim was highest.
+type chargePeak struct {
+	sampled                        bool
+	anon, shmem, kernel, dirty, wb int64
+}
+
+// unreclaimable is what the kernel's OOM decision depends on: the cgroup's
+// charge less the page cache it can drop or write back and drop (file
+// pages on the LRU lists, mapped ones included), with no swap: anonymous
+// memory, shared memory, kernel memory charged to the cgroup (slab,
+// stacks, page tables, sockets), and the file pages dirty or under
+// writeback, which reclaim must write out first.
+func (c chargePeak) unreclaimable() int64 { return c.anon + c.shmem + c.kernel + c.dirty + c.wb }
+
+func (c chargePeak) String() string {
+	if !c.sampled {
+		return "n/a"
+	}
+	return fmt.Sprintf("%d (%d + %d + %d + %d)", c.unreclaimable()>>20, c.anon>>20, c.shmem>>20, c.kernel>>20, (c.dirty+c.wb)>>20)
+}
+
+// sample starts sampling the cgroup's memory.usage_in_bytes and
+// memory.stat every 250 ms, keeping the sample with the most charge the
+// kernel cannot reclaim; it finds nothing without a cgroup.
+func (m *memoryCap) sample() *peakSampler[chargePeak] {
+	return samplePeak(func(peak chargePeak) chargePeak {
+		if c, ok := m.charge(); ok && (!peak.sampled || c.unreclaimable() > peak.unreclaimable()) {
+			return c
+		}
+		return peak
+	})
+}
+
+// charge reads the cgroup's charge now, split as chargePeak has it.
+func (m *memoryCap) charge() (chargePeak, bool) {
+	if m == nil {
+		return chargePeak{}, false
+	}
+	raw, err := os.ReadFile(filepath.Join(m.dir, "memory.usage_in_bytes"))
+	if err != nil {
+		return chargePeak{}, false
+	}
+	usage, _ := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+	raw, err = os.ReadFile(filepath.Join(m.dir, "memory.stat"))
+	if err != nil {
+		return chargePeak{}, false
+	}
+	stat := map[string]int64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok {
+			stat[k], _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	// usage = rss + cache + kernel memory; cache = file LRU pages + shmem.
+	return chargePeak{
+		sampled: true,
+		anon:    stat["rss"],
+		shmem:   stat["shmem"],
+		kernel:  usage - stat["rss"] - stat["cache"],
+		dirty:   stat["dirty"],
+		wb:      stat["writeback"],
+	}, true
+}
+
 // oomKills is how many processes the kernel killed in the cgroup for
 // memory; 0 without one.
 func (m *memoryCap) oomKills() int {
@@ -399,4 +486,55 @@ func (m *memoryCap) oomKills() int {
 		}
 	}
 	return 0
+}
+
+// compactionNeeded is file_storage's rebound_needed_threshold_mib in
+// otelcol-config.yaml: a queue file larger holds pages a compaction frees
+// once its queue has drained.
+const compactionNeeded = 64 << 20
+
+// diskSampler samples the space the files of a directory take on disk
+// (their blocks, as du counts them) every 250 ms.
+type diskSampler struct {
+	dir  string
+	peak *peakSampler[int64]
+}
+
+func sampleDisk(dir string) *diskSampler {
+	d := &diskSampler{dir: dir}
+	d.peak = samplePeak(func(peak int64) int64 {
+		total, _ := d.now()
+		return max(peak, total)
+	})
+	return d
+}
+
+// now is the space the directory's files take, and the largest file's.
+func (d *diskSampler) now() (total, largest int64) {
+	entries, _ := os.ReadDir(d.dir)
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		used := info.Size()
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			used = st.Blocks * 512
+		}
+		total += used
+		largest = max(largest, used)
+	}
+	return total, largest
+}
+
+func (d *diskSampler) largestNow() int64 {
+	_, largest := d.now()
+	return largest
+}
+
+// stop ends the sampling: the peak, and the space taken now.
+func (d *diskSampler) stop() (peak, end int64) {
+	peak = d.peak.stop()
+	end, _ = d.now()
+	return max(peak, end), end
 }
