@@ -100,8 +100,9 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	}
 	logs, patterns := p.evidence.Take(tr.ID)
 	for i := range sc.spans {
-		if ids := patterns[sc.spans[i].ID]; len(ids) > 0 {
-			sc.spans[i].Pattern = patternOf(ids)
+		s := &sc.spans[i]
+		if ids := patterns[s.ID]; len(ids) > 0 || p.evidence.WroteNothing(s.Service, s.End) {
+			s.Pattern = patternOf(ids)
 		}
 	}
 	v := p.diagnoser.Diagnose(sc.spans, logs, baselineView{p, p.profile})
@@ -335,8 +336,9 @@ func toSpan(s ptrace.Span, service string) diagnosis.Span {
 }
 
 // patternOf identifies a span's set of log templates, whatever their order:
-// an FNV-1a hash of the sorted IDs. It sorts ids, which the evidence gives
-// each decision afresh.
+// an FNV-1a hash of the sorted IDs (of none, the offset basis: writing
+// nothing is a path too). It sorts ids, which the evidence gives each
+// decision afresh.
 func patternOf(ids []logtemplate.ID) uint64 {
 	slices.Sort(ids)
 	h := uint64(14695981039346656037) // FNV-1a offset basis
@@ -353,10 +355,14 @@ func patternOf(ids []logtemplate.ID) uint64 {
 const maxPatternReason = 4
 
 // newPatternReason says which path the operation took: the templates it
-// logged, as a person can find them in the service's logs.
+// logged, as a person can find them in the service's logs, or that it wrote
+// none (a usual line it no longer writes).
 func (p *sharedProcessor) newPatternReason(operation string, ids []logtemplate.ID) string {
 	var b strings.Builder
-	b.WriteString(operation + " took a path it never took before; it logged: ")
+	if len(ids) == 0 {
+		return operation + " left its usual path: it wrote no log line"
+	}
+	b.WriteString(operation + " left its usual path; it logged: ")
 	for i, id := range ids {
 		if i == maxPatternReason {
 			b.WriteString(" ...")

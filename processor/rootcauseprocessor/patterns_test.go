@@ -64,7 +64,7 @@ func TestANewCodePathIsNamed(t *testing.T) {
 		assert.Len(t, culprits, 1, "callerError=%v: one incident, %v", callerError, culprits)
 		reason, ok := culprits["contacts"]
 		require.True(t, ok, "callerError=%v: %v", callerError, culprits)
-		assert.True(t, strings.Contains(reason, "never took before") && strings.Contains(reason, "No contacts according to contacts id"), reason)
+		assert.True(t, strings.Contains(reason, "left its usual path") && strings.Contains(reason, "No contacts according to contacts id"), reason)
 	}
 }
 
@@ -83,4 +83,62 @@ func TestNewPathsOfAYoungOperationAreNothing(t *testing.T) {
 	}
 	h.advance(cfg.DecisionWait + 2*h.shared.tickInterval())
 	assert.Empty(t, h.incidentRecords())
+}
+
+// routeLookup is travel asking route for routes, Java-style as above; route
+// logs one INFO line per lookup, except when skipped (an exception thrown
+// and caught before the line, the spans unchanged). Route's other
+// operation logs on in every request; when routeLogsLost, none of route's
+// records arrive.
+func routeLookup(n uint64, start time.Time, skipped, routeLogsLost bool) *traceBuilder {
+	b := newTrace(n, start)
+	const none = ptrace.SpanKindUnspecified
+	tr := b.span(nil, "travel", "TravelController.queryInfo", none, 0, 40)
+	c := b.span(&tr, "travel", "HTTP POST", none, 5, 25)
+	ids := b.span(&c, "route", "RouteController.queryByIds", none, 6, 24)
+	c2 := b.span(&tr, "travel", "HTTP GET", none, 26, 38)
+	one := b.span(&c2, "route", "RouteController.queryById", none, 27, 37)
+	b.log("travel", plog.SeverityNumberInfo, "TravelServiceImpl#457 [queryInfo][Query trips]", tr)
+	if !routeLogsLost {
+		if !skipped {
+			b.log("route", plog.SeverityNumberInfo, "RouteController#53 [queryByIds][Query routes][RouteIds: 3]", ids)
+		}
+		b.log("route", plog.SeverityNumberInfo, "RouteController#47 [queryById][Query route][RouteId: 92708982]", one)
+	}
+	return b
+}
+
+// A step its code skips on every request (a usual line no longer written)
+// is a change even when nothing fails and nothing is slow: route wrote
+// its line in all but one of its lookups for three minutes, and now writes
+// none. The incident names route and says the line is missing. Route's
+// records that stop arriving altogether (a log pipeline that lags or
+// broke) say nothing: the silence of a span is known only once its
+// service's later records came.
+func TestASkippedLogLineIsNamed(t *testing.T) {
+	for _, lost := range []bool{false, true} {
+		cfg := testConfig()
+		cfg.MinTraces, cfg.MinShare = 3, 0.05
+		h := newHarness(t, cfg)
+		for i := range 1200 {
+			at := epoch.Add(time.Duration(i) * 200 * time.Millisecond)
+			fault := at.Sub(epoch) >= 180*time.Second
+			b := routeLookup(uint64(i+1), at, fault || i == 400, fault && lost)
+			h.consume(b.td, b.ld)
+			h.advance(200 * time.Millisecond)
+		}
+		h.advance(cfg.DecisionWait + 2*h.shared.tickInterval())
+		recs := h.incidentRecords()
+		if lost {
+			assert.Empty(t, recs, "route's records stopped coming: its spans' silence is unknown")
+			continue
+		}
+		require.NotEmpty(t, recs)
+		culprits := map[string]string{}
+		for _, lr := range recs {
+			a := lr.Attributes().AsRaw()
+			culprits[a["rca.culprit.service"].(string)] = a["rca.reason"].(string)
+		}
+		assert.Equal(t, map[string]string{"route": "RouteController.queryByIds left its usual path: it wrote no log line"}, culprits)
+	}
 }

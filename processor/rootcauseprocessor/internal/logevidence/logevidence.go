@@ -27,12 +27,23 @@ const maxTemplatesPerSpan = 16
 // trace-linked logs (severity INFO and above, the most severe first) and the
 // pattern of each of its spans: the templates of every record that names it.
 // It is bounded by trace count; the oldest trace's are forgotten first.
+//
+// It also keeps, for each service, the time of the newest span-linked record
+// received: a span that no record names, while its service's records
+// newer than the span's end have come wrote nothing (see WroteNothing).
 type Evidence struct {
 	mu        sync.Mutex
 	templates *logtemplate.Miner
 	byTrace   *bounded.FIFO[pcommon.TraceID, *traceEvidence]
 	evicted   bounded.Tally
+	// loggedThrough is each service's newest span-linked record's time.
+	loggedThrough *bounded.FIFO[string, int64]
 }
+
+// maxLoggingServices bounds the services whose log streams are followed; a
+// service beyond it is followed again once older ones make room, and its
+// spans' silence is not known meanwhile.
+const maxLoggingServices = 4096
 
 type traceEvidence struct {
 	logs []diagnosis.Log
@@ -52,7 +63,11 @@ const maxTemplatesPerTrace = 256
 // New returns evidence for at most maxTraces traces, whose records' templates
 // templates mines.
 func New(maxTraces int, templates *logtemplate.Miner) *Evidence {
-	return &Evidence{templates: templates, byTrace: bounded.NewFIFO[pcommon.TraceID, *traceEvidence](maxTraces)}
+	return &Evidence{
+		templates:     templates,
+		byTrace:       bounded.NewFIFO[pcommon.TraceID, *traceEvidence](maxTraces),
+		loggedThrough: bounded.NewFIFO[string, int64](maxLoggingServices),
+	}
 }
 
 // TakeEvicted returns, and resets, the traces whose evidence was forgotten
@@ -74,12 +89,15 @@ func (e *Evidence) Add(ld plog.Logs) {
 				}
 				l := diagnosis.Log{Service: service, SpanID: lr.SpanID(), Severity: lr.SeverityNumber(), Body: lr.Body().AsString()}
 				var template logtemplate.ID
-				if !l.SpanID.IsEmpty() {
+				if !l.SpanID.IsEmpty() && l.Severity < plog.SeverityNumberError {
 					// Mined outside the lock: the miner has its own.
 					template, _ = e.templates.Template(l.Body)
 				}
 				e.mu.Lock()
 				e.put(id, l, template)
+				if !l.SpanID.IsEmpty() {
+					e.logged(service, recordTime(lr))
+				}
 				e.mu.Unlock()
 			}
 		}
@@ -98,6 +116,35 @@ func (e *Evidence) put(id pcommon.TraceID, l diagnosis.Log, template logtemplate
 	if st := (spanTemplate{l.SpanID, template}); template != 0 && len(te.templates) < maxTemplatesPerTrace && !slices.Contains(te.templates, st) {
 		te.templates = append(te.templates, st)
 	}
+}
+
+// logged notes that service wrote a span-linked record at t.
+func (e *Evidence) logged(service string, t int64) {
+	if through, ok := e.loggedThrough.Get(service); !ok || t > through {
+		e.loggedThrough.Put(service, t)
+	}
+}
+
+// recordTime is when a record happened: its timestamp, else when it was
+// observed (0 when neither is set).
+func recordTime(lr plog.LogRecord) int64 {
+	if t := lr.Timestamp(); t != 0 {
+		return int64(t)
+	}
+	return int64(lr.ObservedTimestamp())
+}
+
+// WroteNothing tells whether a span of service that no record names, and
+// ended at end (event time, Unix ns) is known to have written nothing: the
+// service writes span-linked records, and one written after the span ended
+// has come. Until then its records may still be on their way (logs and
+// traces travel in separate pipelines and batches), and its silence is not
+// known.
+func (e *Evidence) WroteNothing(service string, end int64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	through, ok := e.loggedThrough.Get(service)
+	return ok && through > end
 }
 
 // addLog keeps l among the trace's most severe records: a chatty service's

@@ -38,3 +38,34 @@ func TestEvidenceKeepsTheMostSevereRecords(t *testing.T) {
 	assert.Contains(t, bodies, "step 1")
 	assert.NotContains(t, bodies, "step 99", "a line no more severe than the kept ones displaces none")
 }
+
+// A span no record names wrote nothing only once its service's records from
+// after its end have come: until then they may still be on their way. An
+// ERROR line is no step of the usual path (a service that stops failing
+// did not change its code), but it shows the service's records flow.
+func TestASpansSilenceIsKnownOnceItsServicesLaterRecordsCame(t *testing.T) {
+	e := New(10, logtemplate.New(0))
+	record := func(service string, sev plog.SeverityNumber, at int64, span byte) plog.Logs {
+		ld := plog.NewLogs()
+		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutStr("service.name", service)
+		lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+		lr.SetTraceID(pcommon.TraceID{15: span})
+		lr.SetSpanID(pcommon.SpanID{7: span})
+		lr.SetSeverityNumber(sev)
+		lr.SetTimestamp(pcommon.Timestamp(at))
+		lr.Body().SetStr(fmt.Sprintf("step %d done", span))
+		return ld
+	}
+	assert.False(t, e.WroteNothing("route", 100), "route never logged: its silence says nothing")
+	e.Add(record("route", plog.SeverityNumberInfo, 100, 1))
+	assert.False(t, e.WroteNothing("route", 100), "no record after the span's end yet")
+	assert.False(t, e.WroteNothing("price", 50), "another service's records say nothing of price")
+	e.Add(record("route", plog.SeverityNumberError, 150, 2))
+	assert.True(t, e.WroteNothing("route", 100))
+
+	_, patterns := e.Take(pcommon.TraceID{15: 2})
+	assert.Empty(t, patterns, "an ERROR line is not a step of the path")
+	_, patterns = e.Take(pcommon.TraceID{15: 1})
+	assert.Len(t, patterns[pcommon.SpanID{7: 1}], 1)
+}

@@ -351,3 +351,45 @@ func TestAFailureIsJudgedOnceItCannotBeSteadySinceTheStart(t *testing.T) {
 	}
 	assert.True(t, p.Judged("payment", now), "after a window and a half the history judges")
 }
+
+// A path an operation rarely took (a usual log line skipped once) that it
+// now takes in most of its spans is its usual path changing: a step its
+// code skips on every request. The workload taking one of the operation's
+// common paths more often is not, nor a rare path taken by the first spans
+// of a window too short to tell.
+func TestAUsualPathThatChangesIsNovel(t *testing.T) {
+	const routine, skipped, other = uint64(1), uint64(2), uint64(3)
+	run := func(p *Profile, now time.Time, n int, step time.Duration, path func(i int) uint64) time.Time {
+		for i := range n {
+			now = now.Add(step)
+			p.ObservePattern(now, "route", "queryByIds", path(i))
+		}
+		return now
+	}
+	// A minute of history, one span in 36 skipping the line; then a gap.
+	p := newProfile()
+	now := run(p, t0, 36, 1700*time.Millisecond, func(i int) uint64 {
+		if i == 20 {
+			return skipped
+		}
+		return routine
+	})
+	now = now.Add(10 * time.Minute)
+	now = run(p, now, 2, time.Second, func(int) uint64 { return skipped })
+	assert.False(t, p.NovelPattern("route", "queryByIds", skipped), "two spans of a window tell nothing yet")
+	now = run(p, now, 20, time.Second, func(int) uint64 { return skipped })
+	assert.True(t, p.NovelPattern("route", "queryByIds", skipped), "the line is skipped on every request")
+	assert.False(t, p.NovelPattern("route", "queryByIds", routine))
+
+	// Two common paths, 60/40 before; the second takes all spans now.
+	p = newProfile()
+	now = run(p, t0, 50, 1200*time.Millisecond, func(i int) uint64 {
+		if i%5 < 2 {
+			return other
+		}
+		return routine
+	})
+	now = now.Add(10 * time.Minute)
+	run(p, now, 50, time.Second, func(int) uint64 { return other })
+	assert.False(t, p.NovelPattern("route", "queryByIds", other), "a common path taken more often is the workload")
+}
