@@ -19,7 +19,7 @@ GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint
 COLLECTOR   := bin/otelcol-rca
 
 # Go modules of the repository, one go.mod each (as in collector-contrib).
-COMPONENT_MODULES := receiver/scenarioreceiver processor/rootcauseprocessor exporter/incidentalertexporter exporter/incidentpageexporter
+COMPONENT_MODULES := receiver/scenarioreceiver processor/rootcauseprocessor processor/oversizeprocessor exporter/incidentalertexporter exporter/incidentpageexporter
 MODULES := $(COMPONENT_MODULES) replay services deploy testbed .
 # Modules present in this checkout (later ones may not exist yet on old branches).
 PRESENT_MODULES = $(foreach m,$(MODULES),$(if $(wildcard $(m)/go.mod),$(m)))
