@@ -33,7 +33,8 @@ import (
 // reclaim under the cap (anonymous, shared and kernel memory, dirty file
 // pages: what its OOM decision depends on; without a cgroup, the anonymous
 // RSS), drop no span as too large, count every refusal, and account for
-// every span it accepted (delivered to Jaeger, or dropped and counted).
+// every span it accepted, at Jaeger and at the log store (delivered, or
+// dropped and counted: a full queue on disk drops what comes next).
 // Reported beside it: the process's RSS with the pages of the files it
 // maps, the cgroup's whole charge (page cache included), and the space the
 // queues' files take on disk, at their peak and once drained (compacted).
@@ -42,7 +43,8 @@ import (
 // minutes a row. RCA_STACK_DURATION sets the load's length (default 1m),
 // RCA_STACK_ROWS a regular expression the rows' names must match
 // ("1KB/10k/up"), RCA_STACK_REPORT a file for the table, RCA_STACK_LOGS a
-// folder to keep each row's collector log in.
+// folder to keep each row's collector log in, RCA_STACK_CONFIG a
+// configuration merged over the shipped one (to compare a setting).
 func TestStack(t *testing.T) {
 	if os.Getenv("RCA_STACK") == "" {
 		t.Skip("benchmark: make bench-stack")
@@ -81,8 +83,8 @@ func TestStack(t *testing.T) {
 	}
 }
 
-const stackHeader = `| Spans | Jaeger | Target spans/s | Offered spans/s | Accepted | Refused: counted / seen | Delivered to Jaeger | Delivered to the log store | Dropped and counted (Jaeger exporter) | Dropped as too large | Unaccounted | RSS peak MiB (anonymous + file + shmem) | cgroup charge peak MiB | Unreclaimable charge peak MiB (anonymous + shmem + kernel + dirty) / cap | Queue files on disk MiB: peak / at the end | OOM kills |
-|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|---:|
+const stackHeader = `| Spans | Jaeger | Target spans/s | Offered spans/s | Accepted | Refused: counted / seen | Delivered to Jaeger | Dropped and counted (Jaeger exporter) | Delivered to the log store | Dropped and counted (log store exporter) | Dropped as too large | Unaccounted: Jaeger / log store | RSS peak MiB (anonymous + file + shmem) | cgroup charge peak MiB | Unreclaimable charge peak MiB (anonymous + shmem + kernel + dirty) / cap | Queue files on disk MiB: peak / at the end | OOM kills |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|---:|
 `
 
 type stackRow struct {
@@ -113,6 +115,9 @@ func runStackRow(t *testing.T, row stackRow, budget collectorMemory, duration ti
 	}
 	c := newShippedCollector(t, dir, logStore.url+"/insert/elasticsearch/", filepath.Join(dir, "storage"))
 	c.env = append(c.env, fmt.Sprintf("JAEGER_OTLP_ENDPOINT=127.0.0.1:%d", jaegerPort), "GOMEMLIMIT="+budget.goMemLimit)
+	if extra := os.Getenv("RCA_STACK_CONFIG"); extra != "" {
+		c.args = append(c.args, "--config", extra)
+	}
 	cg, err := newMemoryCap(t, budget.limit)
 	if err != nil {
 		// The shipped percentages of the container's memory, which the
@@ -174,7 +179,7 @@ func runStackRow(t *testing.T, row stackRow, budget collectorMemory, duration ti
 		drained(jaegerExporter, 5*time.Minute)
 	}
 	if alive() {
-		drained(logExporter, time.Minute)
+		drained(logExporter, 3*time.Minute)
 	}
 	// The queues drained: a file that grew past compaction's threshold is
 	// rewritten small within its check interval (5 s).
@@ -197,13 +202,15 @@ func runStackRow(t *testing.T, row stackRow, budget collectorMemory, duration ti
 		cg.peakUsage()>>20, chargePeak, budget.limit>>20, diskPeak>>20, diskEnd>>20)
 	if !alive() {
 		t.Errorf("the collector exited (OOM kills: %d); its log: %s", ooms, c.log)
-		return line(fmt.Sprintf("collector exited | | | | | | | %s | %d", memory, ooms))
+		return line(fmt.Sprintf("collector exited | | | | | | | | %s | %d", memory, ooms))
 	}
 
 	acceptedSpans := accepted()
 	refusedCounted := c.counter(t, "otelcol_receiver_refused_spans", `receiver="otlp"`)
 	toJaeger := counterAt(t, trace.metrics, "otelcol_receiver_accepted_spans", `receiver="otlp"`)
 	toLogStore := c.counter(t, "otelcol_exporter_sent_spans", logExporter)
+	droppedLogStore := c.counter(t, "otelcol_exporter_send_failed_spans", logExporter) + c.counter(t, "otelcol_exporter_enqueue_failed_spans", logExporter)
+	unaccountedLogStore := acceptedSpans - toLogStore - droppedLogStore
 	dropped := c.counter(t, "otelcol_exporter_send_failed_spans", jaegerExporter) + c.counter(t, "otelcol_exporter_enqueue_failed_spans", jaegerExporter)
 	tooLarge, splitFailures := droppedAsTooLarge(t, c.log)
 	unaccounted := acceptedSpans - toJaeger - dropped
@@ -225,11 +232,12 @@ func runStackRow(t *testing.T, row stackRow, budget collectorMemory, duration ti
 	assert.Zero(t, load.other.Load(), "refusals are retryable (UNAVAILABLE), never other errors")
 	assert.Equal(t, load.accepted.Load(), int64(acceptedSpans), "every acceptance is counted")
 	assert.Zero(t, unaccounted, "every accepted span reached Jaeger or was dropped and counted")
+	assert.Zero(t, unaccountedLogStore, "every accepted span reached the log store or was dropped and counted")
 	code, body := c.healthStatus()
 	assert.Equal(t, http.StatusOK, code, "healthy at the end: %s", body)
 
-	return line(fmt.Sprintf("%.0f | %.0f / %d | %.0f | %.0f | %.0f | %.0f | %.0f | %s | %d",
-		acceptedSpans, refusedCounted, load.refused.Load(), toJaeger, toLogStore, dropped, tooLarge, unaccounted, memory, ooms))
+	return line(fmt.Sprintf("%.0f | %.0f / %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f / %.0f | %s | %d",
+		acceptedSpans, refusedCounted, load.refused.Load(), toJaeger, dropped, toLogStore, droppedLogStore, tooLarge, unaccounted, unaccountedLogStore, memory, ooms))
 }
 
 // counterAt sums the counter name over the series with label at a
