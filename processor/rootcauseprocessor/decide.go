@@ -123,7 +123,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	p.profile.ObserveTrace(end, services)
 	for i := range sc.spans {
 		if s := &sc.spans[i]; s.Pattern != 0 {
-			p.profile.ObservePattern(end, s.Service, s.Name, s.Pattern)
+			p.profile.ObservePattern(end, s.Service, s.Entry, s.Name, s.Pattern, patterns[s.ID])
 		}
 	}
 	if len(v.Parts) > 0 {

@@ -64,6 +64,13 @@ func TestANewCodePathIsNamed(t *testing.T) {
 		assert.Len(t, culprits, 1, "callerError=%v: one incident, %v", callerError, culprits)
 		reason, ok := culprits["contacts"]
 		require.True(t, ok, "callerError=%v: %v", callerError, culprits)
+		if callerError {
+			// The caller's ERROR line says what it could not use, from the
+			// first failed request; the path contacts took shows once a
+			// few requests took it.
+			assert.True(t, strings.Contains(reason, "answered preserve with a value it could not use") || strings.Contains(reason, "No contacts according to contacts id"), reason)
+			continue
+		}
 		assert.True(t, strings.Contains(reason, "left its usual path") && strings.Contains(reason, "No contacts according to contacts id"), reason)
 	}
 }

@@ -406,8 +406,8 @@ func (d *Dataset) cold(ctx context.Context, opts Options, setting string, refere
 				if in.At.Before(c.Inject.Add(-time.Minute)) || in.At.After(c.Inject.Add(caseWindow)) {
 					continue
 				}
-				fmt.Fprintf(opts.Trace, "%s %-8s %s %-28s %-40.40s traces %4d share %.2f candidates %v %.2f | %s\n",
-					in.At.Format(time.TimeOnly), in.Status, in.Kind, in.CulpritService, in.CulpritOperation, in.TraceCount, in.Share, in.Candidates, in.Scores, in.Reason)
+				fmt.Fprintf(opts.Trace, "%s %-8s %s %-28s %-40.40s from %s traces %4d share %.2f candidates %v %.2f | %s\n",
+					in.At.Format(time.TimeOnly), in.Status, in.Kind, in.CulpritService, in.CulpritOperation, in.WindowStart.Format(time.TimeOnly), in.TraceCount, in.Share, in.Candidates, in.Scores, in.Reason)
 			}
 		}
 	}

@@ -163,6 +163,10 @@ func (r *Reader) emitLogs(ld plog.Logs, logs []logRec) {
 		if s := r.strs.s[l.container]; s != "" {
 			a.PutStr("k8s.container.name", s)
 		}
+		if l.codeLine > 0 {
+			a.PutStr("code.namespace", r.strs.s[l.codeClass])
+			a.PutInt("code.lineno", l.codeLine)
+		}
 	}
 }
 

@@ -217,6 +217,7 @@ func (m *merger) add(fd *fileData) {
 			l.container = strs[l.container]
 			l.stream = strs[l.stream]
 			l.sevText = strs[l.sevText]
+			l.codeClass = strs[l.codeClass]
 		}
 		r.logs = append(r.logs, fd.logs...)
 	}

@@ -22,6 +22,10 @@ type logRec struct {
 	sevText   uint32 // index into Reader.strs
 	sev       plog.SeverityNumber
 	body      string
+	// codeClass (index into Reader.strs) and codeLine are where the line
+	// says it was written; codeLine is 0 when it does not say.
+	codeClass uint32
+	codeLine  int64
 }
 
 // dockerLog is the container runtime's JSON record in the Log column.
@@ -86,6 +90,9 @@ func (fd *fileData) readLogs(path string) error {
 		var word string
 		l.sev, word, l.body = parseLine(d.Log)
 		l.sevText = fd.strs.intern(word)
+		if class, line, ok := codeLocation(l.body); ok {
+			l.codeClass, l.codeLine = fd.strs.intern(class), line
+		}
 		fd.logs = append(fd.logs, l)
 		return true
 	})
@@ -94,6 +101,24 @@ func (fd *fileData) readLogs(path string) error {
 	}
 	st.Files++
 	return nil
+}
+
+// codeLocation reads where a Java line says it was written: a message that
+// starts with logback's %logger#%line ("t.s.TravelServiceImpl#372 ...", a
+// logger's name may hold brackets: "o.a.c.c.C.[.[.[.[dispatcherServlet]#175"),
+// what the OpenTelemetry logback appender sends as code.namespace and
+// code.lineno when it captures code attributes.
+func codeLocation(body string) (class string, line int64, ok bool) {
+	field, _, _ := strings.Cut(body, " ")
+	class, num, found := strings.Cut(field, "#")
+	if !found || class == "" {
+		return "", 0, false
+	}
+	line, err := strconv.ParseInt(num, 10, 32)
+	if err != nil || line <= 0 {
+		return "", 0, false
+	}
+	return class, line, true
 }
 
 // logTime is a row's time: TimeUnixNano when it agrees with Timestamp (it has

@@ -545,6 +545,28 @@ func TestParseLine(t *testing.T) {
 	}
 }
 
+// A Java line names the statement that wrote it (logback's %logger#%line):
+// the record carries it as code attributes, the statement being its
+// template. Anything else names none.
+func TestCodeLocation(t *testing.T) {
+	for body, want := range map[string]struct {
+		class string
+		line  int64
+	}{
+		"t.s.TravelServiceImpl#372 TraceID: ffc8 SpanID: 439b [queryInfo][Query trips]": {"t.s.TravelServiceImpl", 372},
+		"o.a.c.c.C.[.[.[.[dispatcherServlet]#175 TraceID: 7e16":                         {"o.a.c.c.C.[.[.[.[dispatcherServlet]", 175},
+		"c.x.Pay - boom":        {},
+		"#12 is not a class":    {},
+		"Order#abc has no line": {},
+		"":                      {},
+	} {
+		class, line, ok := codeLocation(body)
+		if class != want.class || line != want.line || ok != (want.line > 0) {
+			t.Errorf("codeLocation(%q) = %q %d %v, want %q %d", body, class, line, ok, want.class, want.line)
+		}
+	}
+}
+
 // datasetDir is the real dataset: $RCA_DATASET or shared/datasets beside the
 // repository.
 func datasetDir(tb testing.TB) string {

@@ -42,6 +42,13 @@ type Span struct {
 	// Pattern identifies the set of log templates the span wrote (the path
 	// its code took); 0 when it wrote none.
 	Pattern uint64
+	// Entry is the request the span serves in its service: the service
+	// that called the visit and the name of the span that began it (the
+	// span itself when it did), set by Diagnose for a span with a Pattern,
+	// whose paths are judged among those of the same entry and name: what a
+	// request asks decides its path (a shared handler's two endpoints, the
+	// train types one caller asks for and another does not).
+	Entry string
 }
 
 func (s *Span) failed() bool { return s.StatusError || s.HTTPStatus >= 500 || s.grpcFailed() }
@@ -388,7 +395,15 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 		// A span whose code took a path its operation never took (an
 		// exception caught, a wrong value returned, a step skipped) failed
 		// at what it usually does, even when it says nothing else.
-		d.novel[i] = s.Pattern != 0 && ref != nil && ref.NovelPattern(s.Service, s.Name, s.Pattern)
+		if s.Pattern != 0 {
+			e := d.visitEntry(spans, int32(i))
+			caller := ""
+			if p := d.parent[e]; p >= 0 {
+				caller = spans[p].Service
+			}
+			s.Entry = caller + " " + spans[e].Name
+			d.novel[i] = ref != nil && ref.NovelPattern(s.Service, s.Entry, s.Name, s.Pattern)
+		}
 		silent := !s.StatusOK && (len(s.Exceptions) > 0 || d.logError[i] || d.novel[i])
 		d.failed[i] = s.failed() || silent
 		if silent {
@@ -550,10 +565,26 @@ func (d *Diagnoser) failureText(spans []Span, service string) string {
 		case s.statusText() != "":
 			return s.statusText()
 		case d.novel[i]:
+			// The visit's own error line, when its entry wrote one, says
+			// what the new path did: the path is how, not what.
+			for p := d.parent[i]; p >= 0 && spans[p].Service == s.Service; p = d.parent[p] {
+				if d.logBody[p] != "" {
+					return d.logBody[p]
+				}
+			}
 			return NewPatternText + s.Name
 		}
 	}
 	return ""
+}
+
+// visitEntry is the span that began span i's visit to its service: its
+// farthest ancestor reached through spans of the same service.
+func (d *Diagnoser) visitEntry(spans []Span, i int32) int32 {
+	for p := d.parent[i]; p >= 0 && spans[p].Service == spans[i].Service; p = d.parent[p] {
+		i = p
+	}
+	return i
 }
 
 // below reports whether span i is a descendant of span top.

@@ -147,13 +147,13 @@ func TestGRPCStatusCodesTellAFailure(t *testing.T) {
 // beyond 50ms.
 type usualRef struct{ fixed }
 
-func (usualRef) Usual(PartKey) (time.Duration, bool)           { return 10 * time.Millisecond, true }
-func (usualRef) Breached(_ PartKey, v time.Duration) bool      { return v > 50*time.Millisecond }
-func (usualRef) CallerSlow(string, string) (float64, bool)     { return 0, false }
-func (usualRef) CalleeSlow(string, string) (float64, bool)     { return 0, false }
-func (usualRef) RecentBlame(string) time.Duration              { return 0 }
-func (usualRef) Saturated(string) bool                         { return false }
-func (usualRef) NovelPattern(_, _ string, pattern uint64) bool { return pattern == novelPattern }
+func (usualRef) Usual(PartKey) (time.Duration, bool)              { return 10 * time.Millisecond, true }
+func (usualRef) Breached(_ PartKey, v time.Duration) bool         { return v > 50*time.Millisecond }
+func (usualRef) CallerSlow(string, string) (float64, bool)        { return 0, false }
+func (usualRef) CalleeSlow(string, string) (float64, bool)        { return 0, false }
+func (usualRef) RecentBlame(string) time.Duration                 { return 0 }
+func (usualRef) Saturated(string) bool                            { return false }
+func (usualRef) NovelPattern(_, _, _ string, pattern uint64) bool { return pattern == novelPattern }
 
 // novelPattern is the log pattern usualRef has never seen.
 const novelPattern = 7
@@ -382,4 +382,26 @@ func TestAFailureIsTheSymptomOfADelayOnlyWhenItFollowsTheDelay(t *testing.T) {
 		sp(8, 7, "seat", "POST /seats", ptrace.SpanKindUnspecified, 511, 597),
 	}, 1)
 	assert.Equal(t, "seat", v.CulpritService, "retried until the last slow attempt")
+}
+
+// A span failed by its new path alone, in a visit whose first span wrote the
+// error line, takes its words from that line: the path is how it failed,
+// the line what. Without such a line, the new path is the failure's words.
+func TestANewPathSaysWhatItsVisitsErrorLineSays(t *testing.T) {
+	spans := []Span{
+		sp(1, 0, "gateway", "/*", ptrace.SpanKindUnspecified, 0, 40),
+		sp(2, 1, "preserve", "POST /preserve", ptrace.SpanKindUnspecified, 1, 39),
+		sp(3, 2, "preserve", "PreserveController.preserve", ptrace.SpanKindUnspecified, 2, 38),
+	}
+	spans[2].Pattern = novelPattern
+	logs := []Log{{Service: "preserve", SpanID: spans[1].ID, Severity: 17, Body: "Request processing failed: contacts is null"}}
+	v := NewDiagnoser().Diagnose(spans, logs, usualRef{fixed{}})
+	assert.Equal(t, KindError, v.Kind)
+	assert.Equal(t, "preserve", v.CulpritService)
+	assert.Equal(t, "Request processing failed: contacts is null", v.ErrorText)
+
+	spans[2].Entry = ""
+	v = NewDiagnoser().Diagnose(spans, nil, usualRef{fixed{}})
+	assert.Equal(t, NewPatternText+"PreserveController.preserve", v.ErrorText)
+	assert.Equal(t, "gateway POST /preserve", spans[2].Entry, "its visit began with POST /preserve, called by gateway")
 }

@@ -60,9 +60,10 @@ type Reference interface {
 	// Saturated tells whether the service is at its CPU limit right now
 	// (from its metrics).
 	Saturated(service string) bool
-	// NovelPattern tells whether the operation never wrote this log
-	// pattern before (see Span.Pattern); false while it is too new to tell.
-	NovelPattern(service, operation string, pattern uint64) bool
+	// NovelPattern tells whether the operation, in visits that began with
+	// entry, never wrote this log pattern before, or rarely and now most
+	// often (see Span.Pattern); false while it is too new to tell.
+	NovelPattern(service, entry, operation string, pattern uint64) bool
 }
 
 // parts decomposes the trace into visits and calls, appended to dst.

@@ -91,7 +91,11 @@ func (e *Evidence) Add(ld plog.Logs) {
 				var template logtemplate.ID
 				if !l.SpanID.IsEmpty() && l.Severity < plog.SeverityNumberError {
 					// Mined outside the lock: the miner has its own.
-					template, _ = e.templates.Template(l.Body)
+					if at := codeLocation(lr.Attributes()); at != "" {
+						template, _ = e.templates.Statement(at, l.Body)
+					} else {
+						template, _ = e.templates.Template(l.Body)
+					}
 				}
 				e.mu.Lock()
 				e.put(id, l, template)
@@ -116,6 +120,35 @@ func (e *Evidence) put(id pcommon.TraceID, l diagnosis.Log, template logtemplate
 	if st := (spanTemplate{l.SpanID, template}); template != 0 && len(te.templates) < maxTemplatesPerTrace && !slices.Contains(te.templates, st) {
 		te.templates = append(te.templates, st)
 	}
+}
+
+// codeLocation is the log statement a record names by its code.*
+// attributes (the semantic conventions' names, and those before 1.30): its
+// file, else its function, and its line; "" without a line (a function
+// holds many statements).
+func codeLocation(attrs pcommon.Map) string {
+	line, ok := attrs.Get("code.line.number")
+	if !ok {
+		if line, ok = attrs.Get("code.lineno"); !ok {
+			return ""
+		}
+	}
+	where := ""
+	for _, k := range [...]string{"code.file.path", "code.filepath", "code.function.name"} {
+		if v, ok := attrs.Get(k); ok && v.Str() != "" {
+			where = v.Str()
+			break
+		}
+	}
+	if where == "" {
+		ns, _ := attrs.Get("code.namespace")
+		fn, _ := attrs.Get("code.function")
+		where = ns.Str() + "." + fn.Str()
+		if where == "." {
+			return ""
+		}
+	}
+	return where + ":" + line.AsString()
 }
 
 // logged notes that service wrote a span-linked record at t.

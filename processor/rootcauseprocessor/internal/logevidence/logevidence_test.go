@@ -69,3 +69,31 @@ func TestASpansSilenceIsKnownOnceItsServicesLaterRecordsCame(t *testing.T) {
 	_, patterns = e.Take(pcommon.TraceID{15: 1})
 	assert.Len(t, patterns[pcommon.SpanID{7: 1}], 1)
 }
+
+// A record that names its code location (code.* attributes, both
+// generations of names) has its statement as its template: two messages of
+// one statement are one step of the path, whatever their words.
+func TestARecordsCodeLocationIsItsTemplate(t *testing.T) {
+	for _, names := range [][3]string{{"code.filepath", "code.lineno", ""}, {"code.file.path", "code.line.number", ""}, {"code.namespace", "code.lineno", "code.function"}} {
+		e := New(10, logtemplate.New(0))
+		ld := plog.NewLogs()
+		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutStr("service.name", "travel")
+		for i, body := range []string{"[queryInfo][Trips of shanghai suzhou]", "[queryInfo][Trips of nanjing shanghai hongqiao]"} {
+			lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+			lr.SetTraceID(pcommon.TraceID{15: byte(i + 1)})
+			lr.SetSpanID(pcommon.SpanID{7: byte(i + 1)})
+			lr.SetSeverityNumber(plog.SeverityNumberInfo)
+			lr.Body().SetStr(body)
+			lr.Attributes().PutStr(names[0], "travel.TravelServiceImpl")
+			lr.Attributes().PutInt(names[1], 372)
+			if names[2] != "" {
+				lr.Attributes().PutStr(names[2], "queryInfo")
+			}
+		}
+		e.Add(ld)
+		_, a := e.Take(pcommon.TraceID{15: 1})
+		_, b := e.Take(pcommon.TraceID{15: 2})
+		assert.Equal(t, a[pcommon.SpanID{7: 1}], b[pcommon.SpanID{7: 2}], "%v", names)
+	}
+}

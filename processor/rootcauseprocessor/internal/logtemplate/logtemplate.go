@@ -39,8 +39,11 @@ type Miner struct {
 	mu     sync.Mutex
 	max    int
 	groups map[groupKey][]*template
-	byID   []*template // by ID - 1
-	n      int
+	// statements are the templates of records that name the code that
+	// wrote them, by its location.
+	statements map[string]*template
+	byID       []*template // by ID - 1
+	n          int
 	// rejected counts the messages of new templates refused because the
 	// bound was reached; they get their masked text as template.
 	rejected bounded.Tally
@@ -65,7 +68,62 @@ type ID uint32
 
 // New returns a miner that keeps at most maxTemplates templates (zero: no bound).
 func New(maxTemplates int) *Miner {
-	return &Miner{max: maxTemplates, groups: map[groupKey][]*template{}}
+	return &Miner{max: maxTemplates, groups: map[groupKey][]*template{}, statements: map[string]*template{}}
+}
+
+// Statement returns the template of msg written by the log statement at
+// location (its code's file or function and line, as a record's code.*
+// attributes name it), learning it. The statement is the template, whatever
+// its words: a message that lists a variable number of items, or names a
+// station or a user, is one template, where mining makes one for each
+// length and cannot tell a name from a word. Its text generalizes as
+// Drain's does, over the messages of the same length.
+func (m *Miner) Statement(location, msg string) (ID, string) {
+	var buf [maxTokens]string
+	tokens := tokenize(msg, buf[:])
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t := m.statements[location]; t != nil {
+		if len(tokens) == len(t.tokens) {
+			generalize(t, tokens)
+		}
+		return t.id, t.text
+	}
+	t, text := m.add(tokens)
+	if t == nil {
+		return 0, text
+	}
+	m.statements[location] = t
+	return t.id, t.text
+}
+
+// add learns a new template of tokens; beyond the bound it learns none and
+// returns nil, with the tokens' text.
+func (m *Miner) add(tokens []string) (*template, string) {
+	text := strings.Join(tokens, " ")
+	if m.max > 0 && m.n >= m.max {
+		m.rejected.Add(1)
+		return nil, text
+	}
+	m.n++
+	t := &template{id: ID(m.n), tokens: slices.Clone(tokens), text: text}
+	m.byID = append(m.byID, t)
+	return t, text
+}
+
+// generalize makes the tokens of t that differ from tokens variables, its
+// text with them.
+func generalize(t *template, tokens []string) {
+	changed := false
+	for i, tok := range tokens {
+		if t.tokens[i] != tok && t.tokens[i] != Wildcard {
+			t.tokens[i] = Wildcard
+			changed = true
+		}
+	}
+	if changed {
+		t.text = strings.Join(t.tokens, " ")
+	}
 }
 
 // Template returns the template of msg, learning it: its ID and its text.
@@ -86,27 +144,14 @@ func (m *Miner) Template(msg string) (ID, string) {
 		}
 	}
 	if best != nil && bestSim >= similarity {
-		changed := false
-		for i, tok := range tokens {
-			if best.tokens[i] != tok && best.tokens[i] != Wildcard {
-				best.tokens[i] = Wildcard
-				changed = true
-			}
-		}
-		if changed {
-			best.text = strings.Join(best.tokens, " ")
-		}
+		generalize(best, tokens)
 		return best.id, best.text
 	}
-	text := strings.Join(tokens, " ")
-	if m.max > 0 && m.n >= m.max {
-		m.rejected.Add(1)
+	t, text := m.add(tokens)
+	if t == nil {
 		return 0, text
 	}
-	m.n++
-	t := &template{id: ID(m.n), tokens: slices.Clone(tokens), text: text}
 	m.groups[key] = append(m.groups[key], t)
-	m.byID = append(m.byID, t)
 	return t.id, t.text
 }
 

@@ -66,3 +66,22 @@ func TestTokenize(t *testing.T) {
 	long := strings.Repeat("w ", 2*maxTokens)
 	assert.Len(t, tokenize(long, buf[:]), maxTokens)
 }
+
+// A record that names the statement that wrote it has that statement as its
+// template: lists of any length, names a miner takes for words, are one;
+// two statements are two templates even when their words are the same.
+func TestAStatementIsItsTemplate(t *testing.T) {
+	m := New(0)
+	aID, _ := m.Statement("TravelServiceImpl.java:372", "[queryInfo][Trips of shanghai suzhou][count: 2]")
+	bID, b := m.Statement("TravelServiceImpl.java:372", "[queryInfo][Trips of nanjing shanghai hongqiao][count: 3]")
+	cID, c := m.Statement("TravelServiceImpl.java:372", "[queryInfo][Trips of beijing shanghai][count: 1]")
+	assert.Equal(t, aID, bID, "another length, the same statement")
+	assert.Equal(t, bID, cID)
+	assert.Equal(t, "[queryInfo][Trips of shanghai suzhou][count: <*>", b, "the text is the first message's")
+	assert.Equal(t, "[queryInfo][Trips of <*> <*> <*>", c, "generalized by those of its length")
+	dID, _ := m.Statement("TravelServiceImpl.java:380", "[queryInfo][Trips of shanghai suzhou][count: 2]")
+	assert.NotEqual(t, aID, dID, "another statement")
+	minedID, _ := m.Template("[queryInfo][Trips of shanghai suzhou][count: 2]")
+	assert.NotEqual(t, aID, minedID, "a statement's template is not a mined one")
+	assert.Equal(t, 3, m.Len())
+}

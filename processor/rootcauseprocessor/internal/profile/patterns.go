@@ -1,6 +1,11 @@
 package profile // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
 
-import "time"
+import (
+	"math"
+	"time"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
+)
 
 // A span's log pattern is the set of log templates it wrote: the path its
 // code took. An operation takes few paths (the Train Ticket services take one
@@ -18,16 +23,25 @@ import "time"
 // while its service's errors were not surging: a path taken now and then is
 // learned after a window, a fault's new path is not learned while it lasts.
 //
-// A known path is evidence when the operation's usual path changed: one it
-// took in less than half its spans before the window is taken by half of the
-// window's spans at least, more often than its history makes likely (the
+// Paths rarely or never taken are evidence together when the operation's
+// usual behaviour changed: the paths made of lines it wrote before (a step
+// skipped, known steps in another mix) that it took in fewer than one span
+// in ten before the window, or never, are taken by half of the window's
+// spans at least, more often than its history makes likely (the
 // beta-binomial test of errorsSurging, with the uninformed prior: half a
-// span each way). A step the code skips on every request (a usual line no
+// span each way), over a window that holds half the operation's usual
+// traffic at least. A step the code skips on every request (a usual line no
 // longer written) then shows even when the operation skipped it once or
-// twice before; a path the workload takes more often, among those it
-// always took, is still the rarer one or was seen in half the history.
+// twice before, and a new path shows with a minute of history; a path the
+// workload takes more often, among those the operation always took, does
+// not, nor do the first spans of a window, too few to tell, nor paths with
+// lines never written before: a message whose words vary (a station's
+// name, a count of items) makes those as easily as a new branch does, and
+// is judged by the rule above, where new paths are rare.
 
-type opKey struct{ service, operation string }
+// opKey is an operation in visits that began with entry: the paths of a
+// handler shared by two endpoints are two sets.
+type opKey struct{ service, entry, operation string }
 
 type opState struct {
 	first int64 // bucket of the first span with logs
@@ -35,6 +49,12 @@ type opState struct {
 	// seen once.
 	spans   counter
 	singles int
+	paths   []*patternState
+	// lines are the templates its spans wrote.
+	lines map[logtemplate.ID]struct{}
+	// changed is pathsChanged's answer for the bucket judged.
+	judged  int64
+	changed bool
 }
 
 type patternKey struct {
@@ -46,13 +66,21 @@ type patternState struct {
 	first int64 // bucket of the first sighting
 	spans counter
 	known bool
+	// recombined: every line of the path was written by the operation
+	// before the path's first sighting.
+	recombined bool
 }
 
-// ObservePattern records that a span of service's operation wrote the log
-// pattern, in a trace that ended at event time at.
-func (p *Profile) ObservePattern(at time.Time, service, operation string, pattern uint64) {
+// maxLinesPerOperation bounds the templates remembered per operation; a
+// path with a line beyond it is not a recombination.
+const maxLinesPerOperation = 256
+
+// ObservePattern records that a span of service's operation, in a visit
+// that began with entry, wrote the log pattern, made of the templates
+// lines, in a trace that ended at event time at.
+func (p *Profile) ObservePattern(at time.Time, service, entry, operation string, pattern uint64, lines []logtemplate.ID) {
 	idx := p.at(at)
-	k := patternKey{opKey{service, operation}, pattern}
+	k := patternKey{opKey{service, entry, operation}, pattern}
 	op := p.operations[k.opKey]
 	ps := p.patterns[k]
 	if op == nil || ps == nil {
@@ -61,11 +89,20 @@ func (p *Profile) ObservePattern(at time.Time, service, operation string, patter
 			return
 		}
 		if op == nil {
-			op = &opState{first: idx}
+			op = &opState{first: idx, lines: map[logtemplate.ID]struct{}{}}
 			p.operations[k.opKey] = op
 		}
-		ps = &patternState{first: idx}
+		ps = &patternState{first: idx, recombined: true}
+		for _, l := range lines {
+			if _, ok := op.lines[l]; !ok {
+				ps.recombined = false
+				if len(op.lines) < maxLinesPerOperation {
+					op.lines[l] = struct{}{}
+				}
+			}
+		}
 		p.patterns[k] = ps
+		op.paths = append(op.paths, ps)
 	}
 	op.spans.add(idx)
 	ps.spans.add(idx)
@@ -91,32 +128,98 @@ func (p *Profile) learn(k patternKey, op *opState, ps *patternState, idx int64) 
 }
 
 // NovelPattern implements diagnosis.Reference.
-func (p *Profile) NovelPattern(service, operation string, pattern uint64) bool {
-	op := p.operations[opKey{service, operation}]
+func (p *Profile) NovelPattern(service, entry, operation string, pattern uint64) bool {
+	op := p.operations[opKey{service, entry, operation}]
 	if op == nil || p.last-op.first < buckets {
 		return false // too new to judge
 	}
-	k := patternKey{opKey{service, operation}, pattern}
+	k := patternKey{opKey{service, entry, operation}, pattern}
 	ps := p.patterns[k]
-	if ps != nil && p.learn(k, op, ps, p.last) {
-		return p.usualPathChanged(op, ps)
+	if (ps == nil || !p.learn(k, op, ps, p.last)) && p.newPathsSurging(op) {
+		return true
 	}
-	// New paths are evidence where they are rare.
-	return float64(max(op.singles, 1)) < surprise*float64(op.spans.total)
+	return p.rarePath(op, ps) && p.pathsChanged(op)
 }
 
-// usualPathChanged: the known path ps, taken in less than half of the
-// operation's spans before the window, is taken in half of the window's
-// spans at least, beyond what its history makes likely.
-func (p *Profile) usualPathChanged(op *opState, ps *patternState) bool {
-	history := p.historyBuckets(p.last)
-	if history < buckets/2 {
+// newPathsSurging: new paths are rare for the operation (Good-Turing's
+// estimate of the chance that a span takes one, the share of its spans
+// whose path was seen once, is below surprise), and the window's spans take
+// paths not known yet, this one included, more often than that chance
+// makes likely. One span on a path not seen in a hundred is not yet a
+// change: the next hundred may well hold one.
+func (p *Profile) newPathsSurging(op *opState) bool {
+	chance := float64(max(op.singles, 1)) / float64(op.spans.total)
+	if chance >= surprise {
 		return false
 	}
-	n, k := ps.spans.split(p.last)
+	spans, _ := op.spans.split(p.last)
+	n := 1 // this span's
+	for _, ps := range op.paths {
+		if !ps.known {
+			n += ps.spans.window(p.last)
+		}
+	}
+	return binomialTail(n, spans+1, chance) < surprise
+}
+
+// rarePath: ps is a recombination of the operation's lines that it took in
+// fewer than one span in ten before the window. The first span of a new
+// path is none: its lines are not known yet.
+func (p *Profile) rarePath(op *opState, ps *patternState) bool {
+	if ps == nil || !ps.recombined {
+		return false
+	}
+	_, before := op.spans.split(p.last)
+	_, k := ps.spans.split(p.last)
+	return rareShare*float64(k) < float64(before)
+}
+
+// rareShare: a path taken in fewer than one span in rareShare is rare.
+const rareShare = 10
+
+// pathsChanged: the operation's rare and new paths together are taken by
+// half of the window's spans at least, beyond what its history makes
+// likely, in a window that holds half its usual traffic at least. Judged
+// once a bucket: an operation may have many paths.
+func (p *Profile) pathsChanged(op *opState) bool {
+	if op.judged == p.last {
+		return op.changed
+	}
+	op.judged, op.changed = p.last, false
+	if !p.judgedAt(p.last) {
+		return false
+	}
 	spans, before := op.spans.split(p.last)
-	if 2*n < spans || 10*k >= before || 2*int64(spans)*history < int64(before)*buckets {
-		return false
+	n, k := 0, 0
+	for _, ps := range op.paths {
+		if pn, pk := ps.spans.split(p.last); ps.recombined && rareShare*float64(pk) < float64(before) {
+			n, k = n+pn, k+pk
+		}
 	}
-	return betaBinomialTail(n, spans, 0.5+float64(k), 0.5+float64(before-k)) < surprise
+	op.changed = 2*n >= spans &&
+		binomialTail(n, spans, 1.0/rareShare) < surprise &&
+		betaBinomialTail(n, spans, 0.5+float64(k), 0.5+float64(before-k)) < surprise
+	return op.changed
+}
+
+// binomialTail is P(X >= n) for X the successes in trials of chance p.
+func binomialTail(n, trials int, p float64) float64 {
+	if n <= 0 {
+		return 1
+	}
+	if n > trials {
+		return 0
+	}
+	// The terms from x = n on, each from the one before.
+	lg := func(x float64) float64 { v, _ := math.Lgamma(x); return v }
+	N, fn := float64(trials), float64(n)
+	ways := math.Round(math.Exp(lg(N+1) - lg(fn+1) - lg(N-fn+1)))
+	term := ways * math.Pow(p, fn) * math.Pow(1-p, N-fn)
+	tail := 0.0
+	for x := n; x <= trials && term > 0; x++ {
+		tail += term
+		fx := float64(x)
+		term *= (N - fx) / (fx + 1) * p / (1 - p)
+	}
+	return min(1, tail)
 }

@@ -296,8 +296,8 @@ func TestNewPathsAreNovelOnlyWhereNewPathsAreRare(t *testing.T) {
 	usual, branch, fault := uint64(1), uint64(2), uint64(3)
 	now := t0
 	// A young operation: nothing is novel.
-	p.ObservePattern(now, "contacts", "find", usual)
-	assert.False(t, p.NovelPattern("contacts", "find", fault), "too new to judge")
+	p.ObservePattern(now, "contacts", "GET /", "find", usual, nil)
+	assert.False(t, p.NovelPattern("contacts", "GET /", "find", fault), "too new to judge")
 	// Two minutes of one path, with another branch taken now and then.
 	for i := range 1200 {
 		now = now.Add(100 * time.Millisecond)
@@ -305,19 +305,24 @@ func TestNewPathsAreNovelOnlyWhereNewPathsAreRare(t *testing.T) {
 		if i%300 == 0 {
 			pat = branch
 		}
-		p.ObservePattern(now, "contacts", "find", pat)
+		p.ObservePattern(now, "contacts", "GET /", "find", pat, nil)
 	}
-	assert.False(t, p.NovelPattern("contacts", "find", usual))
-	assert.False(t, p.NovelPattern("contacts", "find", branch), "a branch taken before is learned after a window")
-	assert.True(t, p.NovelPattern("contacts", "find", fault), "a path never taken")
+	assert.False(t, p.NovelPattern("contacts", "GET /", "find", usual))
+	assert.False(t, p.NovelPattern("contacts", "GET /", "find", branch), "a branch taken before is learned after a window")
+	assert.False(t, p.NovelPattern("contacts", "GET /", "find", fault), "one span on a path never taken: the next hundred may hold one")
+	for range 3 {
+		now = now.Add(100 * time.Millisecond)
+		p.ObservePattern(now, "contacts", "GET /", "find", fault, nil)
+	}
+	assert.True(t, p.NovelPattern("contacts", "GET /", "find", fault), "four in a window, where one in 1200 took a new path")
 
 	// An operation that logs a variable number of items writes a new
 	// pattern every time: new paths are not rare, and none is novel.
 	for i := range 1200 {
 		now = now.Add(100 * time.Millisecond)
-		p.ObservePattern(now, "route", "queryByIds", uint64(100+i))
+		p.ObservePattern(now, "route", "GET /", "queryByIds", uint64(100+i), nil)
 	}
-	assert.False(t, p.NovelPattern("route", "queryByIds", 99999))
+	assert.False(t, p.NovelPattern("route", "GET /", "queryByIds", 99999))
 }
 
 // TestAFailureIsJudgedOnceItCannotBeSteadySinceTheStart: a collector that
@@ -362,7 +367,7 @@ func TestAUsualPathThatChangesIsNovel(t *testing.T) {
 	run := func(p *Profile, now time.Time, n int, step time.Duration, path func(i int) uint64) time.Time {
 		for i := range n {
 			now = now.Add(step)
-			p.ObservePattern(now, "route", "queryByIds", path(i))
+			p.ObservePattern(now, "route", "GET /", "queryByIds", path(i), nil)
 		}
 		return now
 	}
@@ -376,10 +381,10 @@ func TestAUsualPathThatChangesIsNovel(t *testing.T) {
 	})
 	now = now.Add(10 * time.Minute)
 	now = run(p, now, 2, time.Second, func(int) uint64 { return skipped })
-	assert.False(t, p.NovelPattern("route", "queryByIds", skipped), "two spans of a window tell nothing yet")
+	assert.False(t, p.NovelPattern("route", "GET /", "queryByIds", skipped), "two spans of a window tell nothing yet")
 	now = run(p, now, 20, time.Second, func(int) uint64 { return skipped })
-	assert.True(t, p.NovelPattern("route", "queryByIds", skipped), "the line is skipped on every request")
-	assert.False(t, p.NovelPattern("route", "queryByIds", routine))
+	assert.True(t, p.NovelPattern("route", "GET /", "queryByIds", skipped), "the line is skipped on every request")
+	assert.False(t, p.NovelPattern("route", "GET /", "queryByIds", routine))
 
 	// Two common paths, 60/40 before; the second takes all spans now.
 	p = newProfile()
@@ -391,5 +396,50 @@ func TestAUsualPathThatChangesIsNovel(t *testing.T) {
 	})
 	now = now.Add(10 * time.Minute)
 	run(p, now, 50, time.Second, func(int) uint64 { return other })
-	assert.False(t, p.NovelPattern("route", "queryByIds", other), "a common path taken more often is the workload")
+	assert.False(t, p.NovelPattern("route", "GET /", "queryByIds", other), "a common path taken more often is the workload")
+}
+
+func TestBinomialTail(t *testing.T) {
+	assert.InDelta(t, 0.01, binomialTail(2, 2, 0.1), 1e-12)
+	assert.Greater(t, binomialTail(2, 2, 0.1), 0.01, "two of two at one in ten is not less than once in a hundred")
+	assert.InDelta(t, 1-0.9*0.9*0.9-3*0.1*0.9*0.9, binomialTail(2, 3, 0.1), 1e-12)
+	assert.Equal(t, 1.0, binomialTail(0, 5, 0.1))
+	assert.Equal(t, 0.0, binomialTail(6, 5, 0.1))
+}
+
+// Paths with lines the operation never wrote (a message whose words vary
+// makes new templates as easily as a new branch does) are no evidence of a
+// changed behaviour by their number alone; a known step skipped is. And an
+// operation's paths are judged per entry: the spans of another endpoint's
+// visits take their own paths.
+func TestOnlyKnownLinesInAnotherMixChangeAPath(t *testing.T) {
+	const a, b = logtemplate.ID(1), logtemplate.ID(2)
+	history := func(p *Profile) time.Time {
+		now := t0
+		for i := range 40 {
+			now = now.Add(1500 * time.Millisecond)
+			p.ObservePattern(now, "route", "GET /ids", "queryByIds", 1, []logtemplate.ID{a, b})
+			if i%4 == 0 {
+				p.ObservePattern(now, "route", "GET /id", "queryByIds", 2, []logtemplate.ID{a})
+			}
+		}
+		return now.Add(10 * time.Minute)
+	}
+	p := newProfile()
+	now := history(p)
+	for i := range 30 {
+		now = now.Add(time.Second)
+		// Each span a line never seen: a station's name in the message.
+		p.ObservePattern(now, "route", "GET /ids", "queryByIds", uint64(100+i), []logtemplate.ID{a, logtemplate.ID(100 + i)})
+	}
+	assert.False(t, p.NovelPattern("route", "GET /ids", "queryByIds", 129), "new words, not a new mix of steps")
+
+	p = newProfile()
+	now = history(p)
+	for range 30 {
+		now = now.Add(time.Second)
+		p.ObservePattern(now, "route", "GET /ids", "queryByIds", 2, []logtemplate.ID{a}) // b skipped
+	}
+	assert.True(t, p.NovelPattern("route", "GET /ids", "queryByIds", 2), "a known step skipped on every request")
+	assert.False(t, p.NovelPattern("route", "GET /id", "queryByIds", 2), "the usual path of the other endpoint")
 }
