@@ -59,12 +59,22 @@ func TestDiskBudgetRefuses(t *testing.T) {
 		change func(jaeger map[string]any)
 		want   []string
 	}{
-		{"bounded in requests", func(q map[string]any) { delete(q, "sizer"); q["queue_size"] = 1000 },
-			[]string{"compose otelcol-rca exporter otlp_grpc/jaeger: its sending_queue on disk is bounded in requests (1000"}},
-		{"the default bound", func(q map[string]any) { delete(q, "sizer"); delete(q, "queue_size") },
-			[]string{"compose otelcol-rca exporter otlp_grpc/jaeger: its sending_queue on disk is bounded in requests (1000"}},
-		{"more than half the volume", func(q map[string]any) { q["queue_size"] = 400 << 20 },
-			[]string{"compose otelcol-rca: its queues on disk (elasticsearch 2 × 96; otlp_grpc/jaeger 1 × 400) may hold 592 MiB together, more than half of its 1024 MiB volume"}},
+		{
+			name:   "bounded in requests",
+			change: func(q map[string]any) { delete(q, "sizer"); q["queue_size"] = 1000 },
+			want:   []string{"compose otelcol-rca exporter otlp_grpc/jaeger: its sending_queue on disk is bounded in requests (1000"},
+		},
+		{
+			name:   "the default bound",
+			change: func(q map[string]any) { delete(q, "sizer"); delete(q, "queue_size") },
+			want:   []string{"compose otelcol-rca exporter otlp_grpc/jaeger: its sending_queue on disk is bounded in requests (1000"},
+		},
+		{
+			name:   "more than half the volume",
+			change: func(q map[string]any) { q["queue_size"] = 400 << 20 },
+			want: []string{"compose otelcol-rca: its queues on disk (elasticsearch 2 × 96; otlp_grpc/jaeger 1 × 400) " +
+				"may hold 592 MiB together, more than half of its 1024 MiB volume"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := compose

@@ -11,11 +11,9 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
-	"github.com/otelcol-rca/otelcol-rca/processor/oversizeprocessor/internal/metadata"
 	"github.com/otelcol-rca/otelcol-rca/processor/oversizeprocessor/internal/metadatatest"
 )
 
@@ -40,7 +38,7 @@ func TestOversizedSpanDroppedAndCounted(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.ConsumeTraces(context.Background(), td))
 
-	require.Equal(t, 1, len(next.AllTraces()))
+	require.Len(t, next.AllTraces(), 1)
 	got := next.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 	require.Equal(t, 2, got.Len(), "the two spans that fit pass")
 	for _, s := range got.All() {
@@ -94,7 +92,6 @@ func TestOversizedLogRecordDroppedAndCounted(t *testing.T) {
 }
 
 func TestConfigRefusesNoBound(t *testing.T) {
-	assert.Error(t, (&Config{}).Validate())
-	assert.NoError(t, NewFactory().CreateDefaultConfig().(*Config).Validate())
-	_ = processortest.NewNopSettings(metadata.Type)
+	require.Error(t, (&Config{}).Validate())
+	require.NoError(t, NewFactory().CreateDefaultConfig().(*Config).Validate())
 }
