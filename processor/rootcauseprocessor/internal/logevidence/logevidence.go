@@ -7,6 +7,7 @@ package logevidence // import "github.com/otelcol-rca/otelcol-rca/processor/root
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -36,8 +37,11 @@ type Evidence struct {
 	templates *logtemplate.Miner
 	byTrace   *bounded.FIFO[pcommon.TraceID, *traceEvidence]
 	evicted   bounded.Tally
-	// loggedThrough is each service's newest span-linked record's time.
+	// loggedThrough is each service's newest span-linked record's time;
+	// anyLogged whether it holds any (so that a deployment without logs
+	// never takes the lock for it).
 	loggedThrough *bounded.FIFO[string, int64]
+	anyLogged     atomic.Bool
 }
 
 // maxLoggingServices bounds the services whose log streams are followed; a
@@ -155,6 +159,7 @@ func codeLocation(attrs pcommon.Map) string {
 func (e *Evidence) logged(service string, t int64) {
 	if through, ok := e.loggedThrough.Get(service); !ok || t > through {
 		e.loggedThrough.Put(service, t)
+		e.anyLogged.Store(true)
 	}
 }
 
@@ -174,6 +179,9 @@ func recordTime(lr plog.LogRecord) int64 {
 // traces travel in separate pipelines and batches), and its silence is not
 // known.
 func (e *Evidence) WroteNothing(service string, end int64) bool {
+	if !e.anyLogged.Load() {
+		return false
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	through, ok := e.loggedThrough.Get(service)
