@@ -63,11 +63,12 @@ import (
 //
 // One pod a workload: replicas are the same container.
 //
-// In Kubernetes, every collector's own metrics must be scraped by Prometheus
-// (k8s/config/prometheus.yml): once the stack has settled, each of its scrape
-// targets is fetched as Prometheus would (a static host:port, or the
-// addresses a headless Service lists), and every collector must have been
-// scraped for the collector's own metrics.
+// Every collector's own metrics must be scraped by Prometheus
+// (prometheus/prometheus.yml in compose, k8s/config/prometheus.yml in
+// Kubernetes): once the stack has settled, each of its scrape targets is
+// fetched as Prometheus would (a static host:port, or the addresses a
+// headless Service lists), and every collector must have been scraped for
+// the collector's own metrics.
 
 // TestDeploymentsStart runs docker-compose.yml and deploy/k8s as described
 // above, and checks that the compose stack fails as it would when the token
@@ -80,7 +81,10 @@ func TestDeploymentsStart(t *testing.T) {
 	images := buildImages(t)
 
 	t.Run("compose", func(t *testing.T) {
-		failures := runStack(t, composeStack(t, images, loadCompose(t), 1))
+		f := loadCompose(t)
+		s := composeStack(t, images, f, 1)
+		s.whileUp = func() map[string]error { return composeOwnMetrics(t, s, f) }
+		failures := runStack(t, s)
 		for _, name := range slices.Sorted(maps.Keys(failures)) {
 			t.Errorf("%s: %v", name, failures[name])
 		}
@@ -116,7 +120,7 @@ func TestDeploymentsStart(t *testing.T) {
 	t.Run("kubernetes", func(t *testing.T) {
 		o := loadK8s(t)
 		s := k8sStack(t, images, o, 2)
-		s.whileUp = func() map[string]error { return scrapeOwnMetrics(t, s, o) }
+		s.whileUp = func() map[string]error { return k8sOwnMetrics(t, s, o) }
 		failures := runStack(t, s)
 		for _, name := range slices.Sorted(maps.Keys(failures)) {
 			t.Errorf("%s: %v", name, failures[name])
@@ -548,81 +552,125 @@ func containerPort(t *testing.T, c *container, kc corev1.Container, port string)
 // ownMetric is a metric every collector exposes among its own.
 const ownMetric = "otelcol_process_uptime"
 
-// scrapeOwnMetrics fetches every target of the Kubernetes Prometheus's scrape
-// jobs in the running stack s, and fails each collector container (image
-// otelcol-rca) whose own metrics no job scraped.
-func scrapeOwnMetrics(t *testing.T, s *stack, o *k8sObjects) map[string]error {
+// promScrapeConfig is the part of a Prometheus scrape configuration
+// scrapeOwnMetrics follows to its targets.
+type promScrapeConfig struct {
+	JobName       string `yaml:"job_name"`
+	MetricsPath   string `yaml:"metrics_path"`
+	StaticConfigs []struct {
+		Targets []string `yaml:"targets"`
+	} `yaml:"static_configs"`
+	DNSSDConfigs []struct {
+		Names []string `yaml:"names"`
+		Type  string   `yaml:"type"`
+		Port  int      `yaml:"port"`
+	} `yaml:"dns_sd_configs"`
+}
+
+// scrapeOwnMetrics fetches every target of the scrape jobs of the
+// Prometheus configuration promFile (relative to deploy/) in the running
+// stack s, and fails each of the collector containers named whose own
+// metrics no job scraped. dnsTarget is the host:port a dns_sd_configs name
+// is scraped at, or an error when Prometheus would not reach each collector
+// through it; nil when the deployment has no such names.
+func scrapeOwnMetrics(t *testing.T, s *stack, promFile string, dnsTarget func(name, typ string, port int) (string, error), collectors []string) map[string]error {
 	t.Helper()
 	var prom struct {
-		ScrapeConfigs []struct {
-			JobName       string `yaml:"job_name"`
-			MetricsPath   string `yaml:"metrics_path"`
-			StaticConfigs []struct {
-				Targets []string `yaml:"targets"`
-			} `yaml:"static_configs"`
-			DNSSDConfigs []struct {
-				Names []string `yaml:"names"`
-				Type  string   `yaml:"type"`
-				Port  int      `yaml:"port"`
-			} `yaml:"dns_sd_configs"`
-		} `yaml:"scrape_configs"`
+		ScrapeConfigs []promScrapeConfig `yaml:"scrape_configs"`
 	}
-	readYAML(t, filepath.Join(k8sDir, "config", "prometheus.yml"), &prom)
+	readYAML(t, promFile, &prom)
 	scraped := map[string]string{} // address → the job that scraped its own metrics
 	client := &http.Client{Timeout: 5 * time.Second}
 	for _, job := range prom.ScrapeConfigs {
-		var targets []string // host:port, the hosts as Kubernetes names
+		var targets []string // host:port, the hosts as the deployment names them
 		for _, sc := range job.StaticConfigs {
 			targets = append(targets, sc.Targets...)
 		}
 		for _, sd := range job.DNSSDConfigs {
 			for _, name := range sd.Names {
-				svc := o.service(name)
-				if svc == nil || svc.Spec.ClusterIP != corev1.ClusterIPNone || sd.Type != "A" {
-					// A Service's own address would hand each scrape to any one of its pods.
-					t.Errorf("prometheus.yml job %s: %s is not a headless Service listed by A records: Prometheus would not reach each pod", job.JobName, name)
+				if dnsTarget == nil {
+					t.Errorf("%s job %s: dns_sd_configs name %s: this deployment's test resolves no DNS names; teach it", promFile, job.JobName, name)
 					continue
 				}
-				targets = append(targets, net.JoinHostPort(name, strconv.Itoa(sd.Port)))
+				target, err := dnsTarget(name, sd.Type, sd.Port)
+				if err != nil {
+					t.Errorf("%s job %s: %v", promFile, job.JobName, err)
+					continue
+				}
+				targets = append(targets, target)
 			}
 		}
 		for _, target := range targets {
 			host, port, err := net.SplitHostPort(target)
 			addr, ok := s.addrs[host]
 			if err != nil || !ok {
-				t.Errorf("prometheus.yml job %s: target %s names nothing in the deployment", job.JobName, target)
+				t.Errorf("%s job %s: target %s names nothing in the deployment", promFile, job.JobName, target)
 				continue
 			}
 			url := "http://" + net.JoinHostPort(addr, port) + cmp.Or(job.MetricsPath, "/metrics")
 			resp, err := client.Get(url)
 			if err != nil {
-				t.Errorf("prometheus.yml job %s: scrape %s (%s): %v", job.JobName, target, url, err)
+				t.Errorf("%s job %s: scrape %s (%s): %v", promFile, job.JobName, target, url, err)
 				continue
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
-				t.Errorf("prometheus.yml job %s: scrape %s (%s): %s", job.JobName, target, url, resp.Status)
+				t.Errorf("%s job %s: scrape %s (%s): %s", promFile, job.JobName, target, url, resp.Status)
 				continue
 			}
 			if bytes.Contains(body, []byte(ownMetric)) {
 				scraped[addr] = job.JobName
-				t.Logf("prometheus.yml job %s scrapes %s (%s): the collector's own metrics", job.JobName, target, url)
+				t.Logf("%s job %s scrapes %s (%s): the collector's own metrics", promFile, job.JobName, target, url)
 			}
 		}
 	}
+	if len(collectors) == 0 {
+		t.Errorf("%s: no collector in the deployment to scrape", promFile)
+	}
 	failures := map[string]error{}
-	for _, w := range o.workloads() {
-		for _, kc := range w.pod.Spec.Containers {
-			if !strings.HasPrefix(kc.Image, "otelcol-rca:") {
-				continue
-			}
-			for _, c := range s.containers {
-				if (c.name == w.name || c.name == w.name+"-0") && scraped[c.addr] == "" {
-					failures[c.name] = fmt.Errorf("its own metrics (%s) are scraped by no job of k8s/config/prometheus.yml", ownMetric)
-				}
-			}
+	for _, c := range s.containers {
+		if slices.Contains(collectors, c.name) && scraped[c.addr] == "" {
+			failures[c.name] = fmt.Errorf("its own metrics (%s) are scraped by no job of %s", ownMetric, promFile)
 		}
 	}
 	return failures
+}
+
+// k8sOwnMetrics is scrapeOwnMetrics for the Kubernetes stack s: its
+// Prometheus finds pods through headless Services (one scraped pod a
+// workload here), and its collectors are the otelcol-rca containers.
+func k8sOwnMetrics(t *testing.T, s *stack, o *k8sObjects) map[string]error {
+	t.Helper()
+	dnsTarget := func(name, typ string, port int) (string, error) {
+		svc := o.service(name)
+		if svc == nil || svc.Spec.ClusterIP != corev1.ClusterIPNone || typ != "A" {
+			// A Service's own address would hand each scrape to any one of its pods.
+			return "", fmt.Errorf("%s is not a headless Service listed by A records: Prometheus would not reach each pod", name)
+		}
+		return net.JoinHostPort(name, strconv.Itoa(port)), nil
+	}
+	var collectors []string
+	for _, w := range o.workloads() {
+		for _, kc := range w.pod.Spec.Containers {
+			if strings.HasPrefix(kc.Image, "otelcol-rca:") {
+				collectors = append(collectors, w.name, w.name+"-0")
+			}
+		}
+	}
+	return scrapeOwnMetrics(t, s, filepath.Join(k8sDir, "config", "prometheus.yml"), dnsTarget, collectors)
+}
+
+// composeOwnMetrics is scrapeOwnMetrics for the compose stack s: its
+// Prometheus scrapes static targets by service name, and its collectors are
+// the services of the otelcol-rca image.
+func composeOwnMetrics(t *testing.T, s *stack, f *composeFile) map[string]error {
+	t.Helper()
+	var collectors []string
+	for name, svc := range f.Services {
+		if strings.HasPrefix(svc.Image, "otelcol-rca:") {
+			collectors = append(collectors, name)
+		}
+	}
+	return scrapeOwnMetrics(t, s, filepath.Join("prometheus", "prometheus.yml"), nil, collectors)
 }
