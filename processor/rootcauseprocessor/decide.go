@@ -101,7 +101,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	logs, patterns := p.evidence.Take(tr.ID)
 	for i := range sc.spans {
 		s := &sc.spans[i]
-		if ids := patterns[s.ID]; len(ids) > 0 || p.evidence.WroteNothing(s.Service, s.End) {
+		if ids := patterns[s.ID]; len(ids) > 0 || p.evidence.WroteNothing(s.Service, s.Start, s.End, p.cfg.DecisionWait) {
 			s.Pattern = patternOf(ids)
 		}
 	}

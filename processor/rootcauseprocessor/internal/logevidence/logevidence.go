@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -29,19 +30,66 @@ const maxTemplatesPerSpan = 16
 // pattern of each of its spans: the templates of every record that names it.
 // It is bounded by trace count; the oldest trace's are forgotten first.
 //
-// It also keeps, for each service, the time of the newest span-linked record
-// received: a span that no record names, while its service's records
-// newer than the span's end have come wrote nothing (see WroteNothing).
+// It also keeps, for each service, the times of the oldest and the newest
+// span-linked records received: a span that no record names, while its
+// service's records from before it began and from after it ended have come,
+// wrote nothing (see WroteNothing).
 type Evidence struct {
 	mu        sync.Mutex
 	templates *logtemplate.Miner
 	byTrace   *bounded.FIFO[pcommon.TraceID, *traceEvidence]
 	evicted   bounded.Tally
-	// loggedThrough is each service's newest span-linked record's time;
-	// anyLogged whether it holds any (so that a deployment without logs
-	// never takes the lock for it).
-	loggedThrough *bounded.FIFO[string, int64]
-	anyLogged     atomic.Bool
+	// logged is the span of time each service's span-linked records
+	// cover; anyLogged whether it holds any (so that a deployment without
+	// logs never takes the lock for it).
+	logged    *bounded.FIFO[string, *loggedSpan]
+	anyLogged atomic.Bool
+}
+
+// loggedSpan is what is known of a service's span-linked records: the time
+// of the oldest received (event time, Unix ns), and the seconds of the
+// recent ones, a bit a second.
+type loggedSpan struct {
+	from    int64
+	seconds [recentSeconds / 64]uint64
+	newest  int64 // the second of the highest bit: seconds holds newest-recentSeconds+1..newest
+}
+
+// recentSeconds is how far back the seconds with records are known: more
+// than a decision waits.
+const recentSeconds = 256
+
+func (l *loggedSpan) setSecond(sec int64) {
+	if sec > l.newest {
+		if sec-l.newest >= recentSeconds {
+			l.seconds = [recentSeconds / 64]uint64{}
+		} else {
+			for s := l.newest + 1; s <= sec; s++ {
+				l.clear(s)
+			}
+		}
+		l.newest = sec
+	}
+	if sec > l.newest-recentSeconds {
+		i := uint64(sec) % recentSeconds
+		l.seconds[i/64] |= 1 << (i % 64)
+	}
+}
+
+func (l *loggedSpan) clear(sec int64) {
+	i := uint64(sec) % recentSeconds
+	l.seconds[i/64] &^= 1 << (i % 64)
+}
+
+// anyIn tells whether a record fell in one of the seconds from..to.
+func (l *loggedSpan) anyIn(from, to int64) bool {
+	for sec := max(from, l.newest-recentSeconds+1); sec <= min(to, l.newest); sec++ {
+		i := uint64(sec) % recentSeconds
+		if l.seconds[i/64]&(1<<(i%64)) != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // maxLoggingServices bounds the services whose log streams are followed; a
@@ -68,9 +116,9 @@ const maxTemplatesPerTrace = 256
 // templates mines.
 func New(maxTraces int, templates *logtemplate.Miner) *Evidence {
 	return &Evidence{
-		templates:     templates,
-		byTrace:       bounded.NewFIFO[pcommon.TraceID, *traceEvidence](maxTraces),
-		loggedThrough: bounded.NewFIFO[string, int64](maxLoggingServices),
+		templates: templates,
+		byTrace:   bounded.NewFIFO[pcommon.TraceID, *traceEvidence](maxTraces),
+		logged:    bounded.NewFIFO[string, *loggedSpan](maxLoggingServices),
 	}
 }
 
@@ -104,7 +152,7 @@ func (e *Evidence) Add(ld plog.Logs) {
 				e.mu.Lock()
 				e.put(id, l, template)
 				if !l.SpanID.IsEmpty() {
-					e.logged(service, recordTime(lr))
+					e.note(service, recordTime(lr))
 				}
 				e.mu.Unlock()
 			}
@@ -155,12 +203,16 @@ func codeLocation(attrs pcommon.Map) string {
 	return where + ":" + line.AsString()
 }
 
-// logged notes that service wrote a span-linked record at t.
-func (e *Evidence) logged(service string, t int64) {
-	if through, ok := e.loggedThrough.Get(service); !ok || t > through {
-		e.loggedThrough.Put(service, t)
+// note notes that service wrote a span-linked record at t.
+func (e *Evidence) note(service string, t int64) {
+	l, ok := e.logged.Get(service)
+	if !ok {
+		l = &loggedSpan{from: t, newest: t / int64(time.Second)}
+		e.logged.Put(service, l)
 		e.anyLogged.Store(true)
 	}
+	l.from = min(l.from, t)
+	l.setSecond(t / int64(time.Second))
 }
 
 // recordTime is when a record happened: its timestamp, else when it was
@@ -172,20 +224,25 @@ func recordTime(lr plog.LogRecord) int64 {
 	return int64(lr.ObservedTimestamp())
 }
 
-// WroteNothing tells whether a span of service that no record names, and
-// ended at end (event time, Unix ns) is known to have written nothing: the
-// service writes span-linked records, and one written after the span ended
-// has come. Until then its records may still be on their way (logs and
-// traces travel in separate pipelines and batches), and its silence is not
-// known.
-func (e *Evidence) WroteNothing(service string, end int64) bool {
+// WroteNothing tells whether a span of service that no record names, from
+// start to end (event time, Unix ns), is known to have written nothing: the
+// service's span-linked records from before it began have come, and one
+// from the second it ended or the wait after it (the time a decision
+// waits). Without a record that soon after, the span's own may still be on
+// their way (logs and traces travel in separate pipelines and batches);
+// without earlier ones, the service's records were not collected yet (a log
+// pipeline that started after the traces', a recording without logs at
+// first). Either way its silence is not known. Both are read in event
+// time, so the answer is the same however the telemetry was batched, once
+// what came within the wait has come.
+func (e *Evidence) WroteNothing(service string, start, end int64, wait time.Duration) bool {
 	if !e.anyLogged.Load() {
 		return false
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	through, ok := e.loggedThrough.Get(service)
-	return ok && through > end
+	l, ok := e.logged.Get(service)
+	return ok && l.from < start && l.anyIn(end/int64(time.Second), (end+int64(wait))/int64(time.Second))
 }
 
 // addLog keeps l among the trace's most severe records: a chatty service's

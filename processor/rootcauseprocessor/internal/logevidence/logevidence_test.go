@@ -3,6 +3,7 @@ package logevidence
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -40,12 +41,14 @@ func TestEvidenceKeepsTheMostSevereRecords(t *testing.T) {
 }
 
 // A span no record names wrote nothing only once its service's records from
-// after its end have come: until then they may still be on their way. An
+// before it began and after its end have come: until the later ones, its
+// own may still be on their way; without the earlier ones, the service's
+// records were not collected yet. An
 // ERROR line is no step of the usual path (a service that stops failing
 // did not change its code), but it shows the service's records flow.
 func TestASpansSilenceIsKnownOnceItsServicesLaterRecordsCame(t *testing.T) {
 	e := New(10, logtemplate.New(0))
-	record := func(service string, sev plog.SeverityNumber, at int64, span byte) plog.Logs {
+	record := func(service string, sev plog.SeverityNumber, at float64, span byte) plog.Logs {
 		ld := plog.NewLogs()
 		rl := ld.ResourceLogs().AppendEmpty()
 		rl.Resource().Attributes().PutStr("service.name", service)
@@ -53,16 +56,18 @@ func TestASpansSilenceIsKnownOnceItsServicesLaterRecordsCame(t *testing.T) {
 		lr.SetTraceID(pcommon.TraceID{15: span})
 		lr.SetSpanID(pcommon.SpanID{7: span})
 		lr.SetSeverityNumber(sev)
-		lr.SetTimestamp(pcommon.Timestamp(at))
+		lr.SetTimestamp(pcommon.Timestamp(int64(at)))
 		lr.Body().SetStr(fmt.Sprintf("step %d done", span))
 		return ld
 	}
-	assert.False(t, e.WroteNothing("route", 100), "route never logged: its silence says nothing")
-	e.Add(record("route", plog.SeverityNumberInfo, 100, 1))
-	assert.False(t, e.WroteNothing("route", 100), "no record after the span's end yet")
-	assert.False(t, e.WroteNothing("price", 50), "another service's records say nothing of price")
-	e.Add(record("route", plog.SeverityNumberError, 150, 2))
-	assert.True(t, e.WroteNothing("route", 100))
+	assert.False(t, e.WroteNothing("route", 90e9, 100e9, 5*time.Second), "route never logged: its silence says nothing")
+	e.Add(record("route", plog.SeverityNumberInfo, 60e9, 1))
+	assert.False(t, e.WroteNothing("route", 90e9, 100e9, 5*time.Second), "no record after the span's end yet")
+	assert.False(t, e.WroteNothing("price", 40e9, 50e9, 5*time.Second), "another service's records say nothing of price")
+	e.Add(record("route", plog.SeverityNumberError, 103e9, 2))
+	assert.True(t, e.WroteNothing("route", 90e9, 100e9, 5*time.Second))
+	assert.False(t, e.WroteNothing("route", 50e9, 55e9, 5*time.Second), "route's records from before that span never came: not collected yet")
+	assert.False(t, e.WroteNothing("route", 70e9, 80e9, 5*time.Second), "no record within the wait after its end: its own may come later still")
 
 	_, patterns := e.Take(pcommon.TraceID{15: 2})
 	assert.Empty(t, patterns, "an ERROR line is not a step of the path")
