@@ -182,19 +182,13 @@ func (p *Profile) TemplateSurging(service string, t logtemplate.ID, now time.Tim
 // idx holds half a window at least: enough to tell a change from what the
 // services always do.
 func (p *Profile) judgedAt(idx int64) bool {
-	return p.historyBuckets(idx) >= buckets/2
-}
-
-// historyBuckets counts the buckets observed before the window ending at
-// bucket idx.
-func (p *Profile) historyBuckets(idx int64) int64 {
 	inWindow := int64(0)
 	for _, b := range p.seen {
 		if b > idx-buckets && b <= idx {
 			inWindow++
 		}
 	}
-	return p.observed - inWindow
+	return p.observed-inWindow >= buckets/2
 }
 
 // Judged is the incident store's test of a standing condition: false for a

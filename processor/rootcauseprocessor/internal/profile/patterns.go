@@ -29,8 +29,8 @@ import (
 // in ten before the window, or never, are taken by half of the window's
 // spans at least, more often than its history makes likely (the
 // beta-binomial test of errorsSurging, with the uninformed prior: half a
-// span each way), over a window that holds half the operation's usual
-// traffic at least. A step the code skips on every request (a usual line no
+// span each way), and more often than paths at the bound of rarity would be
+// less than once in 1/surprise windows. A step the code skips on every request (a usual line no
 // longer written) then shows even when the operation skipped it once or
 // twice before, and a new path shows with a minute of history; a path the
 // workload takes more often, among those the operation always took, does
@@ -166,21 +166,28 @@ func (p *Profile) newPathsSurging(op *opState) bool {
 // fewer than one span in ten before the window. The first span of a new
 // path is none: its lines are not known yet.
 func (p *Profile) rarePath(op *opState, ps *patternState) bool {
-	if ps == nil || !ps.recombined {
+	if ps == nil {
 		return false
 	}
 	_, before := op.spans.split(p.last)
 	_, k := ps.spans.split(p.last)
-	return rareShare*float64(k) < float64(before)
+	return rare(ps, k, before)
 }
 
 // rareShare: a path taken in fewer than one span in rareShare is rare.
 const rareShare = 10
 
+// rare: the path ps, taken k times in before spans of its operation's
+// history, is a recombination of the operation's lines taken in fewer than
+// one span in rareShare.
+func rare(ps *patternState, k, before int) bool {
+	return ps.recombined && rareShare*k < before
+}
+
 // pathsChanged: the operation's rare and new paths together are taken by
-// half of the window's spans at least, beyond what its history makes
-// likely, in a window that holds half its usual traffic at least. Judged
-// once a bucket: an operation may have many paths.
+// half of the window's spans at least, beyond what its history makes likely
+// and beyond what paths at the bound of rarity would give. Judged once a
+// bucket: an operation may have many paths.
 func (p *Profile) pathsChanged(op *opState) bool {
 	if op.judged == p.last {
 		return op.changed
@@ -192,7 +199,7 @@ func (p *Profile) pathsChanged(op *opState) bool {
 	spans, before := op.spans.split(p.last)
 	n, k := 0, 0
 	for _, ps := range op.paths {
-		if pn, pk := ps.spans.split(p.last); ps.recombined && rareShare*float64(pk) < float64(before) {
+		if pn, pk := ps.spans.split(p.last); rare(ps, pk, before) {
 			n, k = n+pn, k+pk
 		}
 	}
