@@ -38,6 +38,8 @@ type traceScratch struct {
 	spans    []diagnosis.Span
 	handles  []ptrace.Span
 	services []string
+	// slowVisited are the services keepSlowVisits kept a visit of.
+	slowVisited []string
 }
 
 // traceServices lists the distinct services of a trace's spans, in buf.
@@ -120,6 +122,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	}
 	root := &sc.spans[v.Root]
 	start, end := traceWindow(root.Start, root.End, now, p.cfg.MaxClockSkew)
+	p.keepSlowVisits(tr.ID, &v, start, end)
 	p.profile.ObserveTrace(end, services)
 	for i := range sc.spans {
 		if s := &sc.spans[i]; s.Pattern != 0 {
@@ -160,9 +163,14 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		v.Reason = p.newPatternReason(v.CulpritOperation, patterns[sc.spans[v.Culprit].ID])
 	}
 	if v.Kind == diagnosis.KindLatency {
-		v.Reason += p.saturationNote(v.CulpritService)
+		note, risen := p.cpuNote(v.CulpritService, end, now)
+		v.Reason += note
+		if risen {
+			markSaturated(v.Candidates, v.CulpritService)
+		}
 	}
-	v.Slow.Reason += p.saturationNote(v.Slow.Service)
+	slowNote, slowRisen := p.cpuNote(v.Slow.Service, end, now)
+	v.Slow.Reason += slowNote
 	obs := incident.Observation{
 		TraceID:          tr.ID,
 		Start:            start,
@@ -194,6 +202,9 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 		slow.CulpritSpanID = sc.spans[sl.Culprit].ID
 		slow.Chronic = false // a delay is never a usual error
 		slow.Candidates = []diagnosis.Candidate{{Name: sl.Service, Score: 1, Evidence: diagnosis.EvidenceOrigin | diagnosis.EvidenceSlow}}
+		if slowRisen {
+			markSaturated(slow.Candidates, sl.Service)
+		}
 		also = append(also, slow)
 	}
 	d := &decision{Decision: loglink.Decision{Culprit: v.CulpritService}, operation: v.CulpritOperation}
@@ -376,16 +387,29 @@ func (p *sharedProcessor) newPatternReason(operation string, ids []logtemplate.I
 	return b.String()
 }
 
-// saturationNote says, for a slow culprit at its CPU limit, how close, and
-// from which level it rose: the metric a person checks first for a CPU
-// fault, and the change that makes it one. "" when it is not saturated.
-func (p *sharedProcessor) saturationNote(service string) string {
-	if service == "" || !p.profile.Saturated(service) {
-		return ""
+// cpuNote says, for a slow culprit at its CPU limit when its request ended
+// (at), how close, and from which level it rose: the metric a person checks
+// first for a CPU fault, and the change that makes it one (risen). "" when
+// no report known at now puts it at its limit.
+func (p *sharedProcessor) cpuNote(service string, at, now time.Time) (note string, risen bool) {
+	if service == "" {
+		return "", false
 	}
-	u, _ := p.profile.Utilization(service)
-	if before, ok := p.profile.UtilizationBefore(service); ok {
-		return fmt.Sprintf("; its CPU at %.0f%% of its limit, up from %.0f%%", 100*u, 100*before)
+	if u, before, found, _ := p.saturation.RoseNear(service, at, now); found {
+		return fmt.Sprintf("; its CPU at %.0f%% of its limit, up from %.0f%%", 100*u, 100*before), true
 	}
-	return fmt.Sprintf("; its CPU at %.0f%% of its limit", 100*u)
+	if u, ok := p.profile.Utilization(service); ok && profile.AtLimit(u) {
+		return fmt.Sprintf("; its CPU at %.0f%% of its limit", 100*u), false
+	}
+	return "", false
+}
+
+// markSaturated adds the evidence of its CPU at its limit to the candidate
+// named service.
+func markSaturated(cs []diagnosis.Candidate, service string) {
+	for i := range cs {
+		if cs[i].Name == service {
+			cs[i].Evidence |= diagnosis.EvidenceSaturated
+		}
+	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/opname"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/slowvisit"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/validutf8"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/verdict"
 )
@@ -86,6 +87,8 @@ type sharedProcessor struct {
 	templates  *logtemplate.Miner
 	// saturation is written by the metrics pipelines, read by the profile.
 	saturation *profile.Saturation
+	// slowVisits wait for the CPU reports that may explain them.
+	slowVisits *slowvisit.Log
 	objectives map[baseline.Key]time.Duration
 	diagnoser  *diagnosis.Diagnoser
 	scratch    traceScratch
@@ -132,7 +135,7 @@ func newTelemetryAttrs() telemetryAttrs {
 	for i, p := range []string{"zero_span_id", "duplicate_span_id", "orphan", "cycle", "outside_parent", "extra_root"} {
 		a.problems[i] = set("problem", p)
 	}
-	for _, c := range []string{"decided", "log_evidence", "incidents", "baselines", "operation_names", "exemplar_traces", "streams", "log_decisions"} {
+	for _, c := range []string{"decided", "log_evidence", "incidents", "baselines", "operation_names", "exemplar_traces", "streams", "log_decisions", "slow_visits"} {
 		a.cache[c] = set("cache", c)
 	}
 	return a
@@ -159,6 +162,7 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 		profile:    prof,
 		templates:  templates,
 		saturation: saturation,
+		slowVisits: slowvisit.New(cfg.Baseline.MaxOperations, slowVisitsPerService),
 		cfg:        cfg,
 		set:        set,
 		telemetry:  tb,
@@ -578,6 +582,7 @@ func (p *sharedProcessor) tickAt(ctx context.Context, now time.Time) {
 		p.decideAndForward(ctx, now, t, p.expired)
 	}
 	clear(p.expired)
+	p.blameSaturated(ctx, now, now)
 	p.afterDecisions(ctx, now)
 	p.emit(ctx, now, metrics, logs)
 }
@@ -595,6 +600,10 @@ func (p *sharedProcessor) afterDecisions(ctx context.Context, now time.Time) {
 	p.releaseLogs(ctx, now, nil)
 }
 
+// endOfTime is later than any event: at shutdown every report received
+// counts.
+var endOfTime = time.Unix(1<<62, 0)
+
 // flush decides and forwards every trace buffered by t, at shutdown.
 func (p *sharedProcessor) flush(ctx context.Context, t *tracesProcessor) {
 	p.decideMu.Lock()
@@ -608,6 +617,7 @@ func (p *sharedProcessor) flush(ctx context.Context, t *tracesProcessor) {
 	t.mu.Unlock()
 	p.decideAndForward(ctx, now, t, p.expired)
 	clear(p.expired)
+	p.blameSaturated(ctx, now, endOfTime)
 	p.afterDecisions(ctx, now)
 	_, metrics, logs := p.snapshot()
 	p.emit(ctx, now, metrics, logs)

@@ -178,6 +178,9 @@ const (
 	EvidenceFailed
 	// EvidenceSlow: its span on the critical path took longer than usual.
 	EvidenceSlow
+	// EvidenceSaturated: its CPU rose to its limit (from normal) while its
+	// span took longer than usual: a second, independent witness.
+	EvidenceSaturated
 	// EvidenceKinds is the number of Evidence bits; EvidenceAll has each.
 	EvidenceKinds = iota
 	EvidenceAll   = 1<<EvidenceKinds - 1
@@ -523,8 +526,10 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 	return v
 }
 
-// callers are the services on the path from the root to span i, its own
-// service excluded.
+// Callers are the services on the path from the root to span i of the
+// trace last diagnosed, its own service excluded, nearest first.
+func (d *Diagnoser) Callers(spans []Span, i int) []string { return d.callers(spans, i) }
+
 func (d *Diagnoser) callers(spans []Span, i int) []string {
 	if i < 0 {
 		return nil

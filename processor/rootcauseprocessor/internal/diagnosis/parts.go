@@ -365,8 +365,14 @@ func partReason(spans []Span, parts []Part, service string, ref Reference) strin
 	usual, _ := ref.Usual(p.Key)
 	now, was := p.Value.Round(time.Millisecond), usual.Round(time.Millisecond)
 	if p.Key.Kind == PartVisit {
-		return "slow " + p.Key.Operation + ": " + now.String() + " of its own time, usually under " + was.String() + " (p99)"
+		return SlowVisitReason(p.Key.Operation, now, was)
 	}
 	return "slow calls from " + p.Key.Service + " to " + p.Key.Peer + " " + p.Key.Operation + ": " + now.String() +
 		" beyond the callee's own time, usually under " + was.String() + " (p99)"
+}
+
+// SlowVisitReason says that a visit of operation took took of its service's
+// own time where it usually stays under usual.
+func SlowVisitReason(operation string, took, usual time.Duration) string {
+	return "slow " + operation + ": " + took.Round(time.Millisecond).String() + " of its own time, usually under " + usual.Round(time.Millisecond).String() + " (p99)"
 }

@@ -44,7 +44,7 @@ const suspectScore = 0.3
 const minCandidateScore = 0.005
 
 // evidenceWords say what each diagnosis.Evidence bit counts, lowest first.
-var evidenceWords = [diagnosis.EvidenceKinds]string{"started the failure or delay", "failed", "slower than usual"}
+var evidenceWords = [diagnosis.EvidenceKinds]string{"started the failure or delay", "failed", "slower than usual", "at its CPU limit"}
 
 // evidenceSeen is the union of the evidence of its traces.
 func (sp *suspect) evidenceSeen() diagnosis.Evidence {
@@ -99,7 +99,11 @@ type Options struct {
 	// twice counts once. Zero means 100000.
 	MaxTraceIndex int
 	// MinTraces is the number of anomalous traces within the last Window an
-	// incident needs before it is published. Zero means 1.
+	// incident needs before it is published. Zero means 1. One is enough
+	// when a trace of the window blamed the culprit with the evidence of its
+	// CPU at its limit (diagnosis.EvidenceSaturated): the slow traces
+	// MinTraces asks for are witnesses that the slowness is no jitter, and
+	// the CPU report is one that does not come from the traces.
 	MinTraces int
 	// MinShare is the share of the traces through the culprit service within
 	// the last Window that must be anomalous (with this culprit) before the
@@ -238,6 +242,9 @@ type record struct {
 	logReason bool
 	// held is true once MaxNewServiceIncidents kept the incident back.
 	held bool
+	// saturated is the processing time of its last trace that found its
+	// culprit at its CPU limit (diagnosis.EvidenceSaturated).
+	saturated time.Time
 	// symptoms counts, for each service that misbehaved in the incident's
 	// traces without being a caller of its culprit, the traces it did so in.
 	symptoms map[string]int
@@ -379,6 +386,22 @@ func (s *Store) Record(now time.Time, o Observation, also ...Observation) (strin
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.traces.Get(o.TraceID); ok {
+		// Evidence that came after the trace was recorded: a CPU report
+		// that puts a service of it at its limit. It corroborates the
+		// trace's incident when the service is its culprit; else the trace
+		// counts for the service too, as a slow trace counts for its delay's
+		// culprit beside its failure's.
+		switch {
+		case !saturatedCulprit(o):
+		case r.key.service == o.CulpritService:
+			if s.open[r.key] == r {
+				r.saturated = now
+				s.maybePublish(r, now)
+			}
+		default:
+			o.clean()
+			s.route(now, o, r)
+		}
 		return r.snap.ID, r.published
 	}
 	o.clean()
@@ -549,13 +572,16 @@ func (s *Store) judge(r *record, now time.Time) {
 // of the culprit (Changed).
 func (s *Store) standsOut(r *record, now time.Time) bool {
 	n := r.recent.sum(now, s.opts.Window)
-	if n < int64(s.opts.MinTraces) {
+	saturated := !r.saturated.IsZero() && now.Sub(r.saturated) <= s.opts.Window
+	if n < int64(s.opts.MinTraces) && !saturated {
 		return false
 	}
 	if s.opts.MinShare > 0 && !s.shareReached(r, n, now) {
 		return false
 	}
-	return s.opts.Changed == nil || s.opts.Changed(r.snap.CulpritService, now)
+	// A culprit whose CPU rose to its limit changed: that explains its slow
+	// requests without a shift of its latency, as in Changed.
+	return saturated || s.opts.Changed == nil || s.opts.Changed(r.snap.CulpritService, now)
 }
 
 // shareReached: n, the incident's anomalous traces within the window, are
@@ -653,6 +679,16 @@ func (s *Store) symptomOf(r *record, now time.Time) *record {
 // sustained (see burst).
 func (s *Store) symptomGrace() time.Duration { return s.opts.Window / 4 }
 
+// saturatedCulprit tells whether o found its culprit at its CPU limit.
+func saturatedCulprit(o Observation) bool {
+	for _, c := range o.Candidates {
+		if c.Name == o.CulpritService && c.Evidence&diagnosis.EvidenceSaturated != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Store) add(r *record, now time.Time, o Observation) {
 	in := &r.snap
 	in.TraceCount++
@@ -665,6 +701,9 @@ func (s *Store) add(r *record, now time.Time, o Observation) {
 		}
 	}
 	r.recent.add(now, s.opts.Window)
+	if saturatedCulprit(o) {
+		r.saturated = now
+	}
 	if c := s.traffic[r.snap.CulpritService]; c != nil && r.published {
 		if n := c.sum(now, s.opts.Window); n > 0 {
 			in.Share = max(in.Share, min(1, float64(r.recent.sum(now, s.opts.Window))/float64(n)))

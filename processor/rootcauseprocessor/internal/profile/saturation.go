@@ -32,6 +32,8 @@ type Saturation struct {
 type sample struct {
 	at    time.Time
 	ratio float64
+	// prev is the time of the service's report before it, zero when none.
+	prev time.Time
 	// normal is the latest earlier report below saturation, if any: what
 	// the service used before it reached its limit.
 	normal    float64
@@ -113,6 +115,7 @@ func (s *Saturation) put(service string, at time.Time, ratio float64) {
 	next := sample{at: at, ratio: ratio}
 	if r.n > 0 {
 		old := &r.kept[r.n-1]
+		next.prev = old.at
 		switch {
 		case old.at.Equal(at):
 			// Several pods of a service: the busiest of the latest reports.
@@ -156,6 +159,48 @@ func (s *Saturation) reportAt(service string, now time.Time) (sample, bool) {
 	}
 	return sample{}, false
 }
+
+// RoseNear finds the service's CPU report at its limit, risen there from
+// below it, that may describe event time t: a report averages the
+// utilization over the interval since the service's previous report, and
+// its collection lags by up to another interval, so a report from one
+// interval before t to two after it may; reports come every so often,
+// whatever the interval is. Ratio is its utilization, normal the level it
+// rose from. Only the reports of event time asOf or before count, so that
+// the answer does not depend on how the metrics were batched against the
+// traces. Decided is true once no later report can describe t.
+func (s *Saturation) RoseNear(service string, t, asOf time.Time) (ratio, normal float64, found, decided bool) {
+	if s == nil {
+		return 0, 0, false, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.latest[service]
+	if r == nil {
+		return 0, 0, false, false
+	}
+	for i := 0; i < r.n; i++ {
+		x := &r.kept[i]
+		if x.at.After(asOf) {
+			break
+		}
+		interval := x.at.Sub(x.prev)
+		if x.prev.IsZero() || interval <= 0 {
+			continue // no interval known: the service's first report
+		}
+		if !x.at.Before(t.Add(2 * interval)) {
+			decided = true
+		}
+		if !found && x.ratio >= saturatedAt && x.hasNormal && !x.at.Before(t.Add(-interval)) && !x.at.After(t.Add(2*interval)) {
+			ratio, normal, found = x.ratio, x.normal, true
+		}
+	}
+	return ratio, normal, found, decided
+}
+
+// AtLimit tells whether a utilization of ratio of the CPU limit saturates
+// the pod.
+func AtLimit(ratio float64) bool { return ratio >= saturatedAt }
 
 // Saturated reports whether the service's latest report, at most within
 // before now, had it at its CPU limit.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
@@ -76,4 +77,31 @@ func TestSaturationIsReadAtTheDecisionsTime(t *testing.T) {
 	assert.False(t, ok, "nothing reported yet then")
 	before, _ := s.Before("contacts", t0.Add(2*time.Minute))
 	assert.InDelta(t, 0.03, before, 1e-9)
+}
+
+// A CPU report averages the interval since the service's previous one and
+// comes up to another interval late: a report at the limit, risen from
+// below it, describes a slow request from an interval before it to two
+// after; a later report, not yet due at asOf, is not read.
+func TestRoseNearReadsTheReportsThatMayDescribeATime(t *testing.T) {
+	s := NewSaturation(0)
+	base := time.Date(2026, 12, 7, 14, 49, 10, 0, time.UTC)
+	for i, u := range []float64{0.01, 0.012, 0.999, 0.85} {
+		s.put("food", base.Add(time.Duration(i)*time.Minute), u)
+	}
+	slow := base.Add(56 * time.Second) // 14:50:06, before the report at 14:51:10 rose
+	ratio, normal, found, decided := s.RoseNear("food", slow, base.Add(3*time.Minute))
+	require.True(t, found)
+	assert.InDelta(t, 0.999, ratio, 1e-9)
+	assert.InDelta(t, 0.012, normal, 1e-9)
+	assert.True(t, decided)
+
+	_, _, found, decided = s.RoseNear("food", slow, base.Add(90*time.Second))
+	assert.False(t, found, "the report at its limit is not due yet")
+	assert.False(t, decided)
+
+	_, _, found, _ = s.RoseNear("food", base.Add(-30*time.Second), base.Add(3*time.Minute))
+	assert.False(t, found, "two intervals after a request, a report does not describe it")
+	_, _, found, _ = s.RoseNear("seat", slow, base.Add(3*time.Minute))
+	assert.False(t, found)
 }

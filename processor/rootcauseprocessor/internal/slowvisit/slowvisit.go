@@ -1,0 +1,104 @@
+// Package slowvisit keeps a service's recent visits that took longer than
+// usual, for evidence that comes after their traces were decided: a pod's CPU
+// report describes the minute before it, so the requests a CPU hog slowed
+// are decided before the report that explains them arrives. Traces of a
+// low-rate service slowed this way are often too few, or too little slowed
+// against their whole request, to make an incident by themselves; the report
+// names their cause once it comes.
+package slowvisit // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/slowvisit"
+
+import (
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
+)
+
+// Visit is one span of a service that took longer than usual: its own time
+// (the span's duration less its calls') beyond what the operation usually
+// takes.
+type Visit struct {
+	TraceID    pcommon.TraceID
+	SpanID     pcommon.SpanID
+	Operation  string
+	Start, End time.Time // the trace's root span, trace time
+	At         time.Time // the visit's end, when its service was slow
+	Took       time.Duration
+	Usual      time.Duration
+	// Callers are the services on the path from the root to the visit.
+	Callers []string
+}
+
+// Judgment is what the evidence known now says of a kept visit.
+type Judgment int
+
+const (
+	// Wait: no evidence about the visit's time yet; keep it.
+	Wait Judgment = iota
+	// Forget: the evidence came and does not explain it.
+	Forget
+	// Blame: the evidence explains it; it is returned and forgotten.
+	Blame
+)
+
+// Log keeps at most PerService visits of each of at most Services services,
+// the latest. It is not safe for concurrent use: the decision loop owns it.
+type Log struct {
+	perService int
+	services   *bounded.FIFO[string, []Visit]
+	// forgotten counts visits dropped unjudged: the oldest of a service
+	// with PerService waiting, or all of a service no longer tracked.
+	forgotten bounded.Tally
+}
+
+// New returns an empty log.
+func New(services, perService int) *Log {
+	return &Log{perService: max(1, perService), services: bounded.NewFIFO[string, []Visit](services)}
+}
+
+// Add keeps v, a visit of service.
+func (l *Log) Add(service string, v Visit) {
+	vs, _ := l.services.Get(service)
+	if len(vs) == l.perService {
+		vs = append(vs[:0], vs[1:]...)
+		l.forgotten.Add(1)
+	}
+	if old, ok := l.services.Put(service, append(vs, v)); ok {
+		l.forgotten.Add(int64(len(old)))
+	}
+}
+
+// Settle judges every kept visit and returns those blamed, by service;
+// those blamed or forgotten are no longer kept.
+func (l *Log) Settle(judge func(service string, v *Visit) Judgment) map[string][]Visit {
+	var out map[string][]Visit
+	var emptied []string
+	for service, vs := range l.services.All() {
+		kept := vs[:0]
+		for i := range vs {
+			switch judge(service, &vs[i]) {
+			case Wait:
+				kept = append(kept, vs[i])
+			case Blame:
+				if out == nil {
+					out = map[string][]Visit{}
+				}
+				out[service] = append(out[service], vs[i])
+			}
+		}
+		clear(vs[len(kept):])
+		if len(kept) == 0 {
+			emptied = append(emptied, service)
+		} else {
+			l.services.Put(service, kept)
+		}
+	}
+	for _, s := range emptied {
+		l.services.Delete(s)
+	}
+	return out
+}
+
+// TakeForgotten returns, and resets, the visits dropped unjudged.
+func (l *Log) TakeForgotten() int64 { return l.forgotten.Take() }
