@@ -23,9 +23,10 @@ const maxReportWait = 3 * time.Minute
 const slowVisitsPerService = 16
 
 // keepSlowVisits keeps the trace's visits beyond their usual own time (its
-// p99): a CPU report that comes later may explain them (blameSaturated). A
-// visit beyond its p99 is one in a hundred while nothing is wrong; with its
-// service's CPU at its limit it is a second witness.
+// p99) of services that report their CPU: a report that comes later may
+// explain them (blameSaturated). A visit beyond its p99 is one in a hundred
+// while nothing is wrong; with its service's CPU at its limit it is a second
+// witness.
 func (p *sharedProcessor) keepSlowVisits(id pcommon.TraceID, v *diagnosis.Verdict, start, end time.Time) {
 	spans := p.scratch.spans
 	kept := p.scratch.slowVisited[:0] // one visit a service: a trace counts once
@@ -40,8 +41,8 @@ func (p *sharedProcessor) keepSlowVisits(id pcommon.TraceID, v *diagnosis.Verdic
 			continue
 		}
 		service := part.Key.Service
-		if slices.Contains(kept, service) {
-			continue
+		if slices.Contains(kept, service) || !p.saturation.Reports(service) {
+			continue // counted once; or no CPU report to wait for
 		}
 		kept = append(kept, service)
 		s := &spans[part.Span]
@@ -59,7 +60,8 @@ func (p *sharedProcessor) keepSlowVisits(id pcommon.TraceID, v *diagnosis.Verdic
 // risen there from below it: the requests its CPU starvation slowed. A pod's
 // report describes the time since its previous one, so it comes after the
 // traces it explains were decided; visits no report explains are forgotten
-// once one describes their time, or after a window without one. The
+// once every report that may describe their time came, or after
+// maxReportWait without one. The
 // reports of event time asOf or before count: now in the decision loop, so
 // that the metrics' batching does not matter; every report received at
 // shutdown, when no more will come.

@@ -198,6 +198,16 @@ func (s *Saturation) RoseNear(service string, t, asOf time.Time) (ratio, normal 
 	return ratio, normal, found, decided
 }
 
+// Reports tells whether the service reported its CPU utilization.
+func (s *Saturation) Reports(service string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.latest[service] != nil
+}
+
 // AtLimit tells whether a utilization of ratio of the CPU limit saturates
 // the pod.
 func AtLimit(ratio float64) bool { return ratio >= saturatedAt }
