@@ -71,9 +71,9 @@ func TestDiskBudgetRefuses(t *testing.T) {
 		},
 		{
 			name:   "more than half the volume",
-			change: func(q map[string]any) { q["queue_size"] = 400 << 20 },
-			want: []string{"compose otelcol-rca: its queues on disk (elasticsearch 2 × 96; otlp_grpc/jaeger 1 × 400) " +
-				"may hold 592 MiB together, more than half of its 1024 MiB volume"},
+			change: func(q map[string]any) { q["queue_size"] = 600 << 20 },
+			want: []string{"compose otelcol-rca: its queues on disk (elasticsearch 2 × 24; otlp_grpc/jaeger 1 × 600) " +
+				"may hold 648 MiB together, more than half of its 1024 MiB volume"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

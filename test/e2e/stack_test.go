@@ -499,7 +499,7 @@ func (m *memoryCap) oomKills() int {
 // compactionNeeded is file_storage's rebound_needed_threshold_mib in
 // otelcol-config.yaml: a queue file larger holds pages a compaction frees
 // once its queue has drained.
-const compactionNeeded = 64 << 20
+const compactionNeeded = 32 << 20
 
 // diskSampler samples the space the files of a directory take on disk
 // (their blocks, as du counts them) every 250 ms.
