@@ -38,8 +38,8 @@ type traceScratch struct {
 	spans    []diagnosis.Span
 	handles  []ptrace.Span
 	services []string
-	// slowVisited are the services keepSlowVisits kept a visit of.
-	slowVisited []string
+	// slowVisits are the visits keepSlowVisits keeps of the trace.
+	slowVisits []slowVisit
 }
 
 // traceServices lists the distinct services of a trace's spans, in buf.
@@ -122,7 +122,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	}
 	root := &sc.spans[v.Root]
 	start, end := traceWindow(root.Start, root.End, now, p.cfg.MaxClockSkew)
-	p.keepSlowVisits(tr.ID, &v, start, end)
+	p.keepSlowVisits(now, tr.ID, &v, start, end)
 	p.profile.ObserveTrace(end, services)
 	for i := range sc.spans {
 		if s := &sc.spans[i]; s.Pattern != 0 {
@@ -396,7 +396,7 @@ func (p *sharedProcessor) cpuNote(service string, at, now time.Time) (note strin
 		return "", false
 	}
 	if u, before, found, _ := p.saturation.RoseNear(service, at, now); found {
-		return fmt.Sprintf("; its CPU at %.0f%% of its limit, up from %.0f%%", 100*u, 100*before), true
+		return cpuRoseNote(u, before), true
 	}
 	if u, ok := p.profile.Utilization(service); ok && profile.AtLimit(u) {
 		return fmt.Sprintf("; its CPU at %.0f%% of its limit", 100*u), false

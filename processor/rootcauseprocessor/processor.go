@@ -85,7 +85,8 @@ type sharedProcessor struct {
 	operations *opname.Guard
 	profile    *profile.Profile
 	templates  *logtemplate.Miner
-	// saturation is written by the metrics pipelines, read by the profile.
+	// saturation is written by the metrics pipelines, read by the profile
+	// and the decision loop.
 	saturation *profile.Saturation
 	// slowVisits wait for the CPU reports that may explain them.
 	slowVisits *slowvisit.Log

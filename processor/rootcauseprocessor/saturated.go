@@ -2,6 +2,7 @@ package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/process
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -14,7 +15,8 @@ import (
 )
 
 // maxReportWait is how long a slow visit waits for the CPU report that may
-// explain it when none comes: reports of a minute, late by another.
+// explain it when none comes: reports of a minute, late by another. A visit
+// no report described by then is forgotten; it is evidence, not data.
 const maxReportWait = 3 * time.Minute
 
 // slowVisitsPerService bounds the slow visits kept per service while their
@@ -22,37 +24,64 @@ const maxReportWait = 3 * time.Minute
 // its traces; a busy service at its limit sends more while it lasts.
 const slowVisitsPerService = 16
 
-// keepSlowVisits keeps the trace's visits beyond their usual own time (its
-// p99) of services that report their CPU: a report that comes later may
-// explain them (blameSaturated). A visit beyond its p99 is one in a hundred
-// while nothing is wrong; with its service's CPU at its limit it is a second
-// witness.
-func (p *sharedProcessor) keepSlowVisits(id pcommon.TraceID, v *diagnosis.Verdict, start, end time.Time) {
+// keepSlowVisits keeps, of each service that reports its CPU, the trace's
+// visit furthest beyond its usual own time (its p99), when it is beyond it
+// by more than baseline.min_excess (what is no delay a person notices): a
+// CPU report that comes later may explain it (blameSaturated). A visit
+// beyond its p99 is one in a hundred while nothing is wrong; with its
+// service's CPU at its limit it is a second witness.
+func (p *sharedProcessor) keepSlowVisits(now time.Time, id pcommon.TraceID, v *diagnosis.Verdict, start, end time.Time) {
+	if p.cfg.Mode == ModeShard {
+		return // see the processor README: not done in a cluster
+	}
 	spans := p.scratch.spans
-	kept := p.scratch.slowVisited[:0] // one visit a service: a trace counts once
-	defer func() { p.scratch.slowVisited = kept[:0] }()
+	kept := p.scratch.slowVisits[:0]
+	defer func() { p.scratch.slowVisits = kept[:0] }()
 	for k := range v.Parts {
 		part := &v.Parts[k]
 		if part.Key.Kind != diagnosis.PartVisit {
 			continue
 		}
 		usual, known := p.profile.Usual(part.Key)
-		if !known || part.Value <= usual {
+		if !known || part.Value <= usual+p.cfg.Baseline.MinExcess {
 			continue
 		}
 		service := part.Key.Service
-		if slices.Contains(kept, service) || !p.saturation.Reports(service) {
-			continue // counted once; or no CPU report to wait for
+		i := slices.IndexFunc(kept, func(x slowVisit) bool { return x.service == service })
+		switch {
+		case i >= 0 && part.Value-usual <= kept[i].Took-kept[i].Usual:
+			continue // one visit a service, the slowest: a trace counts once
+		case i < 0 && !p.saturation.Reports(service, now):
+			continue // no CPU report to wait for
 		}
-		kept = append(kept, service)
 		s := &spans[part.Span]
-		p.slowVisits.Add(service, slowvisit.Visit{
+		visit := slowVisit{service: service, Visit: slowvisit.Visit{
 			TraceID: id, SpanID: s.ID, Operation: part.Key.Operation,
-			Start: start, End: end, At: time.Unix(0, s.End),
+			Start: start, End: end, At: visitEnd(s.End, end),
 			Took: part.Value, Usual: usual,
-			Callers: p.diagnoser.Callers(spans, int(part.Span)),
-		})
+			Counted: v.Anomalous && service == v.CulpritService || v.Slow.Culprit >= 0 && service == v.Slow.Service,
+		}}
+		if i >= 0 {
+			kept[i] = visit
+		} else {
+			kept = append(kept, visit)
+		}
 	}
+	for i := range kept {
+		kept[i].Callers = p.diagnoser.Callers(spans, spanIndex(spans, kept[i].SpanID))
+		p.slowVisits.Add(kept[i].service, kept[i].Visit)
+	}
+}
+
+// slowVisit is a visit kept for its service.
+type slowVisit struct {
+	service string
+	slowvisit.Visit
+}
+
+// spanIndex is the index of the span of id in spans, -1 when none.
+func spanIndex(spans []diagnosis.Span, id pcommon.SpanID) int {
+	return slices.IndexFunc(spans, func(s diagnosis.Span) bool { return s.ID == id })
 }
 
 // blameSaturated records, each as a trace of an incident of its service, the
@@ -61,15 +90,15 @@ func (p *sharedProcessor) keepSlowVisits(id pcommon.TraceID, v *diagnosis.Verdic
 // report describes the time since its previous one, so it comes after the
 // traces it explains were decided; visits no report explains are forgotten
 // once every report that may describe their time came, or after
-// maxReportWait without one. The
-// reports of event time asOf or before count: now in the decision loop, so
-// that the metrics' batching does not matter; every report received at
-// shutdown, when no more will come.
+// maxReportWait without one. The reports of event time asOf or before
+// count: now in the decision loop, so that the metrics' batching does not
+// matter; every report received at shutdown, when no more will come.
 func (p *sharedProcessor) blameSaturated(ctx context.Context, now, asOf time.Time) {
 	blamed := p.slowVisits.Settle(func(service string, v *slowvisit.Visit) slowvisit.Judgment {
-		_, _, found, decided := p.saturation.RoseNear(service, v.At, asOf)
+		u, before, found, decided := p.saturation.RoseNear(service, v.At, asOf)
 		switch {
 		case found:
+			v.Utilization, v.RoseFrom = u, before
 			return slowvisit.Blame
 		case decided || now.Sub(v.At) > maxReportWait:
 			return slowvisit.Forget
@@ -81,22 +110,37 @@ func (p *sharedProcessor) blameSaturated(ctx context.Context, now, asOf time.Tim
 	}
 	for _, service := range slices.Sorted(maps.Keys(blamed)) {
 		for _, v := range blamed[service] {
-			note, _ := p.cpuNote(service, v.At, asOf)
 			obs := incident.Observation{
 				TraceID: v.TraceID, CulpritSpanID: v.SpanID, Start: v.Start, End: v.End,
 				Kind: diagnosis.KindLatency, CulpritService: service, CulpritOperation: v.Operation,
-				Reason:  diagnosis.SlowVisitReason(v.Operation, v.Took, v.Usual) + note,
+				Reason:  diagnosis.SlowVisitReason(v.Operation, v.Took, v.Usual) + cpuRoseNote(v.Utilization, v.RoseFrom),
 				Callers: v.Callers, Affected: []string{service},
 				Candidates: []diagnosis.Candidate{{
 					Name: service, Score: 1,
 					Evidence: diagnosis.EvidenceOrigin | diagnosis.EvidenceSlow | diagnosis.EvidenceSaturated,
 				}},
 			}
-			if p.cfg.Mode == ModeShard {
-				p.recordVerdict(now, nil, obs)
+			if v.Counted {
+				p.store.Corroborate(now, obs)
 			} else {
 				p.store.Record(now, obs)
 			}
 		}
 	}
+}
+
+// cpuRoseNote says how close to its limit a service's CPU is, and from
+// which level it rose.
+func cpuRoseNote(utilization, before float64) string {
+	return fmt.Sprintf("; its CPU at %.0f%% of its limit, up from %.0f%%", 100*utilization, 100*before)
+}
+
+// visitEnd is when a visit ended, no later than its trace's end as the
+// trace's window repaired it (a span timestamped far ahead would otherwise
+// wait for a report that never comes).
+func visitEnd(spanEnd int64, traceEnd time.Time) time.Time {
+	if t := time.Unix(0, spanEnd); t.Before(traceEnd) {
+		return t
+	}
+	return traceEnd
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -243,8 +244,10 @@ type record struct {
 	// held is true once MaxNewServiceIncidents kept the incident back.
 	held bool
 	// saturated is the processing time of its last trace that found its
-	// culprit at its CPU limit (diagnosis.EvidenceSaturated).
+	// culprit at its CPU limit (diagnosis.EvidenceSaturated); cpuReason
+	// whether its reason says so.
 	saturated time.Time
+	cpuReason bool
 	// symptoms counts, for each service that misbehaved in the incident's
 	// traces without being a caller of its culprit, the traces it did so in.
 	symptoms map[string]int
@@ -386,21 +389,19 @@ func (s *Store) Record(now time.Time, o Observation, also ...Observation) (strin
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.traces.Get(o.TraceID); ok {
-		// Evidence that came after the trace was recorded: a CPU report
-		// that puts a service of it at its limit. It corroborates the
-		// trace's incident when the service is its culprit; else the trace
-		// counts for the service too, as a slow trace counts for its delay's
-		// culprit beside its failure's.
-		switch {
-		case !saturatedCulprit(o):
-		case r.key.service == o.CulpritService:
-			if s.open[r.key] == r {
-				r.saturated = now
-				s.maybePublish(r, now)
-			}
-		default:
+		if saturatedCulprit(o) {
+			// Evidence that came after the trace was recorded, for another
+			// culprit: a CPU report that puts a service of it at its limit.
+			// The trace counts for that service too, as a slow trace counts
+			// for its delay's culprit beside its failure's.
 			o.clean()
-			s.route(now, o, r)
+			if r.key.service != o.CulpritService {
+				s.route(now, o, r)
+			} else if s.open[r.key] != r {
+				s.route(now, o, nil) // its incident ended: the trace counts anew
+			} else {
+				s.corroborate(r, now, o)
+			}
 		}
 		return r.snap.ID, r.published
 	}
@@ -419,6 +420,46 @@ func (s *Store) Record(now time.Time, o Observation, also ...Observation) (strin
 		return "", false // chronic: in no incident
 	}
 	return r.snap.ID, r.published
+}
+
+// Corroborate adds evidence that came after o's trace was recorded for o's
+// culprit (its CPU report, diagnosis.EvidenceSaturated) to the culprit's
+// open incident, without counting the trace again. With no open incident
+// (it ended since), the trace counts anew. It returns the incident's ID and
+// whether it is published.
+func (s *Store) Corroborate(now time.Time, o Observation) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o.clean()
+	r := s.open[key{o.CulpritService}]
+	if r == nil {
+		r = s.route(now, o, nil)
+		if r == nil {
+			return "", false
+		}
+		return r.snap.ID, r.published
+	}
+	s.corroborate(r, now, o)
+	return r.snap.ID, r.published
+}
+
+// corroborate marks r's culprit as found at its CPU limit by o, a trace r
+// counts already: the evidence, the reason that says so, and the publication
+// gate, which one trace passes then.
+func (s *Store) corroborate(r *record, now time.Time, o Observation) {
+	if !saturatedCulprit(o) {
+		return
+	}
+	r.saturated = now
+	if sp := r.suspects[o.CulpritService]; sp != nil {
+		sp.evidence[bits.TrailingZeros8(uint8(diagnosis.EvidenceSaturated))]++
+	}
+	if !r.logReason && !r.cpuReason && o.Reason != "" {
+		r.snap.Reason, r.cpuReason = o.Reason, true
+	}
+	s.rank(r, now)
+	r.dirty = true
+	s.maybePublish(r, now)
 }
 
 // route adds o to its incident, opening one if needed, and returns it. An
@@ -703,6 +744,9 @@ func (s *Store) add(r *record, now time.Time, o Observation) {
 	r.recent.add(now, s.opts.Window)
 	if saturatedCulprit(o) {
 		r.saturated = now
+		if !r.logReason && !r.cpuReason && o.Reason != "" && !o.ReasonFromLogs {
+			in.Reason, r.cpuReason = o.Reason, true
+		}
 	}
 	if c := s.traffic[r.snap.CulpritService]; c != nil && r.published {
 		if n := c.sum(now, s.opts.Window); n > 0 {

@@ -35,15 +35,18 @@ type sample struct {
 	// prev is the time of the service's report before it, zero when none.
 	prev time.Time
 	// normal is the latest earlier report below saturation, if any: what
-	// the service used before it reached its limit.
+	// the service used before it reached its limit; normalAt its time.
 	normal    float64
+	normalAt  time.Time
 	hasNormal bool
 }
 
 // keptReports is how many of a service's latest reports are kept: enough
 // for the decisions to read the one in effect at their time while a batch
-// of a minute of metrics arrived ahead of its traces.
-const keptReports = 4
+// of a minute of metrics arrived ahead of its traces, and for a slow visit
+// to find the report that describes it two intervals later (RoseNear) with
+// reports of several pods interleaved.
+const keptReports = 8
 
 // reports are a service's latest reports, oldest first.
 type reports struct {
@@ -89,6 +92,9 @@ func (s *Saturation) Observe(md pmetric.Metrics) {
 					continue
 				}
 				for _, dp := range m.Gauge().DataPoints().All() {
+					if dp.Timestamp() == 0 {
+						continue // no time: it describes no interval
+					}
 					ratio := dp.DoubleValue()
 					if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
 						ratio = float64(dp.IntValue())
@@ -117,16 +123,17 @@ func (s *Saturation) put(service string, at time.Time, ratio float64) {
 		old := &r.kept[r.n-1]
 		next.prev = old.at
 		switch {
-		case old.at.Equal(at):
-			// Several pods of a service: the busiest of the latest reports.
+		case old.at.Equal(at) || !old.prev.IsZero() && at.Sub(old.at) < old.at.Sub(old.prev)/4:
+			// Several pods of a service report a moment apart: one round,
+			// the busiest of them (a round is well within the interval).
 			old.ratio = max(ratio, old.ratio)
 			return
 		case old.at.After(at):
 			return
 		case old.ratio < saturatedAt:
-			next.normal, next.hasNormal = old.ratio, true
+			next.normal, next.normalAt, next.hasNormal = old.ratio, old.at, true
 		default:
-			next.normal, next.hasNormal = old.normal, old.hasNormal
+			next.normal, next.normalAt, next.hasNormal = old.normal, old.normalAt, old.hasNormal
 		}
 	}
 	if r.n == keptReports {
@@ -162,13 +169,17 @@ func (s *Saturation) reportAt(service string, now time.Time) (sample, bool) {
 
 // RoseNear finds the service's CPU report at its limit, risen there from
 // below it, that may describe event time t: a report averages the
-// utilization over the interval since the service's previous report, and
-// its collection lags by up to another interval, so a report from one
-// interval before t to two after it may; reports come every so often,
-// whatever the interval is. Ratio is its utilization, normal the level it
-// rose from. Only the reports of event time asOf or before count, so that
-// the answer does not depend on how the metrics were batched against the
-// traces. Decided is true once no later report can describe t.
+// utilization over the interval since the service's previous report, so one
+// describes the interval before it, and its collection lags by up to
+// another interval, so a report from one interval before t to two after it
+// may. The interval is the longest gap between the service's kept reports
+// (pods that report a moment apart make short gaps). Risen means a report
+// below the limit came at most two intervals before it: a service that
+// stays at its limit is no new change, whatever it was before. Ratio is its
+// utilization, normal the level it rose from. Only the reports of event
+// time asOf or before count, so that the answer does not depend on how the
+// metrics were batched against the traces. Decided is true once no later
+// report can describe t.
 func (s *Saturation) RoseNear(service string, t, asOf time.Time) (ratio, normal float64, found, decided bool) {
 	if s == nil {
 		return 0, 0, false, false
@@ -179,33 +190,38 @@ func (s *Saturation) RoseNear(service string, t, asOf time.Time) (ratio, normal 
 	if r == nil {
 		return 0, 0, false, false
 	}
+	var interval time.Duration
 	for i := 0; i < r.n; i++ {
 		x := &r.kept[i]
 		if x.at.After(asOf) {
 			break
 		}
-		interval := x.at.Sub(x.prev)
-		if x.prev.IsZero() || interval <= 0 {
+		if x.prev.IsZero() {
 			continue // no interval known: the service's first report
 		}
+		interval = max(interval, x.at.Sub(x.prev))
 		if !x.at.Before(t.Add(2 * interval)) {
 			decided = true
 		}
-		if !found && x.ratio >= saturatedAt && x.hasNormal && !x.at.Before(t.Add(-interval)) && !x.at.After(t.Add(2*interval)) {
+		risen := x.hasNormal && x.at.Sub(x.normalAt) <= 2*interval
+		if !found && x.ratio >= saturatedAt && risen && !x.at.Before(t.Add(-interval)) && !x.at.After(t.Add(2*interval)) {
 			ratio, normal, found = x.ratio, x.normal, true
 		}
 	}
 	return ratio, normal, found, decided
 }
 
-// Reports tells whether the service reported its CPU utilization.
-func (s *Saturation) Reports(service string) bool {
+// Reports tells whether the service reported its CPU utilization at event
+// time asOf or before (so that metrics batched ahead of traces do not
+// change the answer).
+func (s *Saturation) Reports(service string, asOf time.Time) bool {
 	if s == nil {
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.latest[service] != nil
+	r := s.latest[service]
+	return r != nil && r.n > 0 && !r.kept[0].at.After(asOf)
 }
 
 // AtLimit tells whether a utilization of ratio of the CPU limit saturates

@@ -105,3 +105,22 @@ func TestRoseNearReadsTheReportsThatMayDescribeATime(t *testing.T) {
 	_, _, found, _ = s.RoseNear("seat", slow, base.Add(3*time.Minute))
 	assert.False(t, found)
 }
+
+// A service at its limit for minutes is no new change: a report describes
+// a slow request as risen only within two intervals of the last report
+// below the limit. Pods that report a moment apart do not shorten the
+// interval.
+func TestRoseNearOnlyWhileTheRiseIsRecent(t *testing.T) {
+	s := NewSaturation(0)
+	base := time.Date(2026, 12, 7, 14, 0, 0, 0, time.UTC)
+	for i, u := range []float64{0.02, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95} {
+		s.put("food", base.Add(time.Duration(i)*time.Minute), u)
+		s.put("food", base.Add(time.Duration(i)*time.Minute+2*time.Second), u/2) // a second pod
+	}
+	end := base.Add(10 * time.Minute)
+	_, _, found, _ := s.RoseNear("food", base.Add(50*time.Second), end)
+	assert.True(t, found, "the report that rose describes the minute before it")
+	_, _, found, decided := s.RoseNear("food", base.Add(4*time.Minute), end)
+	assert.False(t, found, "three minutes at the limit: no rise any more")
+	assert.True(t, decided)
+}

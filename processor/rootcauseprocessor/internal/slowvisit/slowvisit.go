@@ -28,6 +28,13 @@ type Visit struct {
 	Usual      time.Duration
 	// Callers are the services on the path from the root to the visit.
 	Callers []string
+	// Counted: the trace is counted in its service's incident already (its
+	// verdict blamed the service); evidence found later corroborates it.
+	Counted bool
+	// Utilization and RoseFrom are what the evidence that blamed the visit
+	// says: its service's CPU, as a share of its limit, and the level it
+	// rose from. Set by the judge of Settle.
+	Utilization, RoseFrom float64
 }
 
 // Judgment is what the evidence known now says of a kept visit.
@@ -36,7 +43,8 @@ type Judgment int
 const (
 	// Wait: no evidence about the visit's time yet; keep it.
 	Wait Judgment = iota
-	// Forget: the evidence came and does not explain it.
+	// Forget: the evidence came and does not explain it, or waiting for it
+	// is over.
 	Forget
 	// Blame: the evidence explains it; it is returned and forgotten.
 	Blame
@@ -69,11 +77,10 @@ func (l *Log) Add(service string, v Visit) {
 	}
 }
 
-// Settle judges every kept visit and returns those blamed, by service;
-// those blamed or forgotten are no longer kept.
+// Settle judges every kept visit and returns those blamed, by service, in
+// the order they were added; those blamed or forgotten are no longer kept.
 func (l *Log) Settle(judge func(service string, v *Visit) Judgment) map[string][]Visit {
 	var out map[string][]Visit
-	var emptied []string
 	for service, vs := range l.services.All() {
 		kept := vs[:0]
 		for i := range vs {
@@ -88,14 +95,9 @@ func (l *Log) Settle(judge func(service string, v *Visit) Judgment) map[string][
 			}
 		}
 		clear(vs[len(kept):])
-		if len(kept) == 0 {
-			emptied = append(emptied, service)
-		} else {
-			l.services.Put(service, kept)
-		}
-	}
-	for _, s := range emptied {
-		l.services.Delete(s)
+		// A service left with none stays tracked: deleting it from the
+		// FIFO would leave its slot to evict a live one later.
+		l.services.Put(service, kept)
 	}
 	return out
 }

@@ -55,3 +55,15 @@ func TestTheBoundsForgetTheOldestAndCount(t *testing.T) {
 	assert.Len(t, blamed, 2)
 	assert.NotContains(t, blamed, "food")
 }
+
+// A service whose visits were all judged stays tracked: its next visits do
+// not evict another service's.
+func TestASettledServiceKeepsItsPlace(t *testing.T) {
+	l := New(2, 4)
+	l.Add("food", visit(1))
+	l.Settle(func(string, *Visit) Judgment { return Forget })
+	l.Add("food", visit(2))
+	l.Add("seat", visit(2))
+	assert.Zero(t, l.TakeForgotten())
+	assert.Len(t, l.Settle(func(string, *Visit) Judgment { return Blame }), 2)
+}
