@@ -55,7 +55,7 @@ func (p *sharedProcessor) keepSlowVisits(now time.Time, id pcommon.TraceID, v *d
 			continue // no CPU report to wait for
 		}
 		s := &spans[part.Span]
-		visit := slowVisit{service: service, Visit: slowvisit.Visit{
+		visit := slowVisit{service: service, span: int(part.Span), Visit: slowvisit.Visit{
 			TraceID: id, SpanID: s.ID, Operation: part.Key.Operation,
 			Start: start, End: end, At: visitEnd(s.End, end),
 			Took: part.Value, Usual: usual,
@@ -68,20 +68,17 @@ func (p *sharedProcessor) keepSlowVisits(now time.Time, id pcommon.TraceID, v *d
 		}
 	}
 	for i := range kept {
-		kept[i].Callers = p.diagnoser.Callers(spans, spanIndex(spans, kept[i].SpanID))
+		kept[i].Callers = p.diagnoser.Callers(spans, kept[i].span)
 		p.slowVisits.Add(kept[i].service, kept[i].Visit)
 	}
 }
 
-// slowVisit is a visit kept for its service.
+// slowVisit is a visit kept for its service; span is its entry span's
+// index in the trace.
 type slowVisit struct {
 	service string
+	span    int
 	slowvisit.Visit
-}
-
-// spanIndex is the index of the span of id in spans, -1 when none.
-func spanIndex(spans []diagnosis.Span, id pcommon.SpanID) int {
-	return slices.IndexFunc(spans, func(s diagnosis.Span) bool { return s.ID == id })
 }
 
 // blameSaturated records, each as a trace of an incident of its service, the

@@ -454,9 +454,7 @@ func (s *Store) corroborate(r *record, now time.Time, o Observation) {
 	if sp := r.suspects[o.CulpritService]; sp != nil {
 		sp.evidence[bits.TrailingZeros8(uint8(diagnosis.EvidenceSaturated))]++
 	}
-	if !r.logReason && !r.cpuReason && o.Reason != "" {
-		r.snap.Reason, r.cpuReason = o.Reason, true
-	}
+	takeCPUReason(r, o)
 	s.rank(r, now)
 	r.dirty = true
 	s.maybePublish(r, now)
@@ -730,6 +728,14 @@ func saturatedCulprit(o Observation) bool {
 	return false
 }
 
+// takeCPUReason makes o's reason, which says its culprit's CPU is at its
+// limit, r's, unless r quotes a log record or says so already.
+func takeCPUReason(r *record, o Observation) {
+	if !r.logReason && !r.cpuReason && o.Reason != "" && !o.ReasonFromLogs {
+		r.snap.Reason, r.cpuReason = o.Reason, true
+	}
+}
+
 func (s *Store) add(r *record, now time.Time, o Observation) {
 	in := &r.snap
 	in.TraceCount++
@@ -744,9 +750,7 @@ func (s *Store) add(r *record, now time.Time, o Observation) {
 	r.recent.add(now, s.opts.Window)
 	if saturatedCulprit(o) {
 		r.saturated = now
-		if !r.logReason && !r.cpuReason && o.Reason != "" && !o.ReasonFromLogs {
-			in.Reason, r.cpuReason = o.Reason, true
-		}
+		takeCPUReason(r, o)
 	}
 	if c := s.traffic[r.snap.CulpritService]; c != nil && r.published {
 		if n := c.sum(now, s.opts.Window); n > 0 {

@@ -660,12 +660,6 @@ func (p *Profile) Utilization(service string) (float64, bool) {
 	return p.opts.Saturation.Utilization(service, time.Unix(0, (p.last+1)*p.width), p.opts.Window)
 }
 
-// UtilizationBefore is the share of its CPU limit the service used in its
-// last report below saturation: the level it rose from.
-func (p *Profile) UtilizationBefore(service string) (float64, bool) {
-	return p.opts.Saturation.Before(service, time.Unix(0, (p.last+1)*p.width))
-}
-
 // RecentBlame implements diagnosis.Reference.
 func (p *Profile) RecentBlame(service string) time.Duration {
 	bs := p.blame[service]
