@@ -585,7 +585,7 @@ func (p *sharedProcessor) tickAt(ctx context.Context, now time.Time) {
 	clear(p.expired)
 	p.blameSaturated(ctx, now, now)
 	p.afterDecisions(ctx, now)
-	p.emit(ctx, now, metrics, logs)
+	p.emit(ctx, now, metrics, logs, false)
 }
 
 // afterDecisions refreshes what the logs path reads and releases the held
@@ -621,7 +621,7 @@ func (p *sharedProcessor) flush(ctx context.Context, t *tracesProcessor) {
 	p.blameSaturated(ctx, now, endOfTime)
 	p.afterDecisions(ctx, now)
 	_, metrics, logs := p.snapshot()
-	p.emit(ctx, now, metrics, logs)
+	p.emit(ctx, now, metrics, logs, true)
 }
 
 func (p *sharedProcessor) decideAndForward(ctx context.Context, now time.Time, t *tracesProcessor, expired []*assembly.Trace) {
@@ -682,9 +682,14 @@ func (p *sharedProcessor) decideAndForward(ctx context.Context, now time.Time, t
 const maxForwardSpans = 8192
 
 // emit sends the due incident records to the logs pipelines and, on a change
-// or every update_interval, the incident metrics to the metrics pipelines.
-func (p *sharedProcessor) emit(ctx context.Context, now time.Time, metrics []*metricsProcessor, logs []*logsProcessor) {
-	events := p.store.Flush(now)
+// or every update_interval, the incident metrics to the metrics pipelines;
+// final (at shutdown), every change not yet recorded.
+func (p *sharedProcessor) emit(ctx context.Context, now time.Time, metrics []*metricsProcessor, logs []*logsProcessor, final bool) {
+	flush := p.store.Flush
+	if final {
+		flush = p.store.FlushFinal
+	}
+	events := flush(now)
 	if n := p.store.TakeHeld(); n > 0 {
 		p.telemetry.ProcessorRootcauseIncidentsHeld.Add(ctx, n)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -350,4 +351,56 @@ func TestAServiceFailingSinceTheStartIsAStandingCondition(t *testing.T) {
 	}
 	require.NotEmpty(t, standing)
 	assert.True(t, standing[0])
+}
+
+// TestShutdownRecordsWhatTheIncidentsGatheredSinceTheirLastRecord: updates
+// come at most every update_interval, so the traces an incident gathered
+// since its last record, and those decided at shutdown, would go with the
+// process; shutdown writes one last update, so the backends keep what the
+// collector found.
+func TestShutdownRecordsWhatTheIncidentsGatheredSinceTheirLastRecord(t *testing.T) {
+	cfg := testConfig()
+	cfg.UpdateInterval = time.Minute
+	h := newHarness(t, cfg)
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range 40 {
+		b := login(uint64(100+i), h.clock.Now(), r, false)
+		h.consume(b.td, b.ld)
+		h.advance(time.Second)
+	}
+	for i := range 5 {
+		b := login(uint64(1+i), h.clock.Now(), r, true)
+		h.consume(b.td, b.ld)
+	}
+	h.advance(cfg.DecisionWait + time.Second)
+	lastCount := func() (string, int64) {
+		recs := h.incidentRecords()
+		require.NotEmpty(t, recs)
+		rec, err := incidentrecord.Read(recs[len(recs)-1])
+		require.NoError(t, err)
+		return rec.Status, rec.TraceCount
+	}
+	status, count := lastCount()
+	require.Equal(t, "open", status)
+	require.Equal(t, int64(5), count)
+
+	// Four more failures: two decided before the stop, within the update
+	// interval, two still waiting for their decision at the stop.
+	for i := range 2 {
+		b := login(uint64(10+i), h.clock.Now(), r, true)
+		h.consume(b.td, b.ld)
+	}
+	h.advance(cfg.DecisionWait + time.Second)
+	_, count = lastCount()
+	require.Equal(t, int64(5), count, "no update within the update interval")
+	for i := range 2 {
+		b := login(uint64(20+i), h.clock.Now(), r, true)
+		h.consume(b.td, b.ld)
+	}
+	for _, c := range []component.Component{h.traces, h.metrics, h.logs} {
+		require.NoError(t, c.Shutdown(context.Background()))
+	}
+	status, count = lastCount()
+	assert.Equal(t, "update", status)
+	assert.Equal(t, int64(9), count, "every trace the incident gathered is recorded")
 }

@@ -966,6 +966,18 @@ func (s *Store) countOpened(r *record) {
 // at processing time now: opens and resolves always, updates at most once per
 // UpdateInterval per incident.
 func (s *Store) Flush(now time.Time) []Incident {
+	return s.flush(now, false)
+}
+
+// FlushFinal is Flush at shutdown: an open incident changed since its last
+// record gets its update now, whenever the last came, so that what it
+// gathered since (the traces decided at shutdown among them) reaches the
+// backends instead of going with the process.
+func (s *Store) FlushFinal(now time.Time) []Incident {
+	return s.flush(now, true)
+}
+
+func (s *Store) flush(now time.Time, final bool) []Incident {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range s.open {
@@ -984,7 +996,7 @@ func (s *Store) Flush(now time.Time) []Incident {
 	var out []Incident
 	for _, r := range s.order {
 		st := r.pending
-		if st == "" && r.dirty && r.snap.Status == StatusOpen && now.Sub(r.emitted) >= s.opts.UpdateInterval {
+		if st == "" && r.dirty && r.snap.Status == StatusOpen && (final || now.Sub(r.emitted) >= s.opts.UpdateInterval) {
 			st = StatusUpdate
 		}
 		if st == "" {
