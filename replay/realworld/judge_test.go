@@ -75,4 +75,17 @@ func TestJudgeCreditsAnIncidentOpenBeforeTheFaultOnlyForWhatItGathersAfter(t *te
 	assert.Equal(t, []string{"food"}, o.Ranking)
 	assert.Equal(t, 1, o.NewRank)
 	assert.Equal(t, 90*time.Second, o.Delay, "detection: the first incident opened after the injection")
+
+	// A low-rate culprit all of whose requests fail ranks before a busy
+	// service whose usual tail made more traces; the count breaks ties.
+	withShare := func(in replay.Incident, share float64) replay.Incident { in.Share = share; return in }
+	busy := []replay.Incident{
+		withShare(rec(10, "seat", "open", "seat", 20), 0.2),
+		withShare(rec(20, "food", "open", "food", 6), 0.9),
+		withShare(rec(30, "travel", "open", "travel", 7), 0.9),
+	}
+	o = Judge(c, busy)
+	assert.Equal(t, []string{"travel", "food", "seat"}, o.Ranking)
+	assert.Equal(t, 2, o.Rank)
+	assert.Equal(t, 3, o.SizeRank, "by traces alone the busy service's tail comes first")
 }

@@ -153,13 +153,18 @@ type Outcome struct {
 	Case Case
 	// Ranking is the services blamed, best first: the culprit and the
 	// candidates of the incidents open within the case window, the one that
-	// gathered the most anomalous traces in it first (what an SRE looking at
-	// the open incidents sees first), then by the time of their first record
-	// in the window. An incident opened before the injection counts by the
-	// traces it gathered after it, and only when it gathered some: a fault
-	// whose first traces join an incident already open on the same culprit
-	// (a fault that began a little before its recorded time, or on a service
-	// that already had an open incident) is still found by it.
+	// hurt the largest share of its culprit's requests at its worst first,
+	// then the one that gathered the most anomalous traces in the window,
+	// then by the time of their first record in it. The share says the
+	// culprit changed: a fault hurts most of its service's requests, however
+	// few they are, while a busy service's usual tail, or the errors it
+	// passes up from a callee, are a small part of its traffic however many
+	// traces they make (a count measures traffic as much as the fault). An
+	// incident opened before the injection counts only when it gathered
+	// traces after it: a fault whose first traces join an incident already
+	// open on the same culprit (a fault that began a little before its
+	// recorded time, or on a service that already had an open incident) is
+	// still found by it.
 	Ranking []string
 	// NewRank is the culprit's rank when only the incidents opened (or
 	// reopened) after the injection count: the stricter reading, in which
@@ -169,11 +174,10 @@ type Outcome struct {
 	// first record in the case window alone: the streaming view (the first
 	// page wins).
 	FirstRank int
-	// ShareRank is the culprit's rank when incidents are ordered by the
-	// share of their culprit's traffic they hurt at their worst (then by
-	// size): a low-rate service all of whose requests are slow before a busy
-	// one with a slow tail.
-	ShareRank int
+	// SizeRank is the culprit's rank when incidents are ordered by the
+	// anomalous traces they gathered in the case window alone (then by their
+	// first record): the busiest fault first.
+	SizeRank int
 	// Delay from the injection to the first incident opened in the case
 	// window, -1 when none: the detection delay.
 	Delay time.Duration
@@ -269,12 +273,12 @@ func Judge(c Case, incidents []replay.Incident) Outcome {
 	o.FirstRank = rank(order)
 	bySize := slices.Clone(order)
 	slices.SortStableFunc(bySize, func(a, b *tracked) int { return cmp.Compare(b.gained, a.gained) })
-	o.Ranking = ranking(bySize)
-	o.Rank = rank(bySize)
-	o.NewRank = rank(slices.DeleteFunc(slices.Clone(bySize), func(tr *tracked) bool { return !tr.opened }))
+	o.SizeRank = rank(bySize)
 	byShare := slices.Clone(bySize)
 	slices.SortStableFunc(byShare, func(a, b *tracked) int { return cmp.Compare(b.share, a.share) })
-	o.ShareRank = rank(byShare)
+	o.Ranking = ranking(byShare)
+	o.Rank = rank(byShare)
+	o.NewRank = rank(slices.DeleteFunc(slices.Clone(byShare), func(tr *tracked) bool { return !tr.opened }))
 	return o
 }
 
@@ -479,8 +483,8 @@ func (rep Report) Print(w io.Writer) {
 			delay = o.Delay.Round(time.Second).String()
 		}
 		top := o.Ranking[:min(5, len(o.Ranking))]
-		fmt.Fprintf(w, "%s %-15s truth %-32s rank %d (new only %d, first-opened %d, by share %d) delay %-6s top5 %s\n",
-			o.Case.Inject.Format("15:04:05"), o.Case.Type, o.Case.Service, o.Rank, o.NewRank, o.FirstRank, o.ShareRank, delay, strings.Join(top, ", "))
+		fmt.Fprintf(w, "%s %-15s truth %-32s rank %d (new only %d, first-opened %d, by size %d) delay %-6s top5 %s\n",
+			o.Case.Inject.Format("15:04:05"), o.Case.Type, o.Case.Service, o.Rank, o.NewRank, o.FirstRank, o.SizeRank, delay, strings.Join(top, ", "))
 	}
 	byType := map[string][]Outcome{}
 	for _, o := range rep.Outcomes {
@@ -491,14 +495,14 @@ func (rep Report) Print(w io.Writer) {
 		types = append(types, t)
 	}
 	sort.Strings(types)
-	fmt.Fprintf(w, "| setting | fault type | cases | AC@1 | AC@3 | Avg@5 | AC@1 new only | AC@1 first-opened | AC@1 by share | median delay |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| setting | fault type | cases | AC@1 | AC@3 | Avg@5 | AC@1 new only | AC@1 first-opened | AC@1 by size | median delay |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, t := range append(types, "overall") {
 		outs := byType[t]
 		if t == "overall" {
 			outs = rep.Outcomes
 		}
 		s := Summarize(outs)
-		newOnly, first, share := 0, 0, 0
+		newOnly, first, size := 0, 0, 0
 		for _, o := range outs {
 			if o.NewRank == 1 {
 				newOnly++
@@ -506,12 +510,12 @@ func (rep Report) Print(w io.Writer) {
 			if o.FirstRank == 1 {
 				first++
 			}
-			if o.ShareRank == 1 {
-				share++
+			if o.SizeRank == 1 {
+				size++
 			}
 		}
 		n := float64(max(1, s.N))
-		fmt.Fprintf(w, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s |\n", rep.Setting, t, s.N, s.AC[0], s.AC[2], s.Avg, float64(newOnly)/n, float64(first)/n, float64(share)/n, medianDelay(outs))
+		fmt.Fprintf(w, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s |\n", rep.Setting, t, s.N, s.AC[0], s.AC[2], s.Avg, float64(newOnly)/n, float64(first)/n, float64(size)/n, medianDelay(outs))
 	}
 	if rep.Setting == "continuous" {
 		fmt.Fprintf(w, "false incidents on the fault-free stretch: %d over %.1f h\n", rep.FalseIncidents, rep.Hours)
