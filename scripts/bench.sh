@@ -130,7 +130,7 @@ MID
 	cat <<MID
 
 \`make bench-realworld\` (the three settings, or the cold one alone on a day without TraStrainer's minutes; one line per case: truth, rank of the truth, rank when only incidents
-opened after the injection count, when incidents are ordered by opening time alone and by traffic share, delay to
+opened after the injection count, when incidents are ordered by opening time alone and by traces gathered, delay to
 the first incident record, top 5):
 
 \`\`\`
