@@ -123,6 +123,7 @@ func (p *sharedProcessor) decide(ctx context.Context, now time.Time, tr *assembl
 	root := &sc.spans[v.Root]
 	start, end := traceWindow(root.Start, root.End, now, p.cfg.MaxClockSkew)
 	p.keepSlowVisits(now, tr.ID, &v, start, end)
+	p.keepUnusualPaths(ctx, now, tr.ID, &v, start, end, patterns)
 	p.profile.ObserveTrace(end, services)
 	for i := range sc.spans {
 		if s := &sc.spans[i]; s.Pattern != 0 {

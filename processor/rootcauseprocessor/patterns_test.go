@@ -1,14 +1,19 @@
 package rootcauseprocessor
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/incidentrecord"
 )
 
 // contactsLookup is a Java-style trace, without span kinds, status or HTTP
@@ -147,5 +152,47 @@ func TestASkippedLogLineIsNamed(t *testing.T) {
 			culprits[a["rca.culprit.service"].(string)] = a["rca.reason"].(string)
 		}
 		assert.Equal(t, map[string]string{"route": "RouteController.queryByIds left its usual path: it wrote no log line"}, culprits)
+	}
+}
+
+// A change of path is established only once enough of its operation's spans
+// took it, so the spans that began it were decided as normal; they count for
+// its incident once it is: route's lookups, one every 2 s, skip their line
+// for 40 s from 3 minutes on, and every skipped lookup is a trace of
+// route's incident, the first one among them.
+func TestTheSpansThatBeganAChangeOfPathCountForIt(t *testing.T) {
+	cfg := testConfig()
+	cfg.MinTraces, cfg.MinShare = 3, 0.05
+	h := newHarness(t, cfg)
+	// The fault lasts 40 s; the lookups after it write their line again (a
+	// span's silence is known once its service's later records came).
+	const every, faultFrom, faultTo, lookups = 2 * time.Second, 180 * time.Second, 220 * time.Second, 130
+	var faulty []pcommon.TraceID
+	for i := range lookups {
+		at := epoch.Add(time.Duration(i) * every)
+		fault := at.Sub(epoch) >= faultFrom && at.Sub(epoch) < faultTo
+		b := routeLookup(uint64(i+1), at, fault || i == 20, false)
+		if fault {
+			faulty = append(faulty, b.id)
+		}
+		h.consume(b.td, b.ld)
+		h.advance(every)
+	}
+	h.advance(cfg.DecisionWait + 2*h.shared.tickInterval())
+	for _, c := range []component.Component{h.traces, h.metrics, h.logs} {
+		require.NoError(t, c.Shutdown(context.Background()))
+	}
+	recs := h.incidentRecords()
+	require.NotEmpty(t, recs)
+	last, err := incidentrecord.Read(recs[len(recs)-1])
+	require.NoError(t, err)
+	assert.Equal(t, "route", last.Service)
+	assert.Equal(t, int64(len(faulty)), last.TraceCount, "every skipped lookup counts")
+	require.NotEmpty(t, last.TraceIDs)
+	assert.Equal(t, faulty[0].String(), last.TraceIDs[0], "the first sample is the fault's first request")
+	for _, lr := range recs {
+		rec, err := incidentrecord.Read(lr)
+		require.NoError(t, err)
+		assert.Equal(t, "route", rec.Service, "no other incident")
 	}
 }

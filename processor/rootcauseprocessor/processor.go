@@ -29,8 +29,8 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/metadata"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/opname"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/pendingvisit"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/profile"
-	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/slowvisit"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/validutf8"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/verdict"
 )
@@ -89,7 +89,10 @@ type sharedProcessor struct {
 	// and the decision loop.
 	saturation *profile.Saturation
 	// slowVisits wait for the CPU reports that may explain them.
-	slowVisits *slowvisit.Log
+	slowVisits *pendingvisit.Log
+	// pathVisits wait for their operation's change of path to be
+	// established.
+	pathVisits *pendingvisit.Log
 	objectives map[baseline.Key]time.Duration
 	diagnoser  *diagnosis.Diagnoser
 	scratch    traceScratch
@@ -136,7 +139,7 @@ func newTelemetryAttrs() telemetryAttrs {
 	for i, p := range []string{"zero_span_id", "duplicate_span_id", "orphan", "cycle", "outside_parent", "extra_root"} {
 		a.problems[i] = set("problem", p)
 	}
-	for _, c := range []string{"decided", "log_evidence", "incidents", "baselines", "operation_names", "exemplar_traces", "streams", "log_decisions", "slow_visits"} {
+	for _, c := range []string{"decided", "log_evidence", "incidents", "baselines", "operation_names", "exemplar_traces", "streams", "log_decisions", "slow_visits", "path_visits"} {
 		a.cache[c] = set("cache", c)
 	}
 	return a
@@ -163,7 +166,8 @@ func newSharedProcessor(set processor.Settings, cfg *Config, onLast func()) (*sh
 		profile:    prof,
 		templates:  templates,
 		saturation: saturation,
-		slowVisits: slowvisit.New(cfg.Baseline.MaxOperations, slowVisitsPerService),
+		slowVisits: pendingvisit.New(cfg.Baseline.MaxOperations, slowVisitsPerService),
+		pathVisits: pendingvisit.New(pathOperations, pathVisitsPerOperation),
 		cfg:        cfg,
 		set:        set,
 		telemetry:  tb,

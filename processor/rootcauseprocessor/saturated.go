@@ -11,7 +11,7 @@ import (
 
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
-	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/slowvisit"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/pendingvisit"
 )
 
 // maxReportWait is how long a slow visit waits for the CPU report that may
@@ -55,7 +55,7 @@ func (p *sharedProcessor) keepSlowVisits(now time.Time, id pcommon.TraceID, v *d
 			continue // no CPU report to wait for
 		}
 		s := &spans[part.Span]
-		visit := slowVisit{service: service, span: int(part.Span), Visit: slowvisit.Visit{
+		visit := slowVisit{service: service, span: int(part.Span), Visit: pendingvisit.Visit{
 			TraceID: id, SpanID: s.ID, Operation: part.Key.Operation,
 			Start: start, End: end, At: visitEnd(s.End, end),
 			Took: part.Value, Usual: usual,
@@ -78,7 +78,7 @@ func (p *sharedProcessor) keepSlowVisits(now time.Time, id pcommon.TraceID, v *d
 type slowVisit struct {
 	service string
 	span    int
-	slowvisit.Visit
+	pendingvisit.Visit
 }
 
 // blameSaturated records, each as a trace of an incident of its service, the
@@ -91,16 +91,16 @@ type slowVisit struct {
 // count: now in the decision loop, so that the metrics' batching does not
 // matter; every report received at shutdown, when no more will come.
 func (p *sharedProcessor) blameSaturated(ctx context.Context, now, asOf time.Time) {
-	blamed := p.slowVisits.Settle(func(service string, v *slowvisit.Visit) slowvisit.Judgment {
+	blamed := p.slowVisits.Settle(func(service string, v *pendingvisit.Visit) pendingvisit.Judgment {
 		u, before, found, decided := p.saturation.RoseNear(service, v.At, asOf)
 		switch {
 		case found:
 			v.Utilization, v.RoseFrom = u, before
-			return slowvisit.Blame
+			return pendingvisit.Blame
 		case decided || now.Sub(v.At) > maxReportWait:
-			return slowvisit.Forget
+			return pendingvisit.Forget
 		}
-		return slowvisit.Wait
+		return pendingvisit.Wait
 	})
 	if n := p.slowVisits.TakeForgotten(); n > 0 {
 		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["slow_visits"])

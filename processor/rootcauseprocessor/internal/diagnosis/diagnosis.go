@@ -526,6 +526,11 @@ func (d *Diagnoser) Diagnose(spans []Span, logs []Log, b Baselines) Verdict {
 	return v
 }
 
+// Novel tells whether span i of the trace last diagnosed took a path its
+// operation never took, or rarely took and now takes in most of its spans
+// (Reference.NovelPattern): it counted as failed.
+func (d *Diagnoser) Novel(i int) bool { return i >= 0 && i < len(d.novel) && d.novel[i] }
+
 // Callers are the services on the path from the root to span i of the
 // trace last diagnosed, its own service excluded, nearest first.
 func (d *Diagnoser) Callers(spans []Span, i int) []string { return d.callers(spans, i) }

@@ -166,6 +166,12 @@ type Observation struct {
 	// toward publishing one: what a service always does is no incident. A
 	// chronic observation comes with no others (Record's also).
 	Chronic bool
+	// Late: evidence about o's culprit came after o's trace was decided,
+	// from later traces (its operation's change of path, established once
+	// enough of its spans took it). A trace recorded for another culprit
+	// counts for this one too; one its culprit's incident counts already
+	// is not counted again.
+	Late bool
 }
 
 // Incident is a snapshot of an incident.
@@ -389,17 +395,19 @@ func (s *Store) Record(now time.Time, o Observation, also ...Observation) (strin
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.traces.Get(o.TraceID); ok {
-		if saturatedCulprit(o) {
+		if saturated := saturatedCulprit(o); saturated || o.Late {
 			// Evidence that came after the trace was recorded, for another
-			// culprit: a CPU report that puts a service of it at its limit.
-			// The trace counts for that service too, as a slow trace counts
-			// for its delay's culprit beside its failure's.
+			// culprit: a CPU report that puts a service of it at its limit,
+			// a change of path established since. The trace counts for that
+			// service too, as a slow trace counts for its delay's culprit
+			// beside its failure's.
 			o.clean()
-			if r.key.service != o.CulpritService {
+			switch {
+			case r.key.service != o.CulpritService:
 				s.route(now, o, r)
-			} else if s.open[r.key] != r {
+			case s.open[r.key] != r:
 				s.route(now, o, nil) // its incident ended: the trace counts anew
-			} else {
+			case saturated:
 				s.corroborate(r, now, o)
 			}
 		}

@@ -129,16 +129,34 @@ func (p *Profile) learn(k patternKey, op *opState, ps *patternState, idx int64) 
 
 // NovelPattern implements diagnosis.Reference.
 func (p *Profile) NovelPattern(service, entry, operation string, pattern uint64) bool {
-	op := p.operations[opKey{service, entry, operation}]
-	if op == nil || p.last-op.first < buckets {
-		return false // too new to judge
+	op, k, ps, ok := p.path(service, entry, operation, pattern)
+	if !ok {
+		return false
 	}
-	k := patternKey{opKey{service, entry, operation}, pattern}
-	ps := p.patterns[k]
 	if (ps == nil || !p.learn(k, op, ps, p.last)) && p.newPathsSurging(op) {
 		return true
 	}
 	return p.rarePath(op, ps) && p.pathsChanged(op)
+}
+
+// UnusualPattern tells whether a span of the operation took a path that is
+// evidence once the operation's change is established (NovelPattern): one
+// not known yet, or a rare recombination of its lines. Most spans of a
+// change of path take it before the window shows the change.
+func (p *Profile) UnusualPattern(service, entry, operation string, pattern uint64) bool {
+	op, k, ps, ok := p.path(service, entry, operation, pattern)
+	return ok && (ps == nil || !p.learn(k, op, ps, p.last) || p.rarePath(op, ps))
+}
+
+// path returns a span's operation and its path (nil for a path never
+// taken); ok is false while the operation is too new to judge.
+func (p *Profile) path(service, entry, operation string, pattern uint64) (op *opState, k patternKey, ps *patternState, ok bool) {
+	k = patternKey{opKey{service, entry, operation}, pattern}
+	op = p.operations[k.opKey]
+	if op == nil || p.last-op.first < buckets {
+		return nil, k, nil, false
+	}
+	return op, k, p.patterns[k], true
 }
 
 // newPathsSurging: new paths are rare for the operation (Good-Turing's

@@ -1,11 +1,12 @@
-// Package slowvisit keeps a service's recent visits that took longer than
-// usual, for evidence that comes after their traces were decided: a pod's CPU
-// report describes the minute before it, so the requests a CPU hog slowed
-// are decided before the report that explains them arrives. Traces of a
-// low-rate service slowed this way are often too few, or too little slowed
-// against their whole request, to make an incident by themselves; the report
-// names their cause once it comes.
-package slowvisit // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/slowvisit"
+// Package pendingvisit keeps a service's recent visits for evidence that
+// comes after their traces were decided. A pod's CPU report describes the
+// minute before it, so the requests a CPU hog slowed are decided before the
+// report that explains them arrives. An operation's change of path is
+// established only once half a window of its spans took it, so the spans
+// that began it are decided as normal. Traces of a low-rate service hurt
+// this way are often too few to make an incident by themselves, or come
+// late; the evidence names their cause once it comes.
+package pendingvisit // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/pendingvisit"
 
 import (
 	"time"
@@ -15,9 +16,10 @@ import (
 	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/bounded"
 )
 
-// Visit is one span of a service that took longer than usual: its own time
-// (the span's duration less its calls') beyond what the operation usually
-// takes.
+// Visit is one span of a service kept for evidence to come: one that took
+// longer than usual (its own time, the span's duration less its calls',
+// beyond what the operation usually takes), or one that took an unusual
+// path.
 type Visit struct {
 	TraceID    pcommon.TraceID
 	SpanID     pcommon.SpanID
@@ -26,6 +28,10 @@ type Visit struct {
 	At         time.Time // the visit's end, when its service was slow
 	Took       time.Duration
 	Usual      time.Duration
+	// Pattern is the span's log pattern, the path its code took; Reason
+	// says what the span did, for the incident that blames it.
+	Pattern uint64
+	Reason  string
 	// Callers are the services on the path from the root to the visit.
 	Callers []string
 	// Counted: the trace is counted in its service's incident already (its
@@ -50,8 +56,8 @@ const (
 	Blame
 )
 
-// Log keeps at most PerService visits of each of at most Services services,
-// the latest. It is not safe for concurrent use: the decision loop owns it.
+// Log keeps at most PerService visits of each of at most Services keys (a
+// service, or one of its operations), the latest. It is not safe for concurrent use: the decision loop owns it.
 type Log struct {
 	perService int
 	services   *bounded.FIFO[string, []Visit]
@@ -99,6 +105,28 @@ func (l *Log) Settle(judge func(service string, v *Visit) Judgment) map[string][
 		// FIFO would leave its slot to evict a live one later.
 		l.services.Put(service, kept)
 	}
+	return out
+}
+
+// SettleKey is Settle for the visits of one key only: the evidence came for
+// it alone.
+func (l *Log) SettleKey(key string, judge func(v *Visit) Judgment) []Visit {
+	vs, ok := l.services.Get(key)
+	if !ok {
+		return nil
+	}
+	var out []Visit
+	kept := vs[:0]
+	for i := range vs {
+		switch judge(&vs[i]) {
+		case Wait:
+			kept = append(kept, vs[i])
+		case Blame:
+			out = append(out, vs[i])
+		}
+	}
+	clear(vs[len(kept):])
+	l.services.Put(key, kept)
 	return out
 }
 

@@ -1,4 +1,4 @@
-package slowvisit
+package pendingvisit
 
 import (
 	"testing"
@@ -66,4 +66,23 @@ func TestASettledServiceKeepsItsPlace(t *testing.T) {
 	l.Add("seat", visit(2))
 	assert.Zero(t, l.TakeForgotten())
 	assert.Len(t, l.Settle(func(string, *Visit) Judgment { return Blame }), 2)
+}
+
+// The evidence that came for one key judges that key's visits alone.
+func TestSettleKeyJudgesOneKeysVisits(t *testing.T) {
+	l := New(10, 4)
+	l.Add("route queryByIds", visit(1))
+	l.Add("route queryByIds", visit(2))
+	l.Add("price query", visit(1))
+	blamed := l.SettleKey("route queryByIds", func(v *Visit) Judgment {
+		if v.At.Before(t0.Add(2 * time.Second)) {
+			return Forget
+		}
+		return Blame
+	})
+	assert.Equal(t, []Visit{visit(2)}, blamed)
+	assert.Empty(t, l.SettleKey("route queryByIds", func(*Visit) Judgment { return Blame }), "judged visits are gone")
+	assert.Empty(t, l.SettleKey("unknown", func(*Visit) Judgment { return Blame }))
+	assert.Equal(t, map[string][]Visit{"price query": {visit(1)}}, l.Settle(func(string, *Visit) Judgment { return Blame }), "the other key's visit waited")
+	assert.Zero(t, l.TakeForgotten())
 }

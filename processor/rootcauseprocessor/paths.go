@@ -1,0 +1,90 @@
+package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor"
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/diagnosis"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/incident"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/logtemplate"
+	"github.com/otelcol-rca/otelcol-rca/processor/rootcauseprocessor/internal/pendingvisit"
+)
+
+// An operation's change of path is established only once enough of the
+// window's spans took it (half of them for a step skipped, beyond what its
+// history makes likely; see profile.NovelPattern), so the spans that began
+// it are decided as normal: for a low-rate operation, the fault's first half
+// minute. They are its first requests all the same. A span on a path that
+// is evidence once the change is established (profile.UnusualPattern) waits
+// for it; when a later span of the same operation is judged a change, the
+// waiting spans whose path is a change now, decided within the last
+// incident_window, count for its service's incident, as if decided then.
+
+// pathVisitsPerOperation bounds the spans an operation keeps waiting for its
+// change: a low-rate operation's first half window of spans, the ones that
+// matter (a busy operation's change makes its incident with the spans after
+// it). pathOperations bounds the operations keeping spans: more operations
+// off their path at once than that is no longer one fault to date.
+const (
+	pathVisitsPerOperation = 16
+	pathOperations         = 1000
+)
+
+// keepUnusualPaths, after the verdict v of trace id, keeps the spans of it
+// that took an unusual path of their operation and were not counted for
+// their service, and counts those kept earlier for an operation whose
+// change one of this trace's spans established.
+func (p *sharedProcessor) keepUnusualPaths(ctx context.Context, now time.Time, id pcommon.TraceID, v *diagnosis.Verdict, start, end time.Time, patterns map[pcommon.SpanID][]logtemplate.ID) {
+	if p.cfg.Mode == ModeShard {
+		return // as for the CPU reports: the stage would relink the logs
+	}
+	spans := p.scratch.spans
+	for i := range spans {
+		s := &spans[i]
+		if s.Pattern == 0 {
+			continue
+		}
+		key := s.Service + "\x00" + s.Entry + "\x00" + s.Name
+		if p.diagnoser.Novel(i) {
+			p.countEarlierPaths(now, key, s.Service, s.Entry, s.Name)
+			continue
+		}
+		if v.Anomalous && v.CulpritService == s.Service || !p.profile.UnusualPattern(s.Service, s.Entry, s.Name, s.Pattern) {
+			continue
+		}
+		p.pathVisits.Add(key, pendingvisit.Visit{
+			TraceID: id, SpanID: s.ID, Operation: s.Name, Start: start, End: end, At: now,
+			Pattern: s.Pattern, Reason: p.newPatternReason(s.Name, patterns[s.ID]),
+			Callers: p.diagnoser.Callers(spans, i),
+		})
+	}
+	if n := p.pathVisits.TakeForgotten(); n > 0 {
+		p.telemetry.ProcessorRootcauseCacheEvictions.Add(ctx, n, p.attrs.cache["path_visits"])
+	}
+}
+
+// countEarlierPaths records, each as a trace of an incident of service, the
+// spans of its operation (kept under key) kept within the last
+// incident_window whose path is a change now; those older are forgotten.
+func (p *sharedProcessor) countEarlierPaths(now time.Time, key, service, entry, operation string) {
+	blamed := p.pathVisits.SettleKey(key, func(w *pendingvisit.Visit) pendingvisit.Judgment {
+		switch {
+		case now.Sub(w.At) > p.cfg.IncidentWindow:
+			return pendingvisit.Forget
+		case p.profile.NovelPattern(service, entry, operation, w.Pattern):
+			return pendingvisit.Blame
+		}
+		return pendingvisit.Wait
+	})
+	for _, w := range blamed {
+		p.store.Record(now, incident.Observation{
+			TraceID: w.TraceID, CulpritSpanID: w.SpanID, Start: w.Start, End: w.End,
+			Kind: diagnosis.KindError, CulpritService: service, CulpritOperation: w.Operation,
+			Reason: w.Reason, Callers: w.Callers, Affected: []string{service},
+			Candidates: []diagnosis.Candidate{{Name: service, Score: 1, Evidence: diagnosis.EvidenceOrigin}},
+			Late:       true,
+		})
+	}
+}
