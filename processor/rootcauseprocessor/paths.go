@@ -54,6 +54,9 @@ func (p *sharedProcessor) keepUnusualPaths(ctx context.Context, now time.Time, i
 		if v.Anomalous && v.CulpritService == s.Service || !p.profile.UnusualPattern(s.Service, s.Entry, s.Name, s.Pattern) {
 			continue
 		}
+		// Spans older than a window can no longer count: drop them before
+		// the bound would count them as lost.
+		p.pathVisits.DropBefore(key, now.Add(-p.cfg.IncidentWindow))
 		p.pathVisits.Add(key, pendingvisit.Visit{
 			TraceID: id, SpanID: s.ID, Operation: s.Name, Start: start, End: end, At: now,
 			Pattern: s.Pattern, Reason: p.newPatternReason(s.Name, patterns[s.ID]),

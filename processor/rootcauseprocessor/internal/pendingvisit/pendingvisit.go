@@ -108,6 +108,24 @@ func (l *Log) Settle(judge func(service string, v *Visit) Judgment) map[string][
 	return out
 }
 
+// DropBefore forgets, without counting them, the visits of key that ended
+// before t: the evidence for them was due by then and did not come, as a
+// judge would Forget them.
+func (l *Log) DropBefore(key string, t time.Time) {
+	vs, ok := l.services.Get(key)
+	if !ok || len(vs) == 0 || !vs[0].At.Before(t) {
+		return
+	}
+	kept := vs[:0]
+	for _, v := range vs {
+		if !v.At.Before(t) {
+			kept = append(kept, v)
+		}
+	}
+	clear(vs[len(kept):])
+	l.services.Put(key, kept)
+}
+
 // SettleKey is Settle for the visits of one key only: the evidence came for
 // it alone.
 func (l *Log) SettleKey(key string, judge func(v *Visit) Judgment) []Visit {

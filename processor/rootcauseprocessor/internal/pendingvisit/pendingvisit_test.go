@@ -86,3 +86,16 @@ func TestSettleKeyJudgesOneKeysVisits(t *testing.T) {
 	assert.Equal(t, map[string][]Visit{"price query": {visit(1)}}, l.Settle(func(string, *Visit) Judgment { return Blame }), "the other key's visit waited")
 	assert.Zero(t, l.TakeForgotten())
 }
+
+// Visits whose evidence was due and did not come are dropped, not counted
+// as lost.
+func TestDropBeforeForgetsTheStaleUncounted(t *testing.T) {
+	l := New(10, 4)
+	for s := range 3 {
+		l.Add("route queryByIds", visit(s))
+	}
+	l.DropBefore("route queryByIds", t0.Add(2*time.Second))
+	l.DropBefore("unknown", t0.Add(time.Hour))
+	assert.Equal(t, []Visit{visit(2)}, l.SettleKey("route queryByIds", func(*Visit) Judgment { return Blame }))
+	assert.Zero(t, l.TakeForgotten())
+}
