@@ -40,6 +40,9 @@ type traceScratch struct {
 	services []string
 	// slowVisits are the visits keepSlowVisits keeps of the trace.
 	slowVisits []slowVisit
+	// pathServices are the services with a span of the trace waiting for
+	// its operation's change of path.
+	pathServices []string
 }
 
 // traceServices lists the distinct services of a trace's spans, in buf.

@@ -2,6 +2,7 @@ package rootcauseprocessor // import "github.com/otelcol-rca/otelcol-rca/process
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -41,24 +42,38 @@ func (p *sharedProcessor) keepUnusualPaths(ctx context.Context, now time.Time, i
 		return // as for the CPU reports: the stage would relink the logs
 	}
 	spans := p.scratch.spans
+	waiting := p.scratch.pathServices[:0]
+	defer func() { p.scratch.pathServices = waiting[:0] }()
 	for i := range spans {
 		s := &spans[i]
 		if s.Pattern == 0 {
 			continue
 		}
 		key := s.Service + "\x00" + s.Entry + "\x00" + s.Name
-		if p.diagnoser.Novel(i) {
-			p.countEarlierPaths(now, key, s.Service, s.Entry, s.Name)
+		switch {
+		case p.diagnoser.Novel(i):
+			// The change is the service's own where the trace's failure
+			// started with it; a service that took another path because a
+			// callee failed it is that failure's symptom.
+			if v.Anomalous && v.CulpritService == s.Service {
+				p.countEarlierPaths(now, key, s.Service, s.Entry, s.Name)
+			}
 			continue
-		}
-		if v.Anomalous && v.CulpritService == s.Service || !p.profile.UnusualPattern(s.Service, s.Entry, s.Name, s.Pattern) {
+		case v.Anomalous || slices.Contains(waiting, s.Service):
+			// A trace already anomalous is counted where its failure or
+			// delay started, which the span's path did not cause; a trace
+			// waits once for each service (a service's two operations
+			// would otherwise count it twice).
+			continue
+		case !p.profile.UnusualPattern(s.Service, s.Entry, s.Name, s.Pattern):
 			continue
 		}
 		// Spans older than a window can no longer count: drop them before
 		// the bound would count them as lost.
 		p.pathVisits.DropBefore(key, now.Add(-p.cfg.IncidentWindow))
+		waiting = append(waiting, s.Service)
 		p.pathVisits.Add(key, pendingvisit.Visit{
-			TraceID: id, SpanID: s.ID, Operation: s.Name, Start: start, End: end, At: now,
+			TraceID: id, SpanID: s.ID, Operation: s.Name, Start: start, End: end, At: now, Decided: now,
 			Pattern: s.Pattern, Reason: p.newPatternReason(s.Name, patterns[s.ID]),
 			Callers: p.diagnoser.Callers(spans, i),
 		})
@@ -87,7 +102,7 @@ func (p *sharedProcessor) countEarlierPaths(now time.Time, key, service, entry, 
 			Kind: diagnosis.KindError, CulpritService: service, CulpritOperation: w.Operation,
 			Reason: w.Reason, Callers: w.Callers, Affected: []string{service},
 			Candidates: []diagnosis.Candidate{{Name: service, Score: 1, Evidence: diagnosis.EvidenceOrigin}},
-			Late:       true,
+			Late:       true, DecidedAt: w.Decided,
 		})
 	}
 }

@@ -466,9 +466,13 @@ func (l *logsProcessor) Start(ctx context.Context, host component.Host) error {
 // Shutdown forwards every record this pipeline still holds, then stops.
 func (l *logsProcessor) Shutdown(ctx context.Context) error {
 	p := l.shared
-	if p.cfg.Mode == ModeShard {
-		// The stream leaves through this pipeline: decide the buffered
-		// traces now, whichever pipeline the collector stops first.
+	p.mu.Lock()
+	last := len(p.logs) == 1 && p.logs[0] == l
+	p.mu.Unlock()
+	if p.cfg.Mode == ModeShard || last {
+		// The stream, or the incident records, leave through this
+		// pipeline: decide the buffered traces and record the incidents'
+		// last state now, whichever pipeline the collector stops first.
 		traces, _, _ := p.snapshot()
 		for _, t := range traces {
 			p.flush(ctx, t)

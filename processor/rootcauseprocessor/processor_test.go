@@ -359,6 +359,13 @@ func TestAServiceFailingSinceTheStartIsAStandingCondition(t *testing.T) {
 // process; shutdown writes one last update, so the backends keep what the
 // collector found.
 func TestShutdownRecordsWhatTheIncidentsGatheredSinceTheirLastRecord(t *testing.T) {
+	// The collector stops the pipelines in an order of its own.
+	for name, order := range map[string][]int{"traces first": {0, 1, 2}, "logs first": {2, 1, 0}} {
+		t.Run(name, func(t *testing.T) { testShutdownRecordsTheLastUpdate(t, order) })
+	}
+}
+
+func testShutdownRecordsTheLastUpdate(t *testing.T, order []int) {
 	cfg := testConfig()
 	cfg.UpdateInterval = time.Minute
 	h := newHarness(t, cfg)
@@ -397,8 +404,9 @@ func TestShutdownRecordsWhatTheIncidentsGatheredSinceTheirLastRecord(t *testing.
 		b := login(uint64(20+i), h.clock.Now(), r, true)
 		h.consume(b.td, b.ld)
 	}
-	for _, c := range []component.Component{h.traces, h.metrics, h.logs} {
-		require.NoError(t, c.Shutdown(context.Background()))
+	comps := []component.Component{h.traces, h.metrics, h.logs}
+	for _, k := range order {
+		require.NoError(t, comps[k].Shutdown(context.Background()))
 	}
 	status, count = lastCount()
 	assert.Equal(t, "update", status)

@@ -57,7 +57,7 @@ func (p *sharedProcessor) keepSlowVisits(now time.Time, id pcommon.TraceID, v *d
 		s := &spans[part.Span]
 		visit := slowVisit{service: service, span: int(part.Span), Visit: pendingvisit.Visit{
 			TraceID: id, SpanID: s.ID, Operation: part.Key.Operation,
-			Start: start, End: end, At: visitEnd(s.End, end),
+			Start: start, End: end, At: visitEnd(s.End, end), Decided: now,
 			Took: part.Value, Usual: usual,
 			Counted: v.Anomalous && service == v.CulpritService || v.Slow.Culprit >= 0 && service == v.Slow.Service,
 		}}
@@ -111,7 +111,7 @@ func (p *sharedProcessor) blameSaturated(ctx context.Context, now, asOf time.Tim
 				TraceID: v.TraceID, CulpritSpanID: v.SpanID, Start: v.Start, End: v.End,
 				Kind: diagnosis.KindLatency, CulpritService: service, CulpritOperation: v.Operation,
 				Reason:  diagnosis.SlowVisitReason(v.Operation, v.Took, v.Usual) + cpuRoseNote(v.Utilization, v.RoseFrom),
-				Callers: v.Callers, Affected: []string{service},
+				Callers: v.Callers, Affected: []string{service}, DecidedAt: v.Decided,
 				Candidates: []diagnosis.Candidate{{
 					Name: service, Score: 1,
 					Evidence: diagnosis.EvidenceOrigin | diagnosis.EvidenceSlow | diagnosis.EvidenceSaturated,

@@ -154,12 +154,14 @@ func TestIncidentsOfTheTracesFlushedAtShutdownAreSaved(t *testing.T) {
 	first := newHarnessOn(t, cfg, host())
 	sendPayTraces(first, 3, 0)
 	require.Empty(t, recordsOf(t, first), "still waiting for decision_wait")
-	// The traces pipeline stops last: its flush comes before the save.
+	// The logs pipeline stops first: it decides the buffered traces, so that
+	// their incident's record leaves through it, before the state is saved.
 	for _, c := range []component.Component{first.logs, first.metrics, first.traces} {
 		require.NoError(t, c.Shutdown(context.Background()))
 	}
 	recs := recordsOf(t, first)
-	require.Empty(t, recs, "the logs pipeline had stopped: no record")
+	require.Len(t, recs, 1, "the incident opened at shutdown is recorded")
+	assert.Equal(t, "open", recs[0][1])
 	ids := map[string]bool{}
 	for _, td := range first.tsink.AllTraces() {
 		forEachSpan(td, func(_ string, s ptrace.Span) {

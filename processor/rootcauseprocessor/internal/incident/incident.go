@@ -172,6 +172,9 @@ type Observation struct {
 	// counts for this one too; one its culprit's incident counts already
 	// is not counted again.
 	Late bool
+	// DecidedAt is when o's trace was decided, when that was before it is
+	// recorded (evidence that came later); zero for now.
+	DecidedAt time.Time
 }
 
 // Incident is a snapshot of an incident.
@@ -276,11 +279,13 @@ type key struct{ service string }
 type Store struct {
 	opts Options
 
-	mu        sync.Mutex
-	byID      map[string]*record
-	open      map[key]*record
-	order     []*record                               // by creation, for eviction
-	traces    *bounded.FIFO[pcommon.TraceID, *record] // the incident of each trace recorded
+	mu    sync.Mutex
+	byID  map[string]*record
+	open  map[key]*record
+	order []*record // by creation, for eviction
+	// traces are the incidents that counted each trace recorded, its own
+	// (its culprit's, or the one it is a symptom of) first.
+	traces    *bounded.FIFO[pcommon.TraceID, []*record]
 	totals    map[[2]string]int64
 	evicted   bounded.Tally
 	discarded bounded.Tally
@@ -318,7 +323,7 @@ func New(opts Options) *Store {
 		opts:    opts,
 		byID:    map[string]*record{},
 		open:    map[key]*record{},
-		traces:  bounded.NewFIFO[pcommon.TraceID, *record](opts.MaxTraceIndex),
+		traces:  bounded.NewFIFO[pcommon.TraceID, []*record](opts.MaxTraceIndex),
 		totals:  map[[2]string]int64{},
 		traffic: map[string]*windowCounter{},
 		working: map[string]bool{},
@@ -394,35 +399,46 @@ func ID(service string, windowStart time.Time) string {
 func (s *Store) Record(now time.Time, o Observation, also ...Observation) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, ok := s.traces.Get(o.TraceID); ok {
+	if rs, ok := s.traces.Get(o.TraceID); ok {
+		r := rs[0]
 		if saturated := saturatedCulprit(o); saturated || o.Late {
 			// Evidence that came after the trace was recorded, for another
 			// culprit: a CPU report that puts a service of it at its limit,
 			// a change of path established since. The trace counts for that
 			// service too, as a slow trace counts for its delay's culprit
-			// beside its failure's.
+			// beside its failure's; once: a CPU report corroborates the
+			// service's incident that counts it already.
 			o.clean()
+			own := -1
+			for i, c := range rs {
+				if c.key.service == o.CulpritService && s.open[c.key] == c {
+					own = i
+				}
+			}
 			switch {
-			case r.key.service != o.CulpritService:
-				s.route(now, o, r)
-			case s.open[r.key] != r:
-				s.route(now, o, nil) // its incident ended: the trace counts anew
+			case own < 0:
+				if c := s.route(now, o, r); c != nil && !slices.Contains(rs, c) {
+					s.traces.Put(o.TraceID, append(rs, c))
+				}
 			case saturated:
-				s.corroborate(r, now, o)
+				s.corroborate(rs[own], now, o)
 			}
 		}
 		return r.snap.ID, r.published
 	}
 	o.clean()
 	r := s.route(now, o, nil)
-	if r != nil {
-		s.traces.Put(o.TraceID, r)
-	}
+	rs := []*record{r}
 	for _, a := range also {
 		if a.CulpritService != "" && a.CulpritService != o.CulpritService {
 			a.clean()
-			s.route(now, a, r)
+			if c := s.route(now, a, r); c != nil && !slices.Contains(rs, c) {
+				rs = append(rs, c)
+			}
 		}
+	}
+	if r != nil {
+		s.traces.Put(o.TraceID, rs)
 	}
 	if r == nil {
 		return "", false // chronic: in no incident
@@ -582,6 +598,7 @@ func (s *Store) maybePublish(r *record, now time.Time) {
 		s.newcomers.add(now, s.opts.Window)
 	}
 	r.published = true
+	s.updateShare(r, now)
 	r.changed = now
 	r.snap.Status = StatusOpen
 	r.pending = StatusOpen
@@ -744,6 +761,16 @@ func takeCPUReason(r *record, o Observation) {
 	}
 }
 
+// updateShare takes the share of its culprit's traffic within the window
+// that r's traces make up now into r's largest.
+func (s *Store) updateShare(r *record, now time.Time) {
+	if c := s.traffic[r.snap.CulpritService]; c != nil {
+		if n := c.sum(now, s.opts.Window); n > 0 {
+			r.snap.Share = max(r.snap.Share, min(1, float64(r.recent.sum(now, s.opts.Window))/float64(n)))
+		}
+	}
+}
+
 func (s *Store) add(r *record, now time.Time, o Observation) {
 	in := &r.snap
 	in.TraceCount++
@@ -755,15 +782,19 @@ func (s *Store) add(r *record, now time.Time, o Observation) {
 			r.symptoms[svc]++
 		}
 	}
-	r.recent.add(now, s.opts.Window)
+	// A trace counted on evidence that came later is counted when it was
+	// decided, where its traffic was: the share compares like with like.
+	decided := now
+	if !o.DecidedAt.IsZero() && o.DecidedAt.Before(now) {
+		decided = o.DecidedAt
+	}
+	r.recent.add(decided, s.opts.Window)
 	if saturatedCulprit(o) {
 		r.saturated = now
 		takeCPUReason(r, o)
 	}
-	if c := s.traffic[r.snap.CulpritService]; c != nil && r.published {
-		if n := c.sum(now, s.opts.Window); n > 0 {
-			in.Share = max(in.Share, min(1, float64(r.recent.sum(now, s.opts.Window))/float64(n)))
-		}
+	if r.published {
+		s.updateShare(r, now)
 	}
 	if o.Kind == diagnosis.KindError {
 		in.Kind = o.Kind
@@ -775,7 +806,7 @@ func (s *Store) add(r *record, now time.Time, o Observation) {
 		if len(r.early) == maxEarly {
 			r.early = append(r.early[:0], r.early[1:]...)
 		}
-		r.early = append(r.early, earlyTrace{at: now, start: o.Start, end: o.End})
+		r.early = append(r.early, earlyTrace{at: decided, start: o.Start, end: o.End})
 	}
 	if o.CulpritOperation != in.CulpritOperation && r.operations[o.CulpritOperation] > r.operations[in.CulpritOperation] {
 		in.CulpritOperation, in.Dependency = o.CulpritOperation, o.Dependency
@@ -949,7 +980,7 @@ func (s *Store) evict() {
 		if s.open[r.key] == r {
 			delete(s.open, r.key)
 		}
-		s.traces.DeleteFunc(func(_ pcommon.TraceID, tr *record) bool { return tr == r })
+		s.traces.DeleteFunc(func(_ pcommon.TraceID, rs []*record) bool { return slices.Contains(rs, r) })
 		s.evicted.Add(1)
 	}
 }

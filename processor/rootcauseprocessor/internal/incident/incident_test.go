@@ -344,6 +344,37 @@ func TestATraceHurtTwiceCountsInBothIncidents(t *testing.T) {
 	assert.Equal(t, "payment", in.CulpritService)
 }
 
+// Evidence that comes later for a service of a trace recorded already (its
+// change of path established, its CPU report) counts the trace for that
+// service once: not again when the service's incident counts it already,
+// as the delay of a trace failed by another, or by earlier late evidence.
+func TestLateEvidenceCountsATraceOncePerIncident(t *testing.T) {
+	s := New(Options{Window: time.Minute, ResolveAfter: 30 * time.Second, UpdateInterval: 10 * time.Second})
+	travel := func(n byte) Observation {
+		o := obs(n, t0)
+		o.Kind, o.CulpritService, o.CulpritOperation, o.Dependency = diagnosis.KindLatency, "travel", "GET /trips", ""
+		o.Reason, o.Affected = "slow GET /trips", []string{"travel"}
+		o.Candidates = []diagnosis.Candidate{{Name: "travel", Score: 1, Evidence: diagnosis.EvidenceOrigin}}
+		return o
+	}
+	late := func(n byte) Observation {
+		o := travel(n)
+		o.Kind, o.Reason, o.Late = diagnosis.KindError, "queryInfo left its usual path", true
+		return o
+	}
+	s.Record(t0, travel(9)) // travel's own incident, open
+	s.Record(t0, obs(1, t0), travel(1))
+	s.Record(t0, late(1))
+	s.Record(t0, obs(2, t0))
+	s.Record(t0, late(2))
+	s.Record(t0, late(2))
+	counts := map[string]int{}
+	for _, in := range s.Flush(t0) {
+		counts[in.CulpritService] = in.TraceCount
+	}
+	assert.Equal(t, map[string]int{"payment": 2, "travel": 3}, counts, "travel counts its own trace, the delay of trace 1 and trace 2 once")
+}
+
 // The symptom can stand out before its cause: token's failures pass the
 // publication gate while the database's, with as many traces, has not
 // changed enough yet. Token is held back, and its traces join the
@@ -551,11 +582,11 @@ func madeUpServices(s *Store, now time.Time, n *int) time.Time {
 func byTrace(s *Store, id pcommon.TraceID) (Incident, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.traces.Get(id)
-	if !ok || !r.published {
+	rs, ok := s.traces.Get(id)
+	if !ok || !rs[0].published {
 		return Incident{}, false
 	}
-	return r.snapshot(), true
+	return rs[0].snapshot(), true
 }
 
 // TestCandidatesAreWeighedAgainstNormalTraffic: two names are suspects of

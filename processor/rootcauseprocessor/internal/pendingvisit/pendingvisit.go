@@ -25,7 +25,8 @@ type Visit struct {
 	SpanID     pcommon.SpanID
 	Operation  string
 	Start, End time.Time // the trace's root span, trace time
-	At         time.Time // the visit's end, when its service was slow
+	At         time.Time // the visit's end (a slow visit), or its decision (a path)
+	Decided    time.Time // when its trace was decided, in event time
 	Took       time.Duration
 	Usual      time.Duration
 	// Pattern is the span's log pattern, the path its code took; Reason

@@ -141,11 +141,18 @@ func (p *Profile) NovelPattern(service, entry, operation string, pattern uint64)
 
 // UnusualPattern tells whether a span of the operation took a path that is
 // evidence once the operation's change is established (NovelPattern): one
-// not known yet, or a rare recombination of its lines. Most spans of a
-// change of path take it before the window shows the change.
+// not known yet, of an operation whose new paths are rare, or a rare
+// recombination of its lines. Most spans of a change of path take it before
+// the window shows the change.
 func (p *Profile) UnusualPattern(service, entry, operation string, pattern uint64) bool {
 	op, k, ps, ok := p.path(service, entry, operation, pattern)
-	return ok && (ps == nil || !p.learn(k, op, ps, p.last) || p.rarePath(op, ps))
+	if !ok {
+		return false
+	}
+	if _, rare := newPathChance(op); rare && (ps == nil || !p.learn(k, op, ps, p.last)) {
+		return true
+	}
+	return p.rarePath(op, ps)
 }
 
 // path returns a span's operation and its path (nil for a path never
@@ -166,8 +173,8 @@ func (p *Profile) path(service, entry, operation string, pattern uint64) (op *op
 // makes likely. One span on a path not seen in a hundred is not yet a
 // change: the next hundred may well hold one.
 func (p *Profile) newPathsSurging(op *opState) bool {
-	chance := float64(max(op.singles, 1)) / float64(op.spans.total)
-	if chance >= surprise {
+	chance, rare := newPathChance(op)
+	if !rare {
 		return false
 	}
 	spans, _ := op.spans.split(p.last)
@@ -178,6 +185,14 @@ func (p *Profile) newPathsSurging(op *opState) bool {
 		}
 	}
 	return binomialTail(n, spans+1, chance) < surprise
+}
+
+// newPathChance is Good-Turing's estimate of the chance that the
+// operation's next span takes a path not seen yet; rare when below
+// surprise, the only case in which a new path can be evidence.
+func newPathChance(op *opState) (chance float64, rare bool) {
+	chance = float64(max(op.singles, 1)) / float64(op.spans.total)
+	return chance, chance < surprise
 }
 
 // rarePath: ps is a recombination of the operation's lines that it took in
