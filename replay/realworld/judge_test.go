@@ -88,4 +88,22 @@ func TestJudgeCreditsAnIncidentOpenBeforeTheFaultOnlyForWhatItGathersAfter(t *te
 	assert.Equal(t, []string{"travel", "food", "seat"}, o.Ranking)
 	assert.Equal(t, 2, o.Rank)
 	assert.Equal(t, 3, o.SizeRank, "by traces alone the busy service's tail comes first")
+
+	// An incident open since before the fault keeps the share it reached
+	// then; that share says nothing of the fault. Reached within a record
+	// of the injection, it may be the fault's.
+	early := []replay.Incident{
+		withShare(rec(-90, "basic", "open", "basic", 10), 1),
+		withShare(rec(20, "basic", "update", "basic", 17), 1),
+		withShare(rec(30, "food", "open", "food", 5), 0.9),
+	}
+	o = Judge(c, early)
+	assert.Equal(t, []string{"food", "basic"}, o.Ranking)
+	justBefore := []replay.Incident{
+		withShare(rec(-5, "food", "open", "food", 3), 1),
+		withShare(rec(20, "food", "update", "food", 9), 1),
+		withShare(rec(30, "seat", "open", "seat", 20), 0.9),
+	}
+	o = Judge(c, justBefore)
+	assert.Equal(t, []string{"food", "seat"}, o.Ranking)
 }

@@ -189,6 +189,10 @@ type Outcome struct {
 // the faults last a few minutes and the next comes about 7 minutes later.
 const caseWindow = 5 * time.Minute
 
+// recordInterval is the longest time between two records of an incident
+// that changes: the processor's default update_interval.
+const recordInterval = 30 * time.Second
+
 // Judge ranks the services the incidents blamed for c.
 func Judge(c Case, incidents []replay.Incident) Outcome {
 	o := Outcome{Case: c, Delay: -1}
@@ -201,6 +205,11 @@ func Judge(c Case, incidents []replay.Incident) Outcome {
 		// before the injection can count as gathered after it.
 		before int64
 		open   bool
+		// shareBefore is the largest share it showed at a record more
+		// than recordInterval before the injection: reached before the
+		// fault, which may have begun up to a record earlier than its
+		// recorded time, as for the traces above.
+		shareBefore float64
 		// gained is the most traces it gathered since; opened whether an
 		// open record of it came in the case window (a new incident, or
 		// one reopened); listed whether it is in order.
@@ -225,6 +234,9 @@ func Judge(c Case, incidents []replay.Incident) Outcome {
 		}
 		if in.At.Before(c.Inject) {
 			tr.before = max(tr.before, in.TraceCount)
+			if in.At.Before(c.Inject.Add(-recordInterval)) {
+				tr.shareBefore = max(tr.shareBefore, in.Share)
+			}
 			tr.open = in.Status != "resolved"
 			continue
 		}
@@ -247,7 +259,11 @@ func Judge(c Case, incidents []replay.Incident) Outcome {
 		}
 		tr.latest = in
 		tr.gained = max(tr.gained, gained)
-		tr.share = max(tr.share, in.Share)
+		if in.Share > tr.shareBefore {
+			// An incident's share is its largest: one reached before the
+			// fault says nothing of it.
+			tr.share = max(tr.share, in.Share)
+		}
 	}
 	ranking := func(trs []*tracked) []string {
 		var out []string
