@@ -196,3 +196,50 @@ func TestTheSpansThatBeganAChangeOfPathCountForIt(t *testing.T) {
 		assert.Equal(t, "route", rec.Service, "no other incident")
 	}
 }
+
+// contactsDown is preserve asking contacts, which fails when down;
+// preserve then falls back to its cached contacts, a path of its own it
+// never took before, and succeeds.
+func contactsDown(n uint64, start time.Time, down bool) *traceBuilder {
+	b := newTrace(n, start)
+	const none = ptrace.SpanKindUnspecified
+	p := b.span(nil, "preserve", "PreserveController.preserve", none, 0, 40)
+	c := b.span(&p, "preserve", "HTTP GET", none, 5, 25)
+	var opts []spanOpt
+	if down {
+		opts = append(opts, errorStatus("contacts store unavailable"))
+	}
+	k := b.span(&c, "contacts", "ContactsController.findContactsById", none, 6, 24, opts...)
+	b.log("preserve", plog.SeverityNumberInfo, "PreserveServiceImpl#70 [preserve][Step 1][Check Security Complete]", p)
+	b.log("contacts", plog.SeverityNumberInfo, "ContactsServiceImpl#31 [findContactsById][Find contacts by id][Id: 4d2a46c7]", k)
+	if down {
+		b.log("contacts", plog.SeverityNumberError, "ContactsServiceImpl#36 [findContactsById][contacts store unavailable]", k)
+		b.log("preserve", plog.SeverityNumberInfo, "PreserveServiceImpl#95 [preserve][Step 2][Use cached contacts]", p)
+	} else {
+		b.log("preserve", plog.SeverityNumberInfo, "PreserveServiceImpl#92 [preserve][Step 2][Find contacts Complete]", p)
+	}
+	return b
+}
+
+// A caller that takes another path because its callee failed it is that
+// failure's symptom, from the fault's first request to its last: no
+// incident names it, however its new path is counted.
+func TestACallersFallbackIsItsCalleesFailure(t *testing.T) {
+	cfg := testConfig()
+	cfg.MinTraces, cfg.MinShare = 3, 0.05
+	h := newHarness(t, cfg)
+	for i := range 1200 {
+		at := epoch.Add(time.Duration(i) * 200 * time.Millisecond)
+		b := contactsDown(uint64(i+1), at, at.Sub(epoch) >= 180*time.Second)
+		h.consume(b.td, b.ld)
+		h.advance(200 * time.Millisecond)
+	}
+	h.advance(cfg.DecisionWait + 2*h.shared.tickInterval())
+	recs := h.incidentRecords()
+	require.NotEmpty(t, recs)
+	for _, lr := range recs {
+		rec, err := incidentrecord.Read(lr)
+		require.NoError(t, err)
+		assert.Equal(t, "contacts", rec.Service, "preserve fell back because contacts failed")
+	}
+}
