@@ -49,14 +49,13 @@ func (p *sharedProcessor) keepUnusualPaths(ctx context.Context, now time.Time, i
 		if s.Pattern == 0 {
 			continue
 		}
-		key := s.Service + "\x00" + s.Entry + "\x00" + s.Name
 		switch {
 		case p.diagnoser.Novel(i):
 			// The change is the service's own where the trace's failure
 			// started with it; a service that took another path because a
 			// callee failed it is that failure's symptom.
 			if v.Anomalous && v.CulpritService == s.Service {
-				p.countEarlierPaths(now, key, s.Service, s.Entry, s.Name)
+				p.countEarlierPaths(now, pathKey(s), s.Service, s.Entry, s.Name)
 			}
 			continue
 		case v.Anomalous || slices.Contains(waiting, s.Service):
@@ -70,6 +69,7 @@ func (p *sharedProcessor) keepUnusualPaths(ctx context.Context, now time.Time, i
 		}
 		// Spans older than a window can no longer count: drop them before
 		// the bound would count them as lost.
+		key := pathKey(s)
 		p.pathVisits.DropBefore(key, now.Add(-p.cfg.IncidentWindow))
 		waiting = append(waiting, s.Service)
 		p.pathVisits.Add(key, pendingvisit.Visit{
@@ -105,4 +105,10 @@ func (p *sharedProcessor) countEarlierPaths(now time.Time, key, service, entry, 
 			Late:       true, DecidedAt: w.Decided,
 		})
 	}
+}
+
+// pathKey is the key an operation's spans wait under: built only for the
+// few spans that wait or settle, not for every span with logs.
+func pathKey(s *diagnosis.Span) string {
+	return s.Service + "\x00" + s.Entry + "\x00" + s.Name
 }

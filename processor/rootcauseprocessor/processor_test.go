@@ -251,14 +251,11 @@ func TestLimits(t *testing.T) {
 	})
 }
 
-func TestIncidentMetrics(t *testing.T) {
-	cfg := testConfig()
-	h := newHarness(t, cfg)
-	r := rand.New(rand.NewPCG(5, 6))
-	// The database worked through 40 requests before it failed in 5 of the
-	// next ones: failing at that rate all along, it would not have worked
-	// that long; its failure is a change, an incident, not a standing
-	// condition.
+// databaseFailsAfterWorking sends logins through which the database worked
+// 40 times before it failed in the 5 next: failing at that rate all along,
+// it would not have worked that long; its failure is a change, an incident,
+// not a standing condition.
+func databaseFailsAfterWorking(h *harness, r *rand.Rand) {
 	for i := range 40 {
 		b := login(uint64(100+i), h.clock.Now(), r, false)
 		h.consume(b.td, b.ld)
@@ -268,6 +265,13 @@ func TestIncidentMetrics(t *testing.T) {
 		b := login(uint64(1+i), h.clock.Now(), r, true)
 		h.consume(b.td, b.ld)
 	}
+}
+
+func TestIncidentMetrics(t *testing.T) {
+	cfg := testConfig()
+	h := newHarness(t, cfg)
+	r := rand.New(rand.NewPCG(5, 6))
+	databaseFailsAfterWorking(h, r)
 	h.advance(cfg.DecisionWait + time.Second)
 	require.NotEmpty(t, h.msink.AllMetrics())
 	md := h.msink.AllMetrics()[len(h.msink.AllMetrics())-1]
@@ -370,15 +374,7 @@ func testShutdownRecordsTheLastUpdate(t *testing.T, order []int) {
 	cfg.UpdateInterval = time.Minute
 	h := newHarness(t, cfg)
 	r := rand.New(rand.NewPCG(5, 6))
-	for i := range 40 {
-		b := login(uint64(100+i), h.clock.Now(), r, false)
-		h.consume(b.td, b.ld)
-		h.advance(time.Second)
-	}
-	for i := range 5 {
-		b := login(uint64(1+i), h.clock.Now(), r, true)
-		h.consume(b.td, b.ld)
-	}
+	databaseFailsAfterWorking(h, r)
 	h.advance(cfg.DecisionWait + time.Second)
 	lastCount := func() (string, int64) {
 		recs := h.incidentRecords()
