@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -225,19 +226,15 @@ func send(t *testing.T, method, url, authorization string, body, out any) int {
 	return resp.StatusCode
 }
 
-// freeBasePort returns a base port whose service ports (Ports.Service) are free.
+// freeBasePort returns a base port whose service ports (Ports.Service) are
+// free, below the kernel's ephemeral range: a port the kernel may hand to an
+// outgoing connection (a service's own, another test's) between this check
+// and the service's listen would fail the start ("address already in use").
 func freeBasePort(t *testing.T) int {
 	t.Helper()
+	top := ephemeralLow() - 40
 	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := l.Addr().(*net.TCPAddr).Port - 10
-		_ = l.Close()
-		if base < 1024 || base > 65000 {
-			continue
-		}
+		base := 20000 + mathrand.IntN(max(1, top-20000))
 		free := true
 		for i := range len(serviceOrder) {
 			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", Ports{base}.Service(i)))
@@ -253,6 +250,18 @@ func freeBasePort(t *testing.T) int {
 	}
 	t.Fatal("no free range of service ports")
 	return 0
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default where it cannot be read).
+func ephemeralLow() int {
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var low, high int
+		if _, err := fmt.Sscan(string(b), &low, &high); err == nil && low > 20100 {
+			return low
+		}
+	}
+	return 32768
 }
 
 // otlpSink is an OTLP/HTTP (protobuf) receiver that keeps every request body.
